@@ -1,0 +1,285 @@
+"""Run one source end to end: extract pages, normalize, resolve identity, load, checkpoint.
+
+Each page is one transaction: raw payload + assets/mappings + observations + quarantine + run
+counters + checkpoint commit together, so a crash at any point loses at most the page in
+flight, and the next run resumes right after the last committed page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kasparro import metrics
+from kasparro.load.assets import resolve_assets
+from kasparro.load.observations import insert_observations, observation_row
+from kasparro.load.quarantine import quarantine_rejections
+from kasparro.load.raw import purge_raw, save_raw
+from kasparro.models import MarketRecord, Rejection
+from kasparro.runs import repository as repo
+from kasparro.runs.owner import is_dead_local_owner, new_owner
+from kasparro.settings import Settings
+from kasparro.sources.base import Page, Source, SourceError
+
+log = structlog.get_logger(__name__)
+
+
+class AlreadyRunning(Exception):
+    """Another process holds this source's lease."""
+
+
+class InjectedFailure(SourceError):
+    """Deterministic failure requested by KASPARRO_FAIL_AT (demos and tests)."""
+
+
+@dataclass(slots=True)
+class RunResult:
+    run_id: int
+    source: str
+    status: str
+    pages: int = 0
+    fetched: int = 0
+    loaded: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    error: str | None = None
+    resumed_from: int | None = None
+    crashed_runs: list[int] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    @property
+    def reconciles(self) -> bool:
+        return self.fetched == self.loaded + self.unchanged + self.rejected
+
+
+ProgressCallback = Callable[[RunResult, Page | None], None]
+
+
+def split_page(source: Source, items: list[Any]) -> tuple[list[MarketRecord], list[Rejection], int]:
+    """Normalize a page; in-page duplicates of a key are unchanged if identical, else rejected.
+
+    Returns (records, rejections, duplicate_count) where duplicates are identical repeats.
+    """
+    records: list[MarketRecord] = []
+    rejections: list[Rejection] = []
+    seen: dict[tuple[str, Any], MarketRecord] = {}
+    duplicates = 0
+    for item in items:
+        out = source.normalize(item)
+        if isinstance(out, Rejection):
+            rejections.append(out)
+            continue
+        key = (out.source_asset_id, out.observed_at)
+        prior = seen.get(key)
+        if prior is None:
+            seen[key] = out
+            records.append(out)
+        elif prior == out:
+            duplicates += 1
+        else:
+            rejections.append(
+                Rejection(
+                    "duplicate key in one response with different values "
+                    f"(id={out.source_asset_id!r}, last_updated={out.observed_at.isoformat()})",
+                    item,
+                    out.source_asset_id,
+                )
+            )
+    return records, rejections, duplicates
+
+
+class Pipeline:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        settings: Settings,
+        *,
+        owner: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.owner = owner or new_owner()
+
+    async def _acquire(self, name: str) -> None:
+        ttl = self.settings.lease_ttl_seconds
+        async with self.engine.begin() as conn:
+            if await repo.try_acquire_lease(conn, name, self.owner, ttl):
+                return
+            holder, _ = await repo.lease_holder(conn, name)
+            if is_dead_local_owner(holder) and await repo.try_acquire_lease(
+                conn, name, self.owner, ttl, steal_from=holder
+            ):
+                log.warning("lease_recovered_from_dead_process", lease=name, dead_owner=holder)
+                return
+        raise AlreadyRunning(f"{name} is already running (lease held by {holder})")
+
+    async def run(
+        self,
+        source: Source,
+        *,
+        trigger: str = "cli",
+        progress: ProgressCallback | None = None,
+    ) -> RunResult:
+        name = source.name
+        lease = f"source:{name}"
+        await self._acquire(lease)
+        try:
+            return await self._run_locked(source, trigger, progress)
+        finally:
+            with contextlib.suppress(Exception):
+                async with self.engine.begin() as conn:
+                    await repo.release_lease(conn, lease, self.owner)
+
+    async def _run_locked(
+        self, source: Source, trigger: str, progress: ProgressCallback | None
+    ) -> RunResult:
+        name = source.name
+        started = time.monotonic()
+        async with self.engine.begin() as conn:
+            crashed = await repo.mark_dead_runs(conn, name, detected_by=f"owner {self.owner}")
+            checkpoint = await repo.get_checkpoint(conn, name)
+            resuming = bool(checkpoint and checkpoint.get("in_progress"))
+            resumed_from = checkpoint.get("run_id") if checkpoint and resuming else None
+            run_id = await repo.create_run(
+                conn,
+                source=name,
+                trigger=trigger,
+                owner=self.owner,
+                resumed_from=resumed_from,
+                start_page=int(checkpoint.get("next_page", 1)) if checkpoint and resuming else 1,
+            )
+        result = RunResult(
+            run_id=run_id,
+            source=name,
+            status="running",
+            resumed_from=resumed_from,
+            crashed_runs=crashed,
+        )
+        bound = log.bind(run_id=run_id, source=name)
+        if crashed:
+            bound.warning("dead_runs_marked_crashed", crashed_runs=crashed)
+        bound.info("run_started", trigger=trigger, resumed_from=resumed_from)
+        metrics.RUNS_IN_PROGRESS.labels(name).inc()
+        heartbeat = asyncio.create_task(self._heartbeat(f"source:{name}", run_id))
+        status, error = "failed", None
+        try:
+            async for page in source.pages(checkpoint):
+                self._maybe_inject_failure(name, page.number)
+                await self._commit_page(source, run_id, page, result)
+                if progress:
+                    progress(result, page)
+                bound.info(
+                    "page_committed",
+                    page=page.number,
+                    items=len(page.items),
+                    loaded=result.loaded,
+                    unchanged=result.unchanged,
+                    rejected=result.rejected,
+                )
+            status = "partial" if result.rejected else "success"
+        except asyncio.CancelledError:
+            error = "cancelled: shutdown during the run; the page in flight was rolled back"
+            raise
+        except SourceError as exc:
+            error = str(exc)
+            await self._save_failed_raw(name, run_id, exc)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            bound.exception("run_crashed_unexpectedly")
+        finally:
+            heartbeat.cancel()
+            result.status = status
+            result.error = error
+            result.duration_s = time.monotonic() - started
+            await asyncio.shield(self._finish(result, bound))
+            metrics.RUNS_IN_PROGRESS.labels(name).dec()
+        return result
+
+    def _maybe_inject_failure(self, name: str, page_number: int) -> None:
+        target = self.settings.fail_at
+        if target and target == f"{name}:{page_number}":
+            raise InjectedFailure(
+                f"injected failure at {name} page {page_number} (KASPARRO_FAIL_AT)"
+            )
+
+    async def _commit_page(
+        self, source: Source, run_id: int, page: Page, result: RunResult
+    ) -> None:
+        records, rejections, duplicates = split_page(source, page.items)
+        now = repo.utcnow()
+        async with self.engine.begin() as conn:
+            await save_raw(conn, source.name, run_id, page.number, page.raw)
+            asset_ids = await resolve_assets(conn, source.name, records, run_id) if records else {}
+            rows = [observation_row(r, asset_ids[r.source_asset_id], run_id, now) for r in records]
+            loaded = await insert_observations(conn, rows)
+            await quarantine_rejections(conn, source.name, rejections, run_id, now)
+            unchanged = loaded.unchanged + duplicates
+            await repo.add_page_counts(
+                conn,
+                run_id,
+                fetched=len(page.items),
+                loaded=loaded.loaded,
+                unchanged=unchanged,
+                rejected=len(rejections),
+            )
+            await repo.save_checkpoint(
+                conn, source.name, {**page.checkpoint, "run_id": run_id}, run_id
+            )
+        result.pages += 1
+        result.fetched += len(page.items)
+        result.loaded += loaded.loaded
+        result.unchanged += unchanged
+        result.rejected += len(rejections)
+        metrics.RECORDS.labels(source.name, "loaded").inc(loaded.loaded)
+        metrics.RECORDS.labels(source.name, "unchanged").inc(unchanged)
+        metrics.RECORDS.labels(source.name, "rejected").inc(len(rejections))
+
+    async def _save_failed_raw(self, name: str, run_id: int, exc: SourceError) -> None:
+        raw = getattr(exc, "raw", None)
+        if raw is None:
+            return
+        with contextlib.suppress(Exception):
+            async with self.engine.begin() as conn:
+                await save_raw(conn, name, run_id, None, raw)
+
+    async def _finish(self, result: RunResult, bound: Any) -> None:
+        try:
+            async with self.engine.begin() as conn:
+                await repo.finish_run(conn, result.run_id, result.status, result.error)
+                await purge_raw(conn, self.settings.raw_retention_days)
+        except Exception as exc:  # the database itself may be what failed
+            bound.error("run_finish_not_recorded", error=f"{type(exc).__name__}: {exc}")
+        metrics.RUNS.labels(result.source, result.status).inc()
+        metrics.RUN_DURATION.labels(result.source).observe(result.duration_s)
+        if result.status in ("success", "partial"):
+            metrics.LAST_SUCCESS.labels(result.source).set_to_current_time()
+        level = "info" if result.status in ("success", "partial") else "error"
+        getattr(bound, level)(
+            "run_finished",
+            status=result.status,
+            pages=result.pages,
+            fetched=result.fetched,
+            loaded=result.loaded,
+            unchanged=result.unchanged,
+            rejected=result.rejected,
+            error=result.error,
+            duration_s=round(result.duration_s, 3),
+        )
+
+    async def _heartbeat(self, lease: str, run_id: int) -> None:
+        interval = max(1.0, self.settings.lease_ttl_seconds / 3)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with self.engine.begin() as conn:
+                    await repo.renew_lease(conn, lease, self.owner, self.settings.lease_ttl_seconds)
+                    await repo.heartbeat(conn, run_id)
+            except Exception as exc:  # keep running; the page commit will surface DB errors
+                log.warning("heartbeat_failed", run_id=run_id, error=str(exc))

@@ -1,0 +1,67 @@
+"""Run several sources concurrently; one failing source never stops the others."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kasparro.runs.pipeline import AlreadyRunning, Pipeline, ProgressCallback, RunResult
+from kasparro.settings import Settings
+from kasparro.sources.base import SourceContext
+from kasparro.sources.http import Limiters
+from kasparro.sources.registry import SOURCES
+
+
+def make_http_client(settings: Settings) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.http_timeout_seconds),
+        headers={"accept": "application/json", "user-agent": "kasparro-etl/0.1"},
+        follow_redirects=True,
+        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+    )
+
+
+class UnknownSource(ValueError):
+    pass
+
+
+def validate_names(names: list[str] | None) -> list[str]:
+    if not names or names == ["all"]:
+        return list(SOURCES)
+    unknown = [n for n in names if n not in SOURCES]
+    if unknown:
+        raise UnknownSource(f"unknown source(s): {', '.join(unknown)}; known: {', '.join(SOURCES)}")
+    return list(dict.fromkeys(names))
+
+
+async def run_sources(
+    engine: AsyncEngine,
+    settings: Settings,
+    names: list[str] | None,
+    *,
+    http: httpx.AsyncClient,
+    limiters: Limiters,
+    trigger: str = "cli",
+    pipeline: Pipeline | None = None,
+    progress_for: Callable[[str], ProgressCallback | None] | None = None,
+) -> list[RunResult]:
+    names = validate_names(names)
+    pipeline = pipeline or Pipeline(engine, settings)
+    ctx = SourceContext(settings=settings, http=http, limiters=limiters)
+
+    async def one(name: str) -> RunResult:
+        source = SOURCES[name](ctx)
+        progress = progress_for(name) if progress_for else None
+        try:
+            return await pipeline.run(source, trigger=trigger, progress=progress)
+        except AlreadyRunning as exc:
+            return RunResult(run_id=0, source=name, status="skipped", error=str(exc))
+        except Exception as exc:  # e.g. database down before the run row existed
+            return RunResult(
+                run_id=0, source=name, status="failed", error=f"{type(exc).__name__}: {exc}"
+            )
+
+    return list(await asyncio.gather(*(one(n) for n in names)))

@@ -1,0 +1,111 @@
+"""Runtime configuration, read once at an entry point and passed down.
+
+Every value comes from ``KASPARRO_*`` environment variables or an optional ``.env`` file.
+Nothing here performs I/O at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+COINGECKO_PUBLIC_URL = "https://api.coingecko.com/api/v3"
+COINPAPRIKA_PUBLIC_URL = "https://api.coinpaprika.com/v1"
+SAMPLE_CSV = Path(__file__).parent / "data" / "sample_markets.csv"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="KASPARRO_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = "sqlite+aiosqlite:///./kasparro.db"
+
+    coingecko_base_url: str = COINGECKO_PUBLIC_URL
+    # Sent as x-cg-demo-api-key (public host) or x-cg-pro-api-key (pro host); never logged.
+    coingecko_api_key: SecretStr | None = None
+    # How many coins (by market cap) to pull: an integer or "all" (page until an empty page).
+    coingecko_max_coins: int | Literal["all"] = 1000
+    coingecko_per_page: Annotated[int, Field(ge=1, le=250)] = 250
+    # Free/keyless tier is IP-shared and historically 5-30 calls/min: budget conservatively.
+    coingecko_requests_per_minute: Annotated[float, Field(gt=0)] = 10.0
+
+    coinpaprika_base_url: str = COINPAPRIKA_PUBLIC_URL
+    coinpaprika_api_key: SecretStr | None = None
+    # Free tier allows 10 req/s but only 20k calls/month: one /tickers call per run is all we need.
+    coinpaprika_requests_per_minute: Annotated[float, Field(gt=0)] = 60.0
+
+    # Default: the sample file shipped with the package (demo data, clearly labelled as such).
+    csv_paths: Annotated[list[Path], NoDecode] = Field(default_factory=lambda: [SAMPLE_CSV])
+    csv_batch_rows: Annotated[int, Field(ge=1, le=5000)] = 1000
+
+    http_timeout_seconds: Annotated[float, Field(gt=0)] = 20.0
+    http_max_attempts: Annotated[int, Field(ge=1, le=20)] = 6
+    http_max_retry_seconds: Annotated[float, Field(gt=0)] = 180.0
+    http_backoff_initial_seconds: Annotated[float, Field(ge=0)] = 1.0
+    http_backoff_max_seconds: Annotated[float, Field(ge=0)] = 30.0
+    # A Retry-After longer than this fails the attempt budget instead of sleeping for minutes.
+    http_max_retry_after_seconds: Annotated[float, Field(gt=0)] = 130.0
+
+    raw_retention_days: Annotated[int, Field(ge=0)] = 30
+
+    lease_ttl_seconds: Annotated[float, Field(gt=1)] = 60.0
+
+    api_token: SecretStr | None = None
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    # Scheduler intervals (seconds). CoinGecko caches /coins/markets for 30 s, CoinPaprika
+    # refreshes tickers about every 5 min on the free plan: polling faster buys nothing.
+    schedule_coingecko_seconds: Annotated[float, Field(gt=0)] = 600.0
+    schedule_coinpaprika_seconds: Annotated[float, Field(gt=0)] = 600.0
+    schedule_csv_seconds: Annotated[float, Field(gt=0)] = 300.0
+    schedule_enabled_sources: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["coingecko", "coinpaprika", "csv"]
+    )
+
+    # Deterministic failure injection for demos and tests: "source:page" (e.g. "coingecko:3").
+    fail_at: str | None = None
+
+    log_level: str = "INFO"
+    log_json: bool | None = None  # None: JSON when stderr is not a TTY
+
+    @field_validator("csv_paths", mode="before")
+    @classmethod
+    def _split_paths(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [Path(p.strip()) for p in v.replace(";", ",").split(",") if p.strip()]
+        return v
+
+    @field_validator("schedule_enabled_sources", mode="before")
+    @classmethod
+    def _split_names(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [p.strip() for p in v.split(",") if p.strip()]
+        return v
+
+    @field_validator("coingecko_max_coins", mode="before")
+    @classmethod
+    def _max_coins(cls, v: object) -> object:
+        if isinstance(v, str) and v.strip().lower() == "all":
+            return "all"
+        return v
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def coingecko_key_header(self) -> dict[str, str]:
+        if self.coingecko_api_key is None:
+            return {}
+        key = self.coingecko_api_key.get_secret_value()
+        name = "x-cg-pro-api-key" if "pro-api." in self.coingecko_base_url else "x-cg-demo-api-key"
+        return {name: key}
+
+    def coinpaprika_key_header(self) -> dict[str, str]:
+        if self.coinpaprika_api_key is None:
+            return {}
+        return {"Authorization": self.coinpaprika_api_key.get_secret_value()}

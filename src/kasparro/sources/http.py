@@ -1,0 +1,214 @@
+"""HTTP fetching shared by the API sources: a proactive request budget plus bounded retries.
+
+- Budget: one ``aiolimiter.AsyncLimiter`` per upstream, shared by every task of that source in
+  the process. Capacity 1 with period 60/R spaces requests evenly, so no sliding window of
+  60 s ever sees more than R requests (a burst-capable bucket would trip such windows).
+- Retries: ``stamina`` with a backoff hook that honours ``Retry-After`` and otherwise uses
+  exponential backoff with jitter; bounded by attempts and total time. Retried: 429, 5xx,
+  timeouts, connection errors and unparseable 200 bodies; never other 4xx.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+import stamina
+import structlog
+from aiolimiter import AsyncLimiter
+
+from kasparro import metrics
+from kasparro.settings import Settings
+from kasparro.sources.base import RawResponse, SourceError
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Limiters:
+    """Per-upstream request budgets, created once per process at the entry point."""
+
+    per_minute: dict[str, float]
+    _limiters: dict[str, AsyncLimiter] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limiters:
+        return cls(
+            {
+                "coingecko": settings.coingecko_requests_per_minute,
+                "coinpaprika": settings.coinpaprika_requests_per_minute,
+            }
+        )
+
+    def get(self, api: str) -> AsyncLimiter:
+        limiter = self._limiters.get(api)
+        if limiter is None:
+            rate = self.per_minute.get(api, 60.0)
+            limiter = AsyncLimiter(1, 60.0 / rate)
+            self._limiters[api] = limiter
+        return limiter
+
+
+class UpstreamError(SourceError):
+    """An upstream answered with an error (or not at all)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        raw: RawResponse | None = None,
+    ):
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+        self.raw = raw  # the last response received, kept for forensics
+
+
+class RetryableUpstreamError(UpstreamError):
+    pass
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After is either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+
+
+def _one_line(body: bytes, limit: int = 160) -> str:
+    text = body[:limit].decode("utf-8", "replace").replace("\n", " ").strip()
+    return text + ("…" if len(body) > limit else "")
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timeout ({type(exc).__name__})"
+    if isinstance(exc, httpx.TransportError):
+        return f"connection error ({type(exc).__name__}: {exc or 'no detail'})"
+    return str(exc)
+
+
+class Fetcher:
+    """GETs one upstream URL within the budget and retry policy; returns the raw response."""
+
+    def __init__(self, api: str, http: httpx.AsyncClient, limiters: Limiters, settings: Settings):
+        self.api = api
+        self.http = http
+        self.limiter = limiters.get(api)
+        self.settings = settings
+
+    def _backoff_hook(self, exc: Exception) -> bool | float:
+        if isinstance(exc, RetryableUpstreamError):
+            if exc.retry_after is not None:
+                if exc.retry_after > self.settings.http_max_retry_after_seconds:
+                    return False  # waiting that long would blow the run's time budget
+                return exc.retry_after
+            return True
+        return isinstance(exc, httpx.TimeoutException | httpx.TransportError)
+
+    async def get(
+        self,
+        url: str,
+        *,
+        endpoint: str,
+        params: dict[str, Any],
+        parse: Callable[[bytes], Any],
+        headers: dict[str, str] | None = None,
+    ) -> tuple[RawResponse, Any]:
+        """Fetch and parse; a body that ``parse`` rejects (ValueError) is retried like a 5xx,
+        since truncated bodies and HTML error pages with status 200 are usually transient."""
+        s = self.settings
+        try:
+            async for attempt in stamina.retry_context(
+                on=self._backoff_hook,
+                attempts=s.http_max_attempts,
+                timeout=s.http_max_retry_seconds,
+                wait_initial=s.http_backoff_initial_seconds,
+                wait_max=s.http_backoff_max_seconds,
+                wait_jitter=s.http_backoff_initial_seconds,
+            ):
+                with attempt:
+                    raw = await self._attempt(url, endpoint, params, headers or {})
+                    try:
+                        return raw, parse(raw.body)
+                    except ValueError as exc:
+                        log.warning(
+                            "upstream_bad_body",
+                            api=self.api,
+                            endpoint=endpoint,
+                            error=str(exc),
+                            body_start=_one_line(raw.body, 80),
+                        )
+                        raise RetryableUpstreamError(
+                            f"{self.api} {endpoint}: unusable body ({exc}); "
+                            f"starts with {_one_line(raw.body, 60)!r}",
+                            status=raw.status,
+                            raw=raw,
+                        ) from exc
+        except UpstreamError:
+            raise
+        except (httpx.TimeoutException, httpx.TransportError) as exc:
+            raise UpstreamError(f"{self.api} {endpoint}: {_describe(exc)}") from exc
+        raise AssertionError("unreachable: stamina either returns or raises")
+
+    async def _attempt(
+        self, url: str, endpoint: str, params: dict[str, Any], headers: dict[str, str]
+    ) -> RawResponse:
+        async with self.limiter:
+            fetched_at = dt.datetime.now(dt.UTC)
+            try:
+                resp = await self.http.get(url, params=params, headers=headers)
+                body = resp.content
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                metrics.UPSTREAM_REQUESTS.labels(self.api, "error").inc()
+                log.warning(
+                    "upstream_request_failed", api=self.api, endpoint=endpoint, error=_describe(exc)
+                )
+                raise
+        status = resp.status_code
+        metrics.UPSTREAM_REQUESTS.labels(self.api, str(status)).inc()
+        if status == 429:
+            metrics.UPSTREAM_RATE_LIMITED.labels(self.api).inc()
+        raw = RawResponse(
+            endpoint=endpoint,
+            params=params,
+            status=status,
+            content_type=resp.headers.get("content-type"),
+            body=body,
+            fetched_at=fetched_at,
+        )
+        if status == 429 or status >= 500:
+            retry_after = parse_retry_after(resp.headers.get("retry-after"))
+            log.warning(
+                "upstream_retryable_status",
+                api=self.api,
+                endpoint=endpoint,
+                status=status,
+                retry_after=retry_after,
+            )
+            raise RetryableUpstreamError(
+                f"{self.api} {endpoint}: HTTP {status} {_one_line(body)}",
+                status=status,
+                retry_after=retry_after,
+                raw=raw,
+            )
+        if status >= 400:
+            raise UpstreamError(
+                f"{self.api} {endpoint}: HTTP {status} {_one_line(body)}", status=status, raw=raw
+            )
+        return raw

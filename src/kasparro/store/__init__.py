@@ -1,0 +1,1 @@
+"""Database schema, column types, engine construction and migrations."""

@@ -1,0 +1,66 @@
+"""Engine construction (called at entry points only, never at import time)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain ``postgresql://`` and ``sqlite://`` URLs and pick the async drivers."""
+    u = make_url(url)
+    if u.drivername in ("postgresql", "postgres"):
+        u = u.set(drivername="postgresql+asyncpg")
+    elif u.drivername == "sqlite":
+        u = u.set(drivername="sqlite+aiosqlite")
+    return u.render_as_string(hide_password=False)
+
+
+def create_engine(
+    url: str, *, pool_size: int = 10, echo: bool = False, sqlite_immediate: bool = True
+) -> AsyncEngine:
+    """Create the async engine.
+
+    ``sqlite_immediate``: writers (the pipeline) start every SQLite transaction with
+    ``BEGIN IMMEDIATE`` so read-then-write batches never fail with a lock upgrade conflict;
+    readers (the API) pass False so they never queue behind the write lock under WAL.
+    """
+    url = normalize_url(url)
+    kwargs: dict[str, Any] = {"echo": echo}
+    if url.startswith("sqlite"):
+        # One file, many short transactions: WAL lets readers (the API) run during loads.
+        kwargs["connect_args"] = {"timeout": 30}
+        if ":memory:" in url or url.rstrip("/").endswith("sqlite+aiosqlite:"):
+            raise ValueError("in-memory SQLite is not supported: use a file path")
+        if pool_size == 0:
+            kwargs["poolclass"] = NullPool
+    else:
+        kwargs["pool_size"] = pool_size
+        kwargs["max_overflow"] = pool_size
+        kwargs["pool_pre_ping"] = True
+    engine = create_async_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        _install_sqlite_pragmas(engine, "BEGIN IMMEDIATE" if sqlite_immediate else "BEGIN")
+    return engine
+
+
+def _install_sqlite_pragmas(engine: AsyncEngine, begin_sql: str) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # pysqlite's implicit BEGIN breaks SAVEPOINT and makes write-locking lazy; take
+        # control so every transaction starts with BEGIN IMMEDIATE (no lock-upgrade deadlocks).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql(begin_sql)

@@ -1,0 +1,96 @@
+"""Exact decimals and aware timestamps round-trip on both dialects; migrations match the model."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kasparro.store.schema import assets, metadata, observations, runs
+from kasparro.store.types import decimal_text
+
+EXACT_VALUES = [
+    Decimal("1E-10"),
+    Decimal("3.447e-09"),
+    Decimal("0.00136138"),
+    Decimal("41389.57931641128"),
+    Decimal("4.2E+17"),
+    Decimal("10110110100000000"),
+    Decimal("123456789012345678901234567890.123456789012345678"),
+]
+
+
+async def _insert_obs(engine: AsyncEngine, price: Decimal, observed_at: datetime) -> None:
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        run_id = (
+            await conn.execute(
+                insert(runs)
+                .values(source="t", trigger="cli", status="running", started_at=now)
+                .returning(runs.c.id)
+            )
+        ).scalar_one()
+        asset_id = (
+            await conn.execute(
+                insert(assets)
+                .values(identity_key=f"k:{price}", symbol="K", name="K", created_at=now)
+                .returning(assets.c.id)
+            )
+        ).scalar_one()
+        await conn.execute(
+            insert(observations).values(
+                asset_id=asset_id,
+                source="t",
+                source_asset_id=str(price),
+                observed_at=observed_at,
+                symbol="K",
+                name="K",
+                price_usd=price,
+                run_id=run_id,
+                ingested_at=now,
+            )
+        )
+
+
+@pytest.mark.parametrize("value", EXACT_VALUES, ids=str)
+async def test_decimal_round_trips_exactly(engine: AsyncEngine, value: Decimal) -> None:
+    await _insert_obs(engine, value, datetime(2022, 2, 23, 11, 23, 11, 426000, tzinfo=UTC))
+    async with engine.connect() as conn:
+        got = (await conn.execute(select(observations.c.price_usd))).scalar_one()
+    assert isinstance(got, Decimal)
+    assert got == value
+    assert decimal_text(got) == decimal_text(value)
+
+
+async def test_timestamps_come_back_aware_utc(engine: AsyncEngine) -> None:
+    local = datetime(2022, 4, 19, 17, 43, 22, tzinfo=timezone(timedelta(hours=2)))
+    await _insert_obs(engine, Decimal(1), local)
+    async with engine.connect() as conn:
+        got = (await conn.execute(select(observations.c.observed_at))).scalar_one()
+    assert got == local
+    assert got.utcoffset() == timedelta(0)
+
+
+async def test_naive_timestamps_are_refused(engine: AsyncEngine) -> None:
+    with pytest.raises(Exception, match="naive datetime"):
+        await _insert_obs(engine, Decimal(1), datetime(2022, 1, 1))
+
+
+async def test_migrations_match_the_schema_model(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        diff = await conn.run_sync(
+            lambda c: compare_metadata(MigrationContext.configure(c), metadata)
+        )
+    assert diff == []
+
+
+def test_decimal_text_is_plain_notation() -> None:
+    assert decimal_text(Decimal("1E-10")) == "0.0000000001"
+    assert decimal_text(Decimal("4.2E+17")) == "420000000000000000"
+    assert decimal_text(Decimal("38938.000")) == "38938"
+    assert decimal_text(Decimal("0")) == "0"
