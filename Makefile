@@ -34,13 +34,13 @@ test: install ## Run the whole test suite (SQLite always; PostgreSQL when reacha
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 lint: install ## ruff lint + format check, mypy
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 format: install ## Apply ruff formatting and autofixes
-	$(BIN)/ruff check --fix src tests bench
-	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 bench: install ## Full benchmark suite (writes bench/results/*.json)
 	$(BIN)/python -m bench.run --full
