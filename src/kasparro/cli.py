@@ -19,8 +19,9 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 etl_app = typer.Typer(no_args_is_help=True, help="Run the ETL.")
 app.add_typer(etl_app, name="etl")
 
-out = Console()
-err = Console(stderr=True)
+# Not a TTY (CI, pipes): rich would wrap tables at 80 columns and elide statuses.
+out = Console(width=None if sys.stdout.isatty() else 140)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 
 OK_STATUSES = ("success", "partial")
 

@@ -73,6 +73,14 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool | None = None  # None: JSON when stderr is not a TTY
 
+    @field_validator("api_token", "coingecko_api_key", "coinpaprika_api_key", mode="before")
+    @classmethod
+    def _blank_secret_is_unset(cls, v: object) -> object:
+        # `KASPARRO_API_TOKEN=` in a .env must mean "no token" (fail closed), not "empty token".
+        if isinstance(v, str) and not v.strip():
+            return None
+        return v
+
     @field_validator("csv_paths", mode="before")
     @classmethod
     def _split_paths(cls, v: object) -> object:

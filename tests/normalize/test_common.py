@@ -70,9 +70,14 @@ def test_loads_exact_raises_on_a_malformed_body() -> None:
         loads_exact(b"\xff\xfe\xfa")
 
 
-def test_overlong_json_numbers_are_refused_not_expanded() -> None:
-    value = loads_exact("[0." + "1" * 200 + "]")[0]
+def test_overlong_json_numbers_are_refused_but_kept_for_quarantine() -> None:
+    text = "0." + "1" * 200
+    value = loads_exact(f"[{text}]")[0]
+    assert value == Decimal(text)
     assert reason_of(to_decimal, value, "price_usd") == "price_usd: too many digits"
+    assert reason_of(require_text, value, "id", 300, strip=False) == (
+        "id: expected a string, got Decimal"
+    )
 
 
 # --- to_decimal / bounded ---------------------------------------------------------------

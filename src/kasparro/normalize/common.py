@@ -59,7 +59,7 @@ MAX_SYMBOL_CHARS: Final = 64
 MAX_NAME_CHARS: Final = 300
 
 # JSON and CSV numbers longer than this are not market data; refusing them keeps a hostile
-# body from producing huge Decimals.
+# body from pushing huge Decimals into the store.
 _MAX_NUMBER_TEXT: Final = 80
 
 _EARLIEST_YEAR: Final = 2009  # the genesis block; nothing observed before it is a market quote
@@ -79,7 +79,7 @@ def type_name(value: object) -> str:
     if value is None:
         return "null"
     if type(value) is _OverlongNumber:
-        return "number"
+        return "Decimal"
     return type(value).__name__
 
 
@@ -87,7 +87,7 @@ def type_name(value: object) -> str:
 
 
 class _OverlongNumber(Decimal):
-    """Marks a JSON number whose text was too long; validators reject it by type."""
+    """A JSON number whose text was too long: kept exact for quarantine, rejected by type."""
 
     __slots__ = ()
 
@@ -102,7 +102,7 @@ _CONSTANTS: Final = {
 
 def _parse_float(text: str) -> Decimal:
     if len(text) > _MAX_NUMBER_TEXT:
-        return _OverlongNumber(0)
+        return _OverlongNumber(text)
     return Decimal(text)
 
 
@@ -120,13 +120,18 @@ def loads_exact(body: bytes | str) -> Any:
 
     ``NaN`` / ``Infinity`` / ``-Infinity`` literals become non-finite Decimals, which
     :func:`to_decimal` rejects as ``"<field>: not finite"``. Integers stay ``int``.
-    Raises ``ValueError`` (``json.JSONDecodeError`` or ``UnicodeDecodeError``) on a
-    malformed body: that is a page-level failure, not a row rejection.
+    Raises ``ValueError`` (``json.JSONDecodeError``, ``UnicodeDecodeError``, or plain
+    ``ValueError`` for absurd nesting) on a malformed body: that is a page-level failure,
+    not a row rejection.
     """
     if isinstance(body, bytes | bytearray):
         # Same detection json.loads does (UTF-8/16/32, BOM); the shared decoder takes str.
         body = body.decode(json.detect_encoding(body), "surrogatepass")
-    return _decoder.decode(body)
+    try:
+        return _decoder.decode(body)
+    except RecursionError:
+        # A hostile body must fail like any other malformed one, not as a crash.
+        raise ValueError("JSON nested too deeply") from None
 
 
 # --- numbers ----------------------------------------------------------------------------

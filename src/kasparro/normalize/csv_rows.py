@@ -100,8 +100,17 @@ def header_problems(fieldnames: Iterable[str] | None) -> list[str]:
     """What is wrong with a header row (empty list when it is usable)."""
     if fieldnames is None:
         return ["empty file: no header row"]
-    names = [name.strip() for name in fieldnames]
-    problems = [f"missing column: {col}" for col in REQUIRED_COLUMNS if col not in names]
+    names = list(fieldnames)
+    stripped = {name.strip() for name in names}
+    problems = []
+    for column in REQUIRED_COLUMNS:
+        if column in names:
+            continue
+        # Rows are looked up by exact name, so " symbol" would make every row "missing".
+        if column in stripped:
+            problems.append(f"column name has surrounding whitespace: {column}")
+        else:
+            problems.append(f"missing column: {column}")
     duplicates = sorted({name for name in names if names.count(name) > 1})
     problems += [f"duplicate column: {name}" for name in duplicates]
     return problems

@@ -19,10 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro import metrics
 from kasparro.load.assets import resolve_assets
+from kasparro.load.drift import record_drift
 from kasparro.load.observations import insert_observations, observation_row
 from kasparro.load.quarantine import quarantine_rejections
 from kasparro.load.raw import purge_raw, save_raw
 from kasparro.models import MarketRecord, Rejection
+from kasparro.normalize.drift import detect_drift
 from kasparro.runs import repository as repo
 from kasparro.runs.owner import is_dead_local_owner, new_owner
 from kasparro.settings import Settings
@@ -213,9 +215,14 @@ class Pipeline:
         self, source: Source, run_id: int, page: Page, result: RunResult
     ) -> None:
         records, rejections, duplicates = split_page(source, page.items)
+        contract = getattr(source, "contract", None)
+        findings = detect_drift(contract, page.items) if contract is not None else []
         now = repo.utcnow()
         async with self.engine.begin() as conn:
             await save_raw(conn, source.name, run_id, page.number, page.raw)
+            new_drift = await record_drift(
+                conn, source.name, page.raw.endpoint, findings, run_id, now
+            )
             asset_ids = await resolve_assets(conn, source.name, records, run_id) if records else {}
             rows = [observation_row(r, asset_ids[r.source_asset_id], run_id, now) for r in records]
             loaded = await insert_observations(conn, rows)
@@ -231,6 +238,19 @@ class Pipeline:
             )
             await repo.save_checkpoint(
                 conn, source.name, {**page.checkpoint, "run_id": run_id}, run_id
+            )
+        for f in new_drift:
+            log.warning(
+                "schema_drift_detected",
+                run_id=run_id,
+                source=source.name,
+                endpoint=page.raw.endpoint,
+                field=f.field,
+                kind=f.kind,
+                expected=f.expected,
+                observed=f.observed,
+                suggestion=f.suggestion,
+                confidence=None if f.confidence is None else str(f.confidence),
             )
         result.pages += 1
         result.fetched += len(page.items)

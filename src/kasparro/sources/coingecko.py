@@ -8,6 +8,7 @@ from typing import Any
 
 from kasparro.models import Normalized
 from kasparro.normalize.coingecko import normalize_market
+from kasparro.normalize.contracts import COINGECKO_MARKETS
 from kasparro.sources.base import Page, SourceContext
 from kasparro.sources.http import Fetcher
 from kasparro.sources.parsing import parse_json_array
@@ -17,6 +18,8 @@ ENDPOINT = "/coins/markets"
 
 class CoinGeckoSource:
     name = "coingecko"
+
+    contract = COINGECKO_MARKETS
 
     def __init__(self, ctx: SourceContext) -> None:
         self.settings = ctx.settings

@@ -7,6 +7,7 @@ from typing import Any
 
 from kasparro.models import Normalized
 from kasparro.normalize.coinpaprika import normalize_ticker
+from kasparro.normalize.contracts import COINPAPRIKA_TICKERS
 from kasparro.sources.base import Page, SourceContext
 from kasparro.sources.http import Fetcher
 from kasparro.sources.parsing import parse_json_array
@@ -16,6 +17,8 @@ ENDPOINT = "/tickers"
 
 class CoinPaprikaSource:
     name = "coinpaprika"
+
+    contract = COINPAPRIKA_TICKERS
 
     def __init__(self, ctx: SourceContext) -> None:
         self.fetcher = Fetcher(self.name, ctx.http, ctx.limiters, ctx.settings)

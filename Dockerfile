@@ -1,0 +1,18 @@
+# Kasparro: API + scheduler image. Build: docker build -t kasparro .
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY src ./src
+RUN pip install --no-cache-dir --prefix=/install .
+
+FROM python:3.11-slim
+ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 KASPARRO_LOG_JSON=true
+COPY --from=build /install /usr/local
+RUN useradd --create-home --uid 10001 kasparro
+USER kasparro
+WORKDIR /home/kasparro
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4).status == 200 else 1)"
+# Migrate, then serve the API and the scheduler in one process (override for split roles).
+CMD ["sh", "-c", "kasparro migrate && exec kasparro up --host 0.0.0.0 --port 8000"]
