@@ -171,6 +171,109 @@ def print_summary(results: list[RunResult]) -> None:
     out.print(table)
 
 
+HostOpt = Annotated[str | None, typer.Option("--host", help="Bind address (KASPARRO_API_HOST).")]
+PortOpt = Annotated[int | None, typer.Option("--port", help="Port (KASPARRO_API_PORT).")]
+
+
+def _with_bind(settings: Settings, host: str | None, port: int | None) -> Settings:
+    update: dict[str, object] = {}
+    if host:
+        update["api_host"] = host
+    if port:
+        update["api_port"] = port
+    return settings.model_copy(update=update) if update else settings
+
+
+@app.command()
+def serve(host: HostOpt = None, port: PortOpt = None) -> None:
+    """Serve the REST API only (docs at /docs)."""
+    from kasparro.api.server import serve as serve_api
+    from kasparro.store.migrate import upgrade
+
+    settings = _with_bind(_settings(), host, port)
+    upgrade(settings.database_url)
+    serve_api(settings, with_scheduler=False)
+
+
+@app.command()
+def scheduler() -> None:
+    """Run the scheduler only: each enabled source on its interval, until SIGTERM."""
+    from kasparro.scheduler import run_scheduler
+    from kasparro.store.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    asyncio.run(run_scheduler(settings))
+
+
+@app.command()
+def up(host: HostOpt = None, port: PortOpt = None) -> None:
+    """API and scheduler in one process: the default for a single machine."""
+    from kasparro.api.server import serve as serve_api
+    from kasparro.store.migrate import upgrade
+
+    settings = _with_bind(_settings(), host, port)
+    upgrade(settings.database_url)
+    serve_api(settings, with_scheduler=True)
+
+
+@app.command()
+def emulator(
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8765,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    coins: Annotated[int, typer.Option(help="Size of the generated universe.")] = 2500,
+    seed: Annotated[int, typer.Option(help="Universe seed (deterministic).")] = 1,
+    cg_rate_limit: Annotated[
+        str, typer.Option(help="CoinGecko requests/minute before 429 ('none' = unlimited).")
+    ] = "none",
+    cp_rate_limit: Annotated[
+        str, typer.Option(help="CoinPaprika requests/minute before 429 ('none' = unlimited).")
+    ] = "none",
+    latency: Annotated[float, typer.Option(help="Added latency per response, seconds.")] = 0.0,
+    tick_every: Annotated[
+        str, typer.Option(help="Advance market data every N seconds ('none' = manual).")
+    ] = "none",
+    fault: Annotated[
+        list[str] | None,
+        typer.Option("--fault", help="Fault rule, e.g. 'coingecko:503:/coins/markets:page=2'."),
+    ] = None,
+) -> None:
+    """Serve the project's CoinGecko/CoinPaprika emulator (routes /api/v3/... and /v1/...)."""
+    from kasparro.emulator import EmulatorConfig
+    from kasparro.emulator.server import serve as serve_emulator
+
+    configure_logging("INFO", None)
+    config = EmulatorConfig.from_options(
+        coins=coins,
+        seed=seed,
+        cg_rate_limit=cg_rate_limit,
+        cp_rate_limit=cp_rate_limit,
+        latency=latency,
+        tick_every=tick_every,
+        faults=fault or [],
+    )
+    serve_emulator(host, port, config)
+
+
+@app.command()
+def demo(
+    port: PortOpt = None,
+    emulator_port: Annotated[int, typer.Option(help="Emulator port (0 = any free port).")] = 0,
+    coins: Annotated[int, typer.Option(help="Emulated universe size.")] = 2500,
+    serve_api: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Keep serving the API afterwards.")
+    ] = True,
+) -> None:
+    """Offline demo: emulator + migrate + ETL of every source + API with the scheduler."""
+    from kasparro.demo import run_demo
+
+    raise typer.Exit(
+        run_demo(
+            _settings(), port=port, emulator_port=emulator_port, coins=coins, serve_api=serve_api
+        )
+    )
+
+
 def main() -> None:
     try:
         app()

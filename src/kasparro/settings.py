@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     # Deterministic failure injection for demos and tests: "source:page" (e.g. "coingecko:3").
     fail_at: str | None = None
 
+    # Crash-test hook: SIGKILL the process at "phase:source:page" (see runs/pipeline.py).
+    crash_at: str | None = None
+
     log_level: str = "INFO"
     log_json: bool | None = None  # None: JSON when stderr is not a TTY
 

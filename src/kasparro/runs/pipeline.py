@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -157,6 +159,7 @@ class Pipeline:
                 resumed_from=resumed_from,
                 start_page=int(checkpoint.get("next_page", 1)) if checkpoint and resuming else 1,
             )
+        self._crashpoint("after_run_created", name, 0)
         result = RunResult(
             run_id=run_id,
             source=name,
@@ -185,6 +188,7 @@ class Pipeline:
                     unchanged=result.unchanged,
                     rejected=result.rejected,
                 )
+            self._crashpoint("before_finish", name, 0)
             status = "partial" if result.rejected else "success"
         except asyncio.CancelledError:
             error = "cancelled: shutdown during the run; the page in flight was rolled back"
@@ -204,6 +208,15 @@ class Pipeline:
             metrics.RUNS_IN_PROGRESS.labels(name).dec()
         return result
 
+    def _crashpoint(self, phase: str, name: str, page_number: int) -> None:
+        """Test hook: SIGKILL this very process at a named point (KASPARRO_CRASH_AT).
+
+        A real kill -9, not an exception: nothing in this process gets to clean up, exactly
+        like an OOM kill or a power cut. Used by the crash-recovery test matrix."""
+        target = self.settings.crash_at
+        if target and target == f"{phase}:{name}:{page_number}":
+            os.kill(os.getpid(), signal.SIGKILL)
+
     def _maybe_inject_failure(self, name: str, page_number: int) -> None:
         target = self.settings.fail_at
         if target and target == f"{name}:{page_number}":
@@ -218,15 +231,17 @@ class Pipeline:
         contract = getattr(source, "contract", None)
         findings = detect_drift(contract, page.items) if contract is not None else []
         now = repo.utcnow()
+        name, number = source.name, page.number
         async with self.engine.begin() as conn:
-            await save_raw(conn, source.name, run_id, page.number, page.raw)
-            new_drift = await record_drift(
-                conn, source.name, page.raw.endpoint, findings, run_id, now
-            )
-            asset_ids = await resolve_assets(conn, source.name, records, run_id) if records else {}
+            await save_raw(conn, name, run_id, number, page.raw)
+            self._crashpoint("after_raw", name, number)
+            new_drift = await record_drift(conn, name, page.raw.endpoint, findings, run_id, now)
+            asset_ids = await resolve_assets(conn, name, records, run_id) if records else {}
+            self._crashpoint("after_assets", name, number)
             rows = [observation_row(r, asset_ids[r.source_asset_id], run_id, now) for r in records]
             loaded = await insert_observations(conn, rows)
-            await quarantine_rejections(conn, source.name, rejections, run_id, now)
+            self._crashpoint("after_observations", name, number)
+            await quarantine_rejections(conn, name, rejections, run_id, now)
             unchanged = loaded.unchanged + duplicates
             await repo.add_page_counts(
                 conn,
@@ -236,9 +251,9 @@ class Pipeline:
                 unchanged=unchanged,
                 rejected=len(rejections),
             )
-            await repo.save_checkpoint(
-                conn, source.name, {**page.checkpoint, "run_id": run_id}, run_id
-            )
+            await repo.save_checkpoint(conn, name, {**page.checkpoint, "run_id": run_id}, run_id)
+            self._crashpoint("before_commit", name, number)
+        self._crashpoint("after_commit", name, number)
         for f in new_drift:
             log.warning(
                 "schema_drift_detected",

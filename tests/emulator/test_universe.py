@@ -1,0 +1,118 @@
+"""The deterministic universe: sizes, listings, and the data quirks it must contain."""
+
+from __future__ import annotations
+
+import time
+
+from kasparro.emulator import NAME_OVERRIDES, build_universe
+from kasparro.emulator.universe import SHOWCASE, coinpaprika_id, slugify
+
+
+def _identity(universe_size: int, seed: int) -> list[tuple[object, ...]]:
+    universe = build_universe(universe_size, seed)
+    return [
+        (a.index, a.cg_id, a.cp_id, a.symbol, a.name, a.market_cap, a.volume, a.stale)
+        for a in universe.assets
+    ]
+
+
+def test_same_seed_same_universe_and_a_bigger_universe_is_a_superset() -> None:
+    first = _identity(2500, 7)
+    build_universe.cache_clear()
+    assert _identity(2500, 7) == first
+    small = build_universe(400, 7)
+    assert [(a.cg_id, a.cp_id, a.market_cap) for a in small.assets] == [
+        (row[1], row[2], row[5]) for row in first[:400]
+    ]
+    assert _identity(2500, 8) != first
+
+
+def test_sizes_and_listings() -> None:
+    universe = build_universe(2500, 1)
+    assert len(universe) == 2500
+    both = universe.cross_listed()
+    assert len(universe.coingecko) == len(both) + len(universe.coingecko_only())
+    assert len(universe.coinpaprika) == len(both) + len(universe.coinpaprika_only())
+    # Most assets are on both, a healthy share on one side only.
+    assert len(both) > 1500
+    assert len(universe.coingecko_only()) > 150
+    assert len(universe.coinpaprika_only()) > 100
+    assert len(set(universe.by_cg_id)) == len(universe.coingecko)
+    assert len(set(universe.by_cp_id)) == len(universe.coinpaprika)
+
+
+def test_cross_listed_coins_share_symbol_and_name_under_different_ids() -> None:
+    universe = build_universe(2500, 1)
+    for cg_id, cp_id in universe.cross_listed():
+        asset = universe.by_cg_id[cg_id]
+        assert cg_id != cp_id
+        assert asset.cp_symbol == asset.symbol.upper()
+        if cg_id in NAME_OVERRIDES:
+            assert (cp_id, asset.cp_name) == NAME_OVERRIDES[cg_id]
+            assert asset.cp_name != asset.name
+        else:
+            assert asset.cp_name == asset.name
+            assert cp_id.startswith(coinpaprika_id(asset.symbol, asset.name))
+    bitcoin = universe.by_cg_id["bitcoin"]
+    assert bitcoin.cp_id == "btc-bitcoin"
+    assert universe.by_cg_id["uniswap"].cp_id == "uni-uniswap"
+    assert universe.by_cg_id["binancecoin"].cp_id == "bnb-binance-coin"
+    assert universe.by_cp_id["bnb-binance-coin"].cp_name == "Binance Coin"
+    assert universe.by_cg_id["binancecoin"].name == "BNB"
+
+
+def test_symbol_collisions_must_not_merge() -> None:
+    universe = build_universe(2500, 1)
+    collisions = universe.symbol_collisions()
+    assert sorted(collisions["uni"]) == [
+        "binance-peg-uniswap",
+        "unicorn-token",
+        "uniswap",
+        "universe-token",
+    ]
+    paprika_uni = sorted((a.cp_id, a.cp_name) for a in universe.coinpaprika if a.cp_symbol == "UNI")
+    assert paprika_uni == [
+        ("uni-unicorn-token", "UNICORN Token"),
+        ("uni-uniswap", "Uniswap"),
+        ("uni-unity-ledger", "Unity Ledger"),
+    ]
+    # The real /coins/list brings many more collisions once it is mixed in.
+    assert len(build_universe(8000, 1).symbol_collisions()) > 200
+
+
+def test_showcase_is_always_present_and_indexed() -> None:
+    universe = build_universe(len(SHOWCASE), 1)
+    showcase = universe.showcase()
+    assert showcase["coinpaprika_only"] == ["prk-paprika-reserve"]
+    assert showcase["odd_id"] == ["bitCNY", "hive_dollar"]
+    assert "0-5x-long-okb-token" in showcase["odd_symbol"]
+    assert universe.by_cg_id["0-5x-long-okb-token"].symbol == "OKBHALF"
+    assert universe.by_cg_id["fossil-coin"].stale
+
+
+def test_ranks_and_unranked_tail() -> None:
+    universe = build_universe(2500, 1)
+    ranked = [a for a in universe.coingecko if a.market_cap]
+    assert universe.by_cg_id["ticoex-token"].rank == 1  # the recorded junk rank 1
+    generated = [a.rank for a in ranked if a.seed_row is None]
+    assert min(r for r in generated if r is not None) == 251
+    unranked = [a for a in universe.coingecko if not a.market_cap]
+    assert unranked and all(a.rank is None for a in unranked)
+    assert any(a.market_cap is None for a in unranked)
+    assert any(a.market_cap == 0 for a in unranked)
+
+
+def test_slugs() -> None:
+    assert slugify("τBitcoin") == "bitcoin"
+    assert slugify("Crypto.com Chain") == "crypto-com-chain"
+    assert coinpaprika_id("$aapl", "$AAPL") == "aapl-aapl"
+
+
+def test_a_100k_universe_builds_quickly() -> None:
+    started = time.process_time()
+    universe = build_universe(100_000, 99)
+    elapsed = time.process_time() - started
+    assert len(universe) == 100_000
+    assert len(universe.by_cg_id) == len(universe.coingecko)
+    assert elapsed < 6.0, f"100k universe took {elapsed:.1f} s of CPU"
+    build_universe.cache_clear()
