@@ -1,0 +1,135 @@
+"""All SQL on ``scheduler_state``. Functions take a connection and never commit.
+
+The claim is a compare-and-set UPDATE: a replica may run a source's tick only if its UPDATE
+moved ``next_run_at`` from the exact value it read (and that value was due). Both dialects
+serialise writers on the row (PostgreSQL re-checks the WHERE clause against the committed row
+after waiting on the lock; SQLite has one writer at a time), so among N replicas racing for
+the same slot exactly one sees ``rowcount == 1``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kasparro.store.dialect import insert_for
+from kasparro.store.schema import leases, scheduler_state
+
+_s = scheduler_state.c
+
+
+@dataclass(frozen=True, slots=True)
+class StateRow:
+    source: str
+    next_run_at: datetime | None
+    last_tick_at: datetime | None
+    consecutive_failures: int
+    heartbeat_at: datetime | None
+    owner: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    owner: str | None
+    expires_at: datetime | None
+
+
+def lease_name(source: str) -> str:
+    """The pipeline's per-source lease row (see ``Pipeline.run``)."""
+    return f"source:{source}"
+
+
+async def ensure_rows(conn: AsyncConnection, names: Iterable[str], now: datetime) -> None:
+    """Create missing rows, due at ``now``: a fresh deployment ingests at once. Existing rows
+    keep their persisted schedule, so restarts do not trigger an extra burst of runs."""
+    rows = [
+        {
+            "source": n,
+            "next_run_at": now,
+            "consecutive_failures": 0,
+            "last_tick_at": None,
+            "heartbeat_at": None,
+            "owner": None,
+        }
+        for n in names
+    ]
+    if rows:
+        stmt = insert_for(conn, scheduler_state).on_conflict_do_nothing(index_elements=["source"])
+        await conn.execute(stmt, rows)
+
+
+async def cap_next_run(conn: AsyncConnection, source: str, latest: datetime) -> bool:
+    """Pull a persisted next run no later than ``latest`` (the interval was shortened)."""
+    result = await conn.execute(
+        update(scheduler_state)
+        .where(_s.source == source, _s.next_run_at > latest)
+        .values(next_run_at=latest)
+    )
+    return (result.rowcount or 0) == 1
+
+
+async def read_rows(conn: AsyncConnection, names: Iterable[str]) -> dict[str, StateRow]:
+    result = await conn.execute(select(scheduler_state).where(_s.source.in_(list(names))))
+    return {m["source"]: StateRow(**m) for m in result.mappings()}
+
+
+async def read_leases(conn: AsyncConnection, names: Iterable[str]) -> dict[str, Lease]:
+    by_lease = {lease_name(n): n for n in names}
+    result = await conn.execute(
+        select(leases.c.name, leases.c.owner, leases.c.expires_at).where(
+            leases.c.name.in_(list(by_lease))
+        )
+    )
+    return {by_lease[name]: Lease(owner, expires) for name, owner, expires in result}
+
+
+async def claim(
+    conn: AsyncConnection,
+    source: str,
+    *,
+    seen: datetime | None,
+    next_run_at: datetime,
+    now: datetime,
+    owner: str,
+) -> bool:
+    """Atomically take the tick for ``source``; True only for the one replica that wins it.
+
+    ``next_run_at = :seen`` makes it a compare-and-set that does not depend on replicas'
+    clocks agreeing; ``next_run_at <= :now`` keeps a not-yet-due row untouchable even if a
+    caller passes a stale ``seen``.
+    """
+    unchanged = _s.next_run_at.is_(None) if seen is None else _s.next_run_at == seen
+    result = await conn.execute(
+        update(scheduler_state)
+        .where(
+            _s.source == source,
+            unchanged,
+            or_(_s.next_run_at.is_(None), _s.next_run_at <= now),
+        )
+        .values(next_run_at=next_run_at, owner=owner, last_tick_at=now)
+    )
+    return (result.rowcount or 0) == 1
+
+
+async def record_outcome(
+    conn: AsyncConnection, source: str, *, claimed_next: datetime, values: dict[str, Any]
+) -> bool:
+    """Apply a finished run's outcome, unless another replica has claimed the source since
+    (then the row's schedule is theirs and this stale outcome must not overwrite it)."""
+    result = await conn.execute(
+        update(scheduler_state)
+        .where(_s.source == source, _s.next_run_at == claimed_next)
+        .values(**values)
+    )
+    return (result.rowcount or 0) == 1
+
+
+async def heartbeat(conn: AsyncConnection, names: Iterable[str], now: datetime) -> None:
+    await conn.execute(
+        update(scheduler_state).where(_s.source.in_(list(names))).values(heartbeat_at=now)
+    )
