@@ -57,6 +57,15 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = None
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # Triggering runs is rate-limited per client (token bucket).
+    api_trigger_rate_per_minute: Annotated[float, Field(gt=0)] = 6.0
+    api_trigger_burst: Annotated[int, Field(ge=1)] = 3
+    api_health_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 2.0
+    api_shutdown_timeout_seconds: Annotated[float, Field(ge=0, le=600)] = 10.0
+    api_page_cache_entries: Annotated[int, Field(ge=0)] = 512  # 0 disables the page cache
+    # Benchmark-only ceiling endpoint (/api/v1/_bench/constant); never enable in production.
+    bench_endpoints: bool = False
+    bench_constant_bytes: Annotated[int, Field(ge=16, le=16 * 1024 * 1024)] = 4096
 
     # Scheduler intervals (seconds). CoinGecko caches /coins/markets for 30 s, CoinPaprika
     # refreshes tickers about every 5 min on the free plan: polling faster buys nothing.
@@ -83,6 +92,11 @@ class Settings(BaseSettings):
         if isinstance(v, str) and not v.strip():
             return None
         return v
+
+    @field_validator("bench_endpoints", mode="before")
+    @classmethod
+    def _blank_flag_is_false(cls, v: object) -> object:
+        return False if isinstance(v, str) and not v.strip() else v
 
     @field_validator("csv_paths", mode="before")
     @classmethod

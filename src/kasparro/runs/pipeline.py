@@ -14,6 +14,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -37,6 +38,23 @@ log = structlog.get_logger(__name__)
 
 class AlreadyRunning(Exception):
     """Another process holds this source's lease."""
+
+
+# Run bookkeeping this process could not write because the database was unreachable when
+# the run ended (PostgreSQL stopped mid-run, tests/resilience/test_database_outage.py).
+# Without it, the lease of such a run stayed held by its finished owner until
+# lease_ttl_seconds expired, so the next run of that source in this same long-lived process
+# (scheduler, API) was "skipped: already running" although nothing was running, and the
+# failed run was later marked "crashed: process died" although the process was alive.
+# Both are settled by the next run of the source here, once the database answers again.
+_ENDED_LEASE_OWNERS: dict[str, str] = {}  # lease name -> owner whose run has ended
+_UNRECORDED_FINISHES: dict[str, list[tuple[int, str, str | None, datetime]]] = {}
+
+
+def lease_owner_has_ended(lease: str, owner: str | None) -> bool:
+    """True when ``owner`` holds ``lease`` only because this process could not release it
+    after its run ended (the lease is as free as a dead process's)."""
+    return owner is not None and _ENDED_LEASE_OWNERS.get(lease) == owner
 
 
 class InjectedFailure(SourceError):
@@ -64,6 +82,19 @@ class RunResult:
 
 
 ProgressCallback = Callable[[RunResult, Page | None], None]
+
+
+def _one_line_error(exc: BaseException, limit: int = 300) -> str:
+    """``Type: message`` on one bounded line.
+
+    A database error's text from SQLAlchemy also carries the failed statement and its
+    parameters over several lines (for a page insert: kilobytes of market data), which made
+    the reason of a run that lost its database neither one line nor readable; keep the
+    driver's own message (its first line) instead."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def split_page(source: Source, items: list[Any]) -> tuple[list[MarketRecord], list[Rejection], int]:
@@ -115,12 +146,16 @@ class Pipeline:
         ttl = self.settings.lease_ttl_seconds
         async with self.engine.begin() as conn:
             if await repo.try_acquire_lease(conn, name, self.owner, ttl):
+                _ENDED_LEASE_OWNERS.pop(name, None)
                 return
             holder, _ = await repo.lease_holder(conn, name)
-            if is_dead_local_owner(holder) and await repo.try_acquire_lease(
+            ended = lease_owner_has_ended(name, holder)
+            if (ended or is_dead_local_owner(holder)) and await repo.try_acquire_lease(
                 conn, name, self.owner, ttl, steal_from=holder
             ):
-                log.warning("lease_recovered_from_dead_process", lease=name, dead_owner=holder)
+                _ENDED_LEASE_OWNERS.pop(name, None)
+                why = "ended_run" if ended else "dead_process"
+                log.warning(f"lease_recovered_from_{why}", lease=name, dead_owner=holder)
                 return
         raise AlreadyRunning(f"{name} is already running (lease held by {holder})")
 
@@ -137,16 +172,23 @@ class Pipeline:
         try:
             return await self._run_locked(source, trigger, progress)
         finally:
-            with contextlib.suppress(Exception):
+            try:
                 async with self.engine.begin() as conn:
                     await repo.release_lease(conn, lease, self.owner)
+            except Exception:  # the database is down: let the next run here take it over
+                _ENDED_LEASE_OWNERS[lease] = self.owner
 
     async def _run_locked(
         self, source: Source, trigger: str, progress: ProgressCallback | None
     ) -> RunResult:
         name = source.name
         started = time.monotonic()
+        unrecorded = list(_UNRECORDED_FINISHES.get(name, ()))
         async with self.engine.begin() as conn:
+            # Record how runs of this process ended while the database was down (before
+            # mark_dead_runs, which would otherwise call them crashed).
+            for run_id, status, error, finished_at in unrecorded:
+                await repo.finish_run(conn, run_id, status, error, finished_at=finished_at)
             crashed = await repo.mark_dead_runs(conn, name, detected_by=f"owner {self.owner}")
             checkpoint = await repo.get_checkpoint(conn, name)
             resuming = bool(checkpoint and checkpoint.get("in_progress"))
@@ -159,6 +201,8 @@ class Pipeline:
                 resumed_from=resumed_from,
                 start_page=int(checkpoint.get("next_page", 1)) if checkpoint and resuming else 1,
             )
+        for entry in unrecorded:
+            _UNRECORDED_FINISHES[name].remove(entry)
         self._crashpoint("after_run_created", name, 0)
         result = RunResult(
             run_id=run_id,
@@ -177,7 +221,17 @@ class Pipeline:
         try:
             async for page in source.pages(checkpoint):
                 self._maybe_inject_failure(name, page.number)
-                await self._commit_page(source, run_id, page, result)
+                # A page transaction is short: on cancellation (shutdown) let the one in
+                # flight finish so the batch is committed or rolled back as a whole, never
+                # abandoned mid-transaction (an abandoned aiosqlite connection can keep the
+                # SQLite write lock until it is garbage-collected).
+                commit = asyncio.ensure_future(self._commit_page(source, run_id, page, result))
+                try:
+                    await asyncio.shield(commit)
+                except asyncio.CancelledError:
+                    with contextlib.suppress(Exception):
+                        await commit
+                    raise
                 if progress:
                     progress(result, page)
                 bound.info(
@@ -197,7 +251,7 @@ class Pipeline:
             error = str(exc)
             await self._save_failed_raw(name, run_id, exc)
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
+            error = _one_line_error(exc)
             bound.exception("run_crashed_unexpectedly")
         finally:
             heartbeat.cancel()
@@ -290,7 +344,11 @@ class Pipeline:
                 await repo.finish_run(conn, result.run_id, result.status, result.error)
                 await purge_raw(conn, self.settings.raw_retention_days)
         except Exception as exc:  # the database itself may be what failed
-            bound.error("run_finish_not_recorded", error=f"{type(exc).__name__}: {exc}")
+            bound.error("run_finish_not_recorded", error=_one_line_error(exc))
+            # Written by the next run of this source in this process (see _run_locked).
+            _UNRECORDED_FINISHES.setdefault(result.source, []).append(
+                (result.run_id, result.status, result.error, repo.utcnow())
+            )
         metrics.RUNS.labels(result.source, result.status).inc()
         metrics.RUN_DURATION.labels(result.source).observe(result.duration_s)
         if result.status in ("success", "partial"):

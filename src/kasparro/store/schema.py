@@ -168,6 +168,8 @@ latest_observations = Table(
     Column("observation_id", BigId, nullable=False),
     Column("observed_at", UTCDateTime(), nullable=False),
     Index("ix_latest_observations_observation", "observation_id"),
+    # Serves latest=true in the default order (observed_at desc, then id) as an index scan.
+    Index("ix_latest_observations_observed", "observed_at", "observation_id"),
 )
 
 quarantine = Table(

@@ -1,0 +1,148 @@
+"""The FastAPI application factory.
+
+Nothing happens at import or construction time: engines, the upstream HTTP client, rate
+limiters, the run manager and (optionally) the scheduler are created in the lifespan and
+closed on shutdown, so ``create_app`` is cheap and side-effect free.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import structlog
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kasparro import __version__
+from kasparro.api import errors
+from kasparro.api.auth import configured_token
+from kasparro.api.cache import PageCache
+from kasparro.api.config import ApiConfig
+from kasparro.api.middleware import RequestContextMiddleware
+from kasparro.api.ratelimit import TokenBuckets
+from kasparro.api.routers import assets, bench, data, health, metrics, runs, stats
+from kasparro.api.runner import RunManager
+from kasparro.api.state import AppState
+from kasparro.query.fastread import open_reader
+from kasparro.runs.service import make_http_client
+from kasparro.settings import Settings
+from kasparro.sources.http import Limiters
+from kasparro.store.engine import create_engine
+
+log = structlog.get_logger(__name__)
+
+MAX_BODY_BYTES = 16 * 1024  # the only body is {"source": "..."}
+
+DESCRIPTION = """
+Crypto market data from CoinGecko, CoinPaprika and CSV files, normalized into canonical
+assets.
+
+* **Decimals** are JSON strings with the exact value in plain notation
+  (`"0.0000000001"`, never `1e-10`): parse them with a decimal type, not a float.
+* **Timestamps** are UTC, RFC 3339 with microseconds (`2024-05-01T12:00:00.000000Z`).
+* **Pagination** is keyset-based: follow `meta.next_cursor`; pages never skip or repeat
+  rows while new data arrives.
+* **Errors** always have the shape
+  `{"error": {"code", "message", "details", "request_id"}}`; unknown query parameters
+  are rejected with 422.
+* Every response carries `X-Request-ID` (yours, sanitized, or a generated one).
+"""
+
+TAGS = [
+    {"name": "data", "description": "Normalized observations."},
+    {"name": "assets", "description": "Canonical assets and their history."},
+    {"name": "runs", "description": "ETL runs: history, comparison, triggering."},
+    {"name": "stats", "description": "Operational statistics."},
+    {"name": "health", "description": "Probes."},
+    {"name": "metrics", "description": "Prometheus."},
+]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    with_scheduler: bool = False,
+    engine: AsyncEngine | None = None,
+    config: ApiConfig | None = None,
+) -> FastAPI:
+    """Build the API. ``engine``: use this engine for reads and writes and leave it open
+    (tests, embedding); otherwise one reader and one writer engine are created per app."""
+    cfg = config or ApiConfig.from_settings(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        read_engine = engine or create_engine(settings.database_url, sqlite_immediate=False)
+        write_engine = engine or create_engine(settings.database_url, pool_size=5)
+        reader = open_reader(read_engine.url.render_as_string(hide_password=False))
+        http = make_http_client(settings)
+        limiters = Limiters.from_settings(settings)
+        run_manager = RunManager(write_engine, read_engine, settings, http=http, limiters=limiters)
+        state = AppState(
+            settings=settings,
+            config=cfg,
+            read_engine=read_engine,
+            write_engine=write_engine,
+            reader=reader,
+            cache=PageCache(max_entries=cfg.page_cache_entries),
+            http=http,
+            limiters=limiters,
+            runs=run_manager,
+            scheduler=None,
+        )
+        try:
+            if with_scheduler:
+                # Imported only when wanted: the API must not depend on the scheduler module.
+                from kasparro.scheduler import Scheduler
+
+                state.scheduler = Scheduler(write_engine, settings, http=http, limiters=limiters)
+                await state.scheduler.start()
+            app.state.kasparro = state
+            log.info(
+                "api_started",
+                dialect=state.dialect,
+                scheduler=with_scheduler,
+                triggers_enabled=app.state.api_token is not None,
+            )
+            yield
+        finally:
+            if state.scheduler is not None:
+                try:
+                    await state.scheduler.stop(timeout=cfg.shutdown_timeout_seconds)
+                except Exception as exc:
+                    log.error("scheduler_stop_failed", error=f"{type(exc).__name__}: {exc}")
+            await run_manager.shutdown(cfg.shutdown_timeout_seconds)
+            await http.aclose()
+            await reader.close()
+            if engine is None:
+                await read_engine.dispose()
+                await write_engine.dispose()
+            log.info("api_stopped")
+
+    app = FastAPI(
+        title="Kasparro API",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+        max_body_size=MAX_BODY_BYTES,
+    )
+    # Per-app, not per-lifespan: read by dependencies; never contains the token in clear
+    # anywhere it could be logged (bytes compared with hmac.compare_digest only).
+    app.state.api_token = configured_token(settings)
+    app.state.trigger_buckets = TokenBuckets(cfg.trigger_rate_per_minute, cfg.trigger_burst)
+    app.state.config = cfg
+    errors.install(app)
+    app.add_middleware(RequestContextMiddleware, max_query_string_bytes=cfg.max_query_string_bytes)
+    for router in (
+        data.router,
+        assets.router,
+        runs.router,
+        stats.router,
+        health.router,
+        metrics.router,
+    ):
+        app.include_router(router)
+    if cfg.bench_endpoints:
+        app.include_router(bench.make_router(cfg.bench_constant_bytes))
+    return app

@@ -1,0 +1,71 @@
+"""Shared flow of the observation endpoints (``/data``, asset history).
+
+parse -> data version -> cached page or one-round-trip query -> splice the page bytes with a
+fresh ``meta`` (request id and latency are per request, so they are never cached).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from kasparro.api import params as p
+from kasparro.api.cache import CachedPage
+from kasparro.api.render import JSON, dumps, meta, observation_dicts
+from kasparro.api.state import AppState
+from kasparro.query.cursor import scope_digest
+from kasparro.query.observations import ObservationFilter, list_observations, sort_key
+
+
+async def observation_page(
+    request: Request,
+    state: AppState,
+    *,
+    endpoint: str,
+    flt: ObservationFilter,
+    sort: str,
+    descending: bool,
+    limit: int,
+    cursor: str | None,
+    **meta_fields: Any,
+) -> Response:
+    scope = scope_digest(
+        endpoint,
+        sort,
+        descending,
+        flt.latest,
+        sorted({s.upper() for s in flt.symbols}),
+        sorted(set(flt.asset_ids)),
+        sorted(set(flt.sources)),
+        flt.since,
+        flt.until,
+    )
+    after = p.decode_cursor(cursor, scope=scope, key=sort_key(sort, state.dialect, flt.latest))
+    version = await state.reader.data_version() if state.cache.max_entries else None
+    key = (scope, limit, after)
+    page = state.cache.get(key, version)
+    if page is None:
+        result = await list_observations(
+            state.reader, flt, sort=sort, descending=descending, limit=limit, after=after
+        )
+        page = CachedPage(
+            dumps(observation_dicts(result.rows)),
+            len(result.rows),
+            p.encode_cursor(scope, result.next),
+        )
+        state.cache.put(key, version, page)
+    tail = dumps(
+        meta(
+            request,
+            count=page.count,
+            limit=limit,
+            next_cursor=page.next_cursor,
+            has_more=page.next_cursor is not None,
+            sort=sort,
+            order="desc" if descending else "asc",
+            **meta_fields,
+        )
+    )
+    return Response(b'{"data":' + page.data + b',"meta":' + tail + b"}", media_type=JSON)

@@ -1,0 +1,1 @@
+"""One router per area; each only validates input, calls ``kasparro.query`` and renders."""

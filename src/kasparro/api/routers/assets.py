@@ -1,0 +1,135 @@
+"""Canonical assets, one asset, and one asset's observation history."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from starlette.responses import Response
+
+from kasparro.api import params as p
+from kasparro.api.deps import State
+from kasparro.api.errors import NotFound
+from kasparro.api.hotpath import observation_page
+from kasparro.api.queryspec import Param, QuerySpec
+from kasparro.api.render import envelope
+from kasparro.api.routers.data import COMMON
+from kasparro.api.schemas import AssetResponse, AssetsResponse, HistoryResponse, error_responses
+from kasparro.query import assets as q_assets
+from kasparro.query.cursor import scope_digest
+from kasparro.query.observations import ObservationFilter
+
+router = APIRouter(prefix="/api/v1", tags=["assets"])
+STRICT = [Depends(p.strict_query)]
+
+HISTORY_SPEC = QuerySpec(
+    *COMMON,
+    Param("order", "enum", "Direction by `observed_at`.", default="desc", choices=("asc", "desc")),
+)
+
+AssetSort = Literal["id", "-id", "symbol", "-symbol"]
+AssetIdPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="Canonical asset id.")]
+
+
+@router.get(
+    "/assets",
+    dependencies=STRICT,
+    response_model=AssetsResponse,
+    responses=error_responses(422, 503),
+    summary="Canonical assets with per-source ids and latest prices",
+    description="Each asset lists every `(source, source_asset_id)` mapped to it with the "
+    "matching method (`override`, `symbol_name`, `new`, `ambiguous`) and its latest "
+    "observation per source. Keyset-paginated; default order `id` ascending.",
+)
+async def list_assets(
+    request: Request,
+    state: State,
+    symbol: p.SymbolsParam = None,
+    source: Annotated[
+        list[p.SourceName] | None,
+        Query(
+            max_length=p.MAX_LIST_VALUES,
+            description="Only assets mapped from this source; repeatable.",
+        ),
+    ] = None,
+    sort: Annotated[AssetSort | None, Query(description="`id` or `symbol`, `-` for desc.")] = None,
+    order: p.OrderParam = None,
+    limit: p.LimitParam = 100,
+    cursor: p.CursorParam = None,
+) -> Response:
+    field, descending = p.parse_sort(
+        sort, order, allowed=q_assets.SORT_FIELDS, default=("id", False)
+    )
+    symbols = tuple(symbol or ())
+    sources = tuple(source or ())
+    scope = scope_digest(
+        "assets", field, descending, sorted({s.upper() for s in symbols}), sorted(set(sources))
+    )
+    after = p.decode_cursor(cursor, scope=scope, key=q_assets.sort_key(field))
+    async with state.read_engine.connect() as conn:
+        page = await q_assets.list_assets(
+            conn,
+            symbols=symbols,
+            sources=sources,
+            sort=field,
+            descending=descending,
+            limit=limit,
+            after=after,
+        )
+    return envelope(
+        request,
+        page.assets,
+        count=len(page.assets),
+        limit=limit,
+        next_cursor=p.encode_cursor(scope, page.next),
+        has_more=page.next is not None,
+        sort=field,
+        order="desc" if descending else "asc",
+    )
+
+
+@router.get(
+    "/assets/{asset_id}",
+    dependencies=STRICT,
+    response_model=AssetResponse,
+    responses=error_responses(404, 422, 503),
+    summary="One canonical asset",
+)
+async def get_asset(request: Request, state: State, asset_id: AssetIdPath) -> Response:
+    async with state.read_engine.connect() as conn:
+        asset = await q_assets.get_asset(conn, asset_id)
+    if asset is None:
+        raise NotFound(f"asset {asset_id} does not exist", details={"asset_id": asset_id})
+    return envelope(request, asset)
+
+
+@router.get(
+    "/assets/{asset_id}/history",
+    response_model=HistoryResponse,
+    responses=error_responses(404, 422, 503),
+    summary="Observation history of one asset",
+    description="Time series of the asset's observations from every (or the given) source, "
+    "by `observed_at` (default newest first), keyset-paginated like `/data`.",
+    openapi_extra={"parameters": HISTORY_SPEC.openapi()},
+)
+async def asset_history(request: Request, state: State, asset_id: AssetIdPath) -> Response:
+    q = HISTORY_SPEC.parse(request.scope["query_string"])
+    since, until = p.time_range(q["since"], q["until"])
+    async with state.read_engine.connect() as conn:
+        exists = await q_assets.asset_exists(conn, asset_id)
+    if not exists:
+        raise NotFound(f"asset {asset_id} does not exist", details={"asset_id": asset_id})
+    flt = ObservationFilter(
+        asset_ids=(asset_id,), sources=tuple(q["source"]), since=since, until=until
+    )
+    return await observation_page(
+        request,
+        state,
+        endpoint=f"history:{asset_id}",
+        flt=flt,
+        sort="observed_at",
+        descending=q["order"] == "desc",
+        limit=q["limit"],
+        cursor=q["cursor"],
+        asset_id=asset_id,
+    )

@@ -1,0 +1,215 @@
+"""Run history, run comparison, and triggering runs (authenticated, rate-limited)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from starlette.responses import Response
+
+from kasparro.api import params as p
+from kasparro.api.deps import State, TriggerAllowed
+from kasparro.api.errors import Conflict, InvalidParameter, NotFound, ServiceUnavailable
+from kasparro.api.render import envelope
+from kasparro.api.runner import Outcome, ShuttingDown
+from kasparro.api.schemas import (
+    RunCompareResponse,
+    RunResponse,
+    RunsResponse,
+    TriggerRequest,
+    TriggerResponse,
+    error_responses,
+)
+from kasparro.api.state import AppState
+from kasparro.query import runs as q
+from kasparro.query.compare import RunNotFound, compare_runs
+from kasparro.query.cursor import Position, scope_digest
+from kasparro.runs.service import UnknownSource, validate_names
+from kasparro.sources.registry import source_names
+
+router = APIRouter(prefix="/api/v1", tags=["runs"], dependencies=[Depends(p.strict_query)])
+
+RunStatus = Literal["running", "success", "partial", "failed", "crashed"]
+RunIdPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="Run id.")]
+RunIdQuery = Annotated[int, Query(ge=1, le=2**63 - 1)]
+
+
+@router.get(
+    "/runs",
+    response_model=RunsResponse,
+    responses=error_responses(422, 503),
+    summary="ETL runs, newest first",
+)
+async def list_runs(
+    request: Request,
+    state: State,
+    source: p.SourcesParam = None,
+    status: Annotated[list[RunStatus] | None, Query(description="Repeatable.")] = None,
+    limit: p.LimitParam = 50,
+    cursor: p.CursorParam = None,
+) -> Response:
+    sources, statuses = tuple(sorted(set(source or ()))), tuple(sorted(set(status or ())))
+    scope = scope_digest("runs", sources, statuses)
+    after = p.decode_cursor(cursor, scope=scope, key=q.ID_SORT_KEY)
+    async with state.read_engine.connect() as conn:
+        items, next_id = await q.list_runs(
+            conn,
+            sources=sources,
+            statuses=statuses,
+            limit=limit,
+            before_id=after.id if after else None,
+        )
+    nxt = p.encode_cursor(scope, Position(next_id, next_id)) if next_id else None
+    return envelope(
+        request,
+        items,
+        count=len(items),
+        limit=limit,
+        next_cursor=nxt,
+        has_more=nxt is not None,
+        sort="id",
+        order="desc",
+    )
+
+
+@router.get(
+    "/runs/compare",
+    response_model=RunCompareResponse,
+    responses=error_responses(404, 422, 503),
+    summary="Compare two runs",
+    description="Deltas of counts and duration (`b - a`), assets added/removed between the "
+    "runs' observation sets, the 10 largest price moves among assets in both, and anomaly "
+    "flags for each run against the previous 10 successful runs of its source (median and "
+    "MAD; the method and each explanation are in the response).",
+)
+async def compare(request: Request, state: State, a: RunIdQuery, b: RunIdQuery) -> Response:
+    async with state.read_engine.connect() as conn:
+        try:
+            report = await compare_runs(conn, a, b)
+        except RunNotFound as exc:
+            raise NotFound(
+                f"run {exc.run_id} does not exist", details={"run_id": exc.run_id}
+            ) from None
+    return envelope(request, report)
+
+
+@router.get(
+    "/runs/{run_id}",
+    response_model=RunResponse,
+    responses=error_responses(404, 422, 503),
+    summary="One run",
+)
+async def get_run(request: Request, state: State, run_id: RunIdPath) -> Response:
+    async with state.read_engine.connect() as conn:
+        run = await q.get_run(conn, run_id)
+    if run is None:
+        raise NotFound(f"run {run_id} does not exist", details={"run_id": run_id})
+    return envelope(request, run)
+
+
+def _names(source: str) -> list[str]:
+    try:
+        return validate_names([source])
+    except UnknownSource as exc:
+        raise InvalidParameter(
+            str(exc),
+            details=[
+                {
+                    "loc": "source",
+                    "message": str(exc),
+                    "type": "enum",
+                    "allowed": [*source_names(), "all"],
+                }
+            ],
+        ) from None
+
+
+def _outcome_json(o: Outcome) -> dict[str, Any]:
+    return {
+        "source": o.source,
+        "status": o.status,
+        "run_id": o.run_id,
+        "reason": o.reason,
+        "url": f"/api/v1/runs/{o.run_id}" if o.run_id else None,
+        "lease_holder": o.lease_holder,
+        "lease_expires_at": o.lease_expires_at,
+    }
+
+
+async def _trigger(request: Request, state: AppState, source: str) -> Response:
+    names = _names(source)
+    try:
+        outcomes = await state.runs.trigger(names)
+    except ShuttingDown:
+        raise ServiceUnavailable("the API is shutting down; no new runs") from None
+    started = [o for o in outcomes if o.status == "started"]
+    body = [_outcome_json(o) for o in outcomes]
+    if not started:
+        if all(o.status == "skipped" for o in outcomes):
+            raise Conflict(
+                f"{', '.join(o.source for o in outcomes)} already running; try again when it "
+                "finishes",
+                details=body,
+            )
+        raise ServiceUnavailable("the run could not start", details=body)
+    headers = (
+        {"Location": f"/api/v1/runs/{started[0].run_id}"}
+        if (len(started) == 1 and started[0].run_id)
+        else None
+    )
+    return envelope(request, {"runs": body}, status=202, headers=headers)
+
+
+_TRIGGER_DOC = (
+    "Starts an ETL run of one source (or `all`) in the background and answers 202 with the "
+    "run id(s) as soon as the runs exist. Requires `Authorization: Bearer "
+    "<KASPARRO_API_TOKEN>`; when no token is configured triggering is disabled (403). "
+    "409 when the source is already running (its lease is held, by this or another "
+    "process). For `all`, sources already running are reported as `skipped` and the rest "
+    "start; 409 only when none can. Rate-limited per client (429 with Retry-After)."
+)
+_TRIGGER_ERRORS = error_responses(401, 403, 409, 422, 429, 503)
+
+
+@router.post(
+    "/runs",
+    status_code=202,
+    response_model=TriggerResponse,
+    responses=_TRIGGER_ERRORS,
+    summary="Trigger an ETL run",
+    description=_TRIGGER_DOC,
+)
+async def trigger_run(
+    request: Request,
+    state: State,
+    _allowed: TriggerAllowed,
+    body: Annotated[TriggerRequest, Body()],
+) -> Response:
+    return await _trigger(request, state, body.source)
+
+
+@router.get(
+    "/trigger-etl",
+    status_code=202,
+    response_model=TriggerResponse,
+    responses=_TRIGGER_ERRORS,
+    summary="Trigger an ETL run (GET alias for cron services)",
+    description="Compatibility alias of `POST /api/v1/runs` for external cron services that "
+    "can only send GET requests: same authentication, rate limit and responses. Prefer the "
+    "POST endpoint otherwise.\n\n" + _TRIGGER_DOC,
+)
+async def trigger_etl(
+    request: Request,
+    state: State,
+    _allowed: TriggerAllowed,
+    source: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=64,
+            description="A source name or `all`.",
+            examples=["coingecko"],
+        ),
+    ] = "all",
+) -> Response:
+    return await _trigger(request, state, source)

@@ -1,0 +1,207 @@
+"""Runs started through the API: background tasks owned by the app.
+
+A trigger starts one asyncio task per source and answers as soon as each run's row exists,
+so the caller gets real run ids (202) without waiting for the run. Conflicts are detected
+twice: a cheap pre-check (this app's own tasks and the source's DB lease) gives a clear 409,
+and the pipeline's atomic lease acquisition settles any race with another process.
+Shutdown stops runs *between pages*: the pipeline's progress callback (called after each
+committed page) raises ``StopRequested``, a ``SourceError``, so the run ends as failed with a
+clear reason, its lease released and its checkpoint intact; the next run resumes from the
+last committed page. Only runs stuck inside one page past the grace period are cancelled:
+cancelling mid-transaction is the last resort because, on SQLite, a connection interrupted
+inside a transaction can keep the write lock until the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import httpx
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kasparro.query.runs import run_id_for_owner
+from kasparro.runs import repository as repo
+from kasparro.runs.owner import is_dead_local_owner, new_owner
+from kasparro.runs.pipeline import Pipeline, RunResult
+from kasparro.runs.service import run_sources
+from kasparro.settings import Settings
+from kasparro.sources.base import Page, SourceError
+from kasparro.sources.http import Limiters
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    source: str
+    status: Literal["started", "skipped", "failed"]
+    run_id: int | None = None
+    reason: str | None = None
+    lease_holder: str | None = None
+    lease_expires_at: datetime | None = None
+
+
+class ShuttingDown(Exception):
+    pass
+
+
+class StopRequested(SourceError):
+    """Raised between pages to end a run cleanly when the API shuts down."""
+
+
+STOP_MESSAGE = (
+    "stopped: the API is shutting down; the next run resumes from the last committed page"
+)
+CANCEL_GRACE_SECONDS = 5.0
+
+
+class RunManager:
+    def __init__(
+        self,
+        write_engine: AsyncEngine,
+        read_engine: AsyncEngine,
+        settings: Settings,
+        *,
+        http: httpx.AsyncClient,
+        limiters: Limiters,
+        start_timeout: float = 15.0,
+        poll_interval: float = 0.02,
+    ) -> None:
+        self.write_engine = write_engine
+        self.read_engine = read_engine
+        self.settings = settings
+        self.http = http
+        self.limiters = limiters
+        self.start_timeout = start_timeout
+        self.poll_interval = poll_interval
+        self._tasks: dict[str, asyncio.Task[RunResult]] = {}
+        self._lock = asyncio.Lock()
+        self._closing = False
+
+    def active_sources(self) -> list[str]:
+        return sorted(name for name, task in self._tasks.items() if not task.done())
+
+    async def trigger(self, names: list[str]) -> list[Outcome]:
+        async with self._lock:  # one trigger at a time per process: pre-checks stay valid
+            if self._closing:
+                raise ShuttingDown("the API is shutting down")
+            outcomes: dict[str, Outcome] = {}
+            pending: list[tuple[str, str, asyncio.Task[RunResult]]] = []
+            for name in names:
+                busy = await self._busy(name)
+                if busy is not None:
+                    outcomes[name] = busy
+                    continue
+                owner = new_owner()
+                task = asyncio.create_task(self._execute(name, owner), name=f"api-run:{name}")
+                self._tasks[name] = task
+                task.add_done_callback(functools.partial(self._finished, name))
+                pending.append((name, owner, task))
+            for name, owner, task in pending:
+                outcomes[name] = await self._started(name, owner, task)
+            return [outcomes[n] for n in names]
+
+    async def _busy(self, name: str) -> Outcome | None:
+        task = self._tasks.get(name)
+        if task is not None and not task.done():
+            return Outcome(
+                name, "skipped", reason=f"{name} is already running (started by this API)"
+            )
+        async with self.read_engine.connect() as conn:
+            holder, expires_at = await repo.lease_holder(conn, f"source:{name}")
+        if holder and expires_at and expires_at > repo.utcnow() and not is_dead_local_owner(holder):
+            return Outcome(
+                name,
+                "skipped",
+                reason=f"{name} is already running",
+                lease_holder=holder,
+                lease_expires_at=expires_at,
+            )
+        return None
+
+    def _between_pages(self, _result: RunResult, _page: Page | None) -> None:
+        if self._closing:
+            raise StopRequested(STOP_MESSAGE)
+
+    async def _execute(self, name: str, owner: str) -> RunResult:
+        pipeline = Pipeline(self.write_engine, self.settings, owner=owner)
+        results = await run_sources(
+            self.write_engine,
+            self.settings,
+            [name],
+            http=self.http,
+            limiters=self.limiters,
+            trigger="api",
+            pipeline=pipeline,
+            progress_for=lambda _name: self._between_pages,
+        )
+        return results[0]
+
+    async def _started(self, name: str, owner: str, task: asyncio.Task[RunResult]) -> Outcome:
+        """Wait until the run row exists (or the task ended first) and report it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.start_timeout
+        while True:
+            if task.done():
+                return self._from_result(name, task)
+            async with self.read_engine.connect() as conn:
+                run_id = await run_id_for_owner(conn, name, owner)
+            if run_id is not None:
+                return Outcome(name, "started", run_id=run_id)
+            if loop.time() >= deadline:
+                # Still acquiring (e.g. a locked SQLite file): it runs on; report no id yet.
+                return Outcome(name, "started", reason="run accepted; its id is not known yet")
+            await asyncio.wait({task}, timeout=self.poll_interval)
+
+    @staticmethod
+    def _from_result(name: str, task: asyncio.Task[RunResult]) -> Outcome:
+        if task.cancelled():
+            return Outcome(name, "failed", reason="cancelled before it started")
+        exc = task.exception()
+        if exc is not None:
+            return Outcome(name, "failed", reason=f"{type(exc).__name__}: {exc}")
+        result = task.result()
+        if result.status == "skipped":  # the pipeline lost the lease race
+            return Outcome(name, "skipped", reason=result.error or f"{name} is already running")
+        if not result.run_id:
+            return Outcome(name, "failed", reason=result.error or "run could not start")
+        return Outcome(name, "started", run_id=result.run_id)
+
+    def _finished(self, name: str, task: asyncio.Task[RunResult]) -> None:
+        if self._tasks.get(name) is task:
+            del self._tasks[name]
+        if task.cancelled():
+            log.info("api_run_cancelled", source=name)
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("api_run_crashed", source=name, error=f"{type(exc).__name__}: {exc}")
+            return
+        result = task.result()
+        log.info("api_run_finished", source=name, run_id=result.run_id, status=result.status)
+
+    async def shutdown(self, grace_seconds: float) -> None:
+        """Stop runs at their next page boundary; cancel what is still running after
+        ``grace_seconds`` (e.g. a page stuck in upstream retries)."""
+        async with self._lock:
+            self._closing = True
+        tasks = [t for t in self._tasks.values() if not t.done()]
+        if not tasks:
+            return
+        _, still = await asyncio.wait(tasks, timeout=grace_seconds)
+        for task in still:
+            task.cancel()
+        if still:
+            _, stuck = await asyncio.wait(still, timeout=CANCEL_GRACE_SECONDS)
+            if stuck:
+                log.warning("api_runs_not_stopped", runs=[t.get_name() for t in stuck])
+        for task in tasks:
+            if task.done() and not task.cancelled():
+                with contextlib.suppress(BaseException):
+                    task.result()

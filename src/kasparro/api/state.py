@@ -1,0 +1,45 @@
+"""Everything the lifespan creates, in one object on ``app.state.kasparro``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kasparro.api.cache import PageCache
+from kasparro.api.config import ApiConfig
+from kasparro.api.runner import RunManager
+from kasparro.query.fastread import Reader
+from kasparro.settings import Settings
+from kasparro.sources.http import Limiters
+
+
+@dataclass(slots=True)
+class AppState:
+    settings: Settings
+    config: ApiConfig
+    # Readers never take SQLite's write lock (plain BEGIN); writers use BEGIN IMMEDIATE.
+    read_engine: AsyncEngine
+    write_engine: AsyncEngine
+    # One round trip per hot query (see kasparro.query.fastread).
+    reader: Reader
+    cache: PageCache
+    http: httpx.AsyncClient
+    limiters: Limiters
+    runs: RunManager
+    scheduler: Any | None  # kasparro.scheduler.Scheduler when with_scheduler
+
+    @property
+    def dialect(self) -> str:
+        return self.read_engine.dialect.name
+
+    def scheduler_status(self) -> dict[str, Any] | None:
+        if self.scheduler is None:
+            return None
+        try:
+            status = self.scheduler.status()
+        except Exception as exc:  # a status() bug must not break /health or /stats
+            return {"error": f"{type(exc).__name__}: {exc}"}
+        return status if isinstance(status, dict) else {"status": status}

@@ -1,0 +1,263 @@
+"""Observations for ``/data`` and asset history: one prepared statement per query shape.
+
+Shape = (dialect, sort, direction, latest, which filters are present, cursor state). Every
+value is a bind parameter (IN lists included, as one array parameter), so a request only
+binds values to an already compiled statement; ``fastread`` runs it in one round trip.
+
+The statement is a *deferred join*: an inner query finds the page's ids using only the
+sort key and filters (index-only where possible), and the outer query renders the output
+columns for those ≤ limit+1 rows. Rendering (``to_char``, ``trim_scale``) therefore never
+runs for rows outside the page, even when a sort needs to scan (e.g. ``price_usd``).
+
+Index use (see ``store/schema.py``):
+- default ``observed_at DESC, id DESC`` and its keyset ``(observed_at, id) < (:v, :id)``:
+  backward range scan of ``ix_observations_observed_id``;
+- ``source``/``since``/``until``: ``ix_observations_source_observed`` or the same index;
+- ``asset_id``/``symbol``: asset ids first, then ``ix_observations_asset_source_observed``;
+- ``latest=true`` reads ``latest_observations`` (one row per asset and source, maintained by
+  the loader), never a GROUP BY over history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Integer, Select, String, bindparam, func, select, union
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
+
+from kasparro.query import keyset
+from kasparro.query.cursor import Position
+from kasparro.query.fastread import Prepared, Reader, dialect_for, in_list, prepare
+from kasparro.query.keyset import SortKey
+from kasparro.query.sqltext import decimal_out, decimal_sort, timestamp_out
+from kasparro.store.schema import asset_mappings, assets, latest_observations, observations
+from kasparro.store.types import ExactDecimal, UTCDateTime
+
+# Output columns, in row order. Values are JSON-ready: str | int | None.
+FIELDS: tuple[str, ...] = (
+    "id",
+    "asset_id",
+    "symbol",
+    "name",
+    "source",
+    "source_asset_id",
+    "observed_at",
+    "price_usd",
+    "market_cap_usd",
+    "volume_24h_usd",
+    "change_24h_pct",
+    "market_cap_rank",
+    "circulating_supply",
+    "total_supply",
+    "max_supply",
+    "run_id",
+    "ingested_at",
+    "asset_symbol",
+    "asset_name",
+)
+
+SORT_FIELDS: tuple[str, ...] = ("observed_at", "price_usd", "market_cap_rank", "symbol")
+
+o = observations.c
+lo = latest_observations.c
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationFilter:
+    symbols: tuple[str, ...] = ()  # ASCII case-insensitive; canonical or any source's symbol
+    asset_ids: tuple[int, ...] = ()
+    sources: tuple[str, ...] = ()
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+    latest: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationPage:
+    rows: list[Any]  # sequences in FIELDS order, plus a trailing raw sort value
+    next: Position | None
+
+
+@lru_cache(maxsize=32)
+def sort_key(name: str, dialect: str, latest: bool) -> SortKey:
+    """The sort expression for ``name``. With ``latest`` the time order uses the latest
+    table's own copy of observed_at/observation_id, so no join is needed to find a page."""
+    tiebreak = lo.observation_id if latest else o.id
+    if name == "observed_at":
+        expr: ColumnElement[Any] = lo.observed_at if latest else o.observed_at
+        return SortKey(name, expr, tiebreak, False, "datetime", UTCDateTime())
+    if name == "price_usd":
+        expr = decimal_sort(o.price_usd, dialect)
+        if dialect == "sqlite":
+            return SortKey(name, expr, tiebreak, True, "float", expr.type)
+        return SortKey(name, expr, tiebreak, True, "decimal", ExactDecimal())
+    if name == "market_cap_rank":
+        return SortKey(name, o.market_cap_rank, tiebreak, True, "int", Integer())
+    if name == "symbol":
+        return SortKey(name, o.symbol, tiebreak, False, "str", String())
+    raise ValueError(f"unknown sort field {name!r}")
+
+
+def _columns(dialect: str) -> list[ColumnElement[Any]]:
+    def d(col: ColumnElement[Any]) -> ColumnElement[Any]:
+        return decimal_out(col, dialect)
+
+    return [
+        o.id,
+        o.asset_id,
+        o.symbol,
+        o.name,
+        o.source,
+        o.source_asset_id,
+        timestamp_out(o.observed_at, dialect),
+        d(o.price_usd),
+        d(o.market_cap_usd),
+        d(o.volume_24h_usd),
+        d(o.change_24h_pct),
+        o.market_cap_rank,
+        d(o.circulating_supply),
+        d(o.total_supply),
+        d(o.max_supply),
+        o.run_id,
+        timestamp_out(o.ingested_at, dialect),
+        assets.c.symbol,
+        assets.c.name,
+    ]
+
+
+def _asset_ids_for_symbols(dialect: str) -> Any:
+    """Assets whose canonical symbol or any source's symbol matches (ASCII case-insensitive).
+
+    Both tables hold one row per asset / per mapping (thousands, not history), and the
+    observations side then becomes an index lookup by asset id.
+    """
+    wanted: BindParameter[Any] = bindparam("symbols")
+    return union(
+        select(assets.c.id).where(in_list(func.upper(assets.c.symbol), wanted, dialect)),
+        select(asset_mappings.c.asset_id).where(
+            in_list(func.upper(asset_mappings.c.source_symbol), wanted, dialect)
+        ),
+    )
+
+
+@lru_cache(maxsize=512)
+def _statement(
+    dialect: str,
+    sort: str,
+    descending: bool,
+    latest: bool,
+    cursor: str | None,  # None | "value" | "null"
+    symbols: bool,
+    asset_ids: bool,
+    sources: bool,
+    since: bool,
+    until: bool,
+) -> Select[Any]:
+    key = sort_key(sort, dialect, latest)
+    inner = select(key.tiebreak.label("id"), key.expr.label("sort_value"))
+    if latest:
+        needs_obs = sort != "observed_at"
+        src = (
+            latest_observations.join(observations, o.id == lo.observation_id)
+            if needs_obs
+            else latest_observations
+        )
+        inner = inner.select_from(src)
+        asset_col, source_col, time_col = lo.asset_id, lo.source, lo.observed_at
+    else:
+        inner = inner.select_from(observations)
+        asset_col, source_col, time_col = o.asset_id, o.source, o.observed_at
+    if symbols:
+        inner = inner.where(asset_col.in_(_asset_ids_for_symbols(dialect)))
+    if asset_ids:
+        inner = inner.where(in_list(asset_col, bindparam("asset_ids"), dialect, integer=True))
+    if sources:
+        inner = inner.where(in_list(source_col, bindparam("sources"), dialect))
+    if since:
+        inner = inner.where(time_col >= bindparam("since", type_=UTCDateTime()))
+    if until:
+        inner = inner.where(time_col < bindparam("until", type_=UTCDateTime()))
+    if cursor is not None:
+        inner = inner.where(keyset.after(key, descending, cursor == "null"))
+    page = (
+        inner.order_by(*keyset.order_by(key, descending))
+        .limit(bindparam("lim", type_=Integer()))
+        .subquery("page")
+    )
+    outer_key = SortKey(sort, page.c.sort_value, page.c.id, key.nullable, key.kind, key.bind_type)
+    return (
+        select(*_columns(dialect), page.c.sort_value)
+        .select_from(
+            page.join(observations, o.id == page.c.id).join(assets, assets.c.id == o.asset_id)
+        )
+        .order_by(*keyset.order_by(outer_key, descending))
+    )
+
+
+@lru_cache(maxsize=512)
+def _prepared(*shape: Any) -> Prepared:
+    return prepare(_statement(*shape), dialect_for(shape[0]))
+
+
+def _shape(
+    dialect: str, flt: ObservationFilter, sort: str, descending: bool, after: Position | None
+) -> tuple[Any, ...]:
+    cursor_state = None if after is None else ("null" if after.value is None else "value")
+    return (
+        dialect,
+        sort,
+        descending,
+        flt.latest,
+        cursor_state,
+        bool(flt.symbols),
+        bool(flt.asset_ids),
+        bool(flt.sources),
+        flt.since is not None,
+        flt.until is not None,
+    )
+
+
+async def list_observations(
+    reader: Reader,
+    flt: ObservationFilter,
+    *,
+    sort: str,
+    descending: bool,
+    limit: int,
+    after: Position | None,
+) -> ObservationPage:
+    prepared = _prepared(*_shape(reader.dialect, flt, sort, descending, after))
+    params: dict[str, Any] = {"lim": limit + 1}  # one extra row tells whether more exist
+    if flt.symbols:
+        params["symbols"] = [s.upper() for s in flt.symbols]
+    if flt.asset_ids:
+        params["asset_ids"] = list(flt.asset_ids)
+    if flt.sources:
+        params["sources"] = list(flt.sources)
+    if flt.since is not None:
+        params["since"] = flt.since
+    if flt.until is not None:
+        params["until"] = flt.until
+    if after is not None:
+        params[keyset.CURSOR_ID] = after.id
+        if after.value is not None:
+            params[keyset.CURSOR_VALUE] = after.value
+    rows = await reader.fetch(prepared, params)
+    if len(rows) <= limit:
+        return ObservationPage(list(rows), None)
+    rows = list(rows[:limit])
+    last = rows[-1]
+    value = last[len(FIELDS)]
+    if value is not None and sort == "observed_at":
+        value = reader.parse_timestamp(value)
+    return ObservationPage(rows, Position(value, last[0]))
+
+
+def prepared_for(
+    dialect: str, flt: ObservationFilter, *, sort: str, descending: bool, after: Position | None
+) -> Prepared:
+    """The prepared statement ``list_observations`` runs for this query (tests EXPLAIN it)."""
+    return _prepared(*_shape(dialect, flt, sort, descending, after))

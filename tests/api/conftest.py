@@ -1,0 +1,1 @@
+"""API test fixtures live in ``tests/fixtures/api.py`` (registered in ``tests/conftest.py``)."""

@@ -1,0 +1,119 @@
+"""The served process (uvicorn, graceful SIGTERM) and the in-process scheduler hook."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kasparro.api.server import GRACEFUL_SHUTDOWN_SECONDS, uvicorn_config
+from tests.fixtures.api import AUTH, make_settings, running_app, write_csv
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_uvicorn_config(tmp_path: Path) -> None:
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/k.db", tmp_path, api_port=8123)
+    config = uvicorn_config(settings, with_scheduler=False)
+    assert (config.loop, config.http, config.workers, config.port) == (
+        "uvloop",
+        "httptools",
+        1,
+        8123,
+    )
+    assert config.timeout_graceful_shutdown == GRACEFUL_SHUTDOWN_SECONDS
+
+
+async def test_serve_answers_and_stops_on_sigterm(db_url: str, tmp_path: Path) -> None:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "KASPARRO_DATABASE_URL": db_url,
+        "KASPARRO_API_PORT": str(port),
+        "KASPARRO_API_HOST": "127.0.0.1",
+        "KASPARRO_API_TOKEN": "",
+    }
+    code = (
+        "from kasparro.api.server import serve; from kasparro.settings import Settings; "
+        "serve(Settings(), with_scheduler=False)"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    resp = await client.get("/health")
+                    break
+                except httpx.TransportError:
+                    assert proc.returncode is None, "server exited during startup"
+                    assert time.monotonic() < deadline, "server did not start"
+                    await asyncio.sleep(0.1)
+            assert resp.status_code == 200
+            assert resp.json()["status"] == "ok"
+            assert "x-request-id" in resp.headers and "server" not in resp.headers
+            assert (await client.get("/api/v1/data")).status_code == 200
+            refused = await client.post("/api/v1/runs", json={"source": "csv"}, headers=AUTH)
+            assert refused.status_code == 403  # blank token in the environment: disabled
+        proc.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.wait_for(proc.communicate(), GRACEFUL_SHUTDOWN_SECONDS + 10)
+        # uvicorn drains, runs the lifespan shutdown, then re-raises SIGTERM (exit -15) so
+        # supervisors see the conventional status.
+        assert proc.returncode in (0, -signal.SIGTERM)
+        assert "api_stopped" in output.decode(), output.decode()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_with_scheduler_starts_and_reports_it(db_url: str, tmp_path: Path) -> None:
+    write_csv(tmp_path / "markets.csv", 2)
+    settings = make_settings(
+        db_url, tmp_path, schedule_enabled_sources=["csv"], schedule_csv_seconds=3600
+    )
+    from kasparro.api.app import create_app
+
+    app = create_app(settings, with_scheduler=True)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            health = (await client.get("/health")).json()
+            assert health["scheduler"]["in_process"] is True
+            stats = (await client.get("/api/v1/stats")).json()["data"]["sources"]["csv"]
+            assert stats["scheduler"] is not None
+            assert stats["next_run_at"] is not None
+    assert app.state.kasparro.scheduler is not None
+
+
+@pytest.mark.parametrize("flag", ["0", ""])
+def test_bench_flag_off_values(flag: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from kasparro.api.config import ApiConfig
+
+    monkeypatch.setenv("KASPARRO_BENCH_ENDPOINTS", flag)
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/k.db", tmp_path)
+    assert ApiConfig.from_settings(settings).bench_endpoints is False
+
+
+async def test_running_app_helper_shuts_down_cleanly(db_url: str, tmp_path: Path) -> None:
+    async with running_app(make_settings(db_url, tmp_path)) as client:
+        assert (await client.get("/health")).status_code == 200
