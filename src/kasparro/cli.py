@@ -196,13 +196,18 @@ def serve(host: HostOpt = None, port: PortOpt = None) -> None:
 
 
 @app.command()
-def scheduler() -> None:
-    """Run the scheduler only: each enabled source on its interval, until SIGTERM."""
+def scheduler(
+    migrate_first: Annotated[
+        bool, typer.Option("--migrate/--no-migrate", help="Apply migrations first.")
+    ] = True,
+) -> None:
+    """Run the scheduler only, until SIGTERM/SIGINT (a second signal aborts running runs)."""
     from kasparro.scheduler import run_scheduler
     from kasparro.store.migrate import upgrade
 
     settings = _settings()
-    upgrade(settings.database_url)
+    if migrate_first:
+        upgrade(settings.database_url)
     asyncio.run(run_scheduler(settings))
 
 

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     schedule_coingecko_seconds: Annotated[float, Field(gt=0)] = 600.0
     schedule_coinpaprika_seconds: Annotated[float, Field(gt=0)] = 600.0
     schedule_csv_seconds: Annotated[float, Field(gt=0)] = 300.0
+    # A failed scheduled run is retried after min(interval, base * 2**(failures-1)).
+    schedule_retry_base_seconds: Annotated[float, Field(gt=0)] = 30.0
     schedule_enabled_sources: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["coingecko", "coinpaprika", "csv"]
     )

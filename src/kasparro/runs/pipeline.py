@@ -47,14 +47,19 @@ class AlreadyRunning(Exception):
 # (scheduler, API) was "skipped: already running" although nothing was running, and the
 # failed run was later marked "crashed: process died" although the process was alive.
 # Both are settled by the next run of the source here, once the database answers again.
-_ENDED_LEASE_OWNERS: dict[str, str] = {}  # lease name -> owner whose run has ended
-_UNRECORDED_FINISHES: dict[str, list[tuple[int, str, str | None, datetime]]] = {}
+# Keyed by store (database URL) too: one process may use several databases (tests do).
+_ENDED_LEASE_OWNERS: dict[tuple[str, str], str] = {}  # (store, lease) -> owner whose run ended
+_UNRECORDED_FINISHES: dict[tuple[str, str], list[tuple[int, str, str | None, datetime]]] = {}
 
 
-def lease_owner_has_ended(lease: str, owner: str | None) -> bool:
+def _store(engine: AsyncEngine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def lease_owner_has_ended(engine: AsyncEngine, lease: str, owner: str | None) -> bool:
     """True when ``owner`` holds ``lease`` only because this process could not release it
     after its run ended (the lease is as free as a dead process's)."""
-    return owner is not None and _ENDED_LEASE_OWNERS.get(lease) == owner
+    return owner is not None and _ENDED_LEASE_OWNERS.get((_store(engine), lease)) == owner
 
 
 class InjectedFailure(SourceError):
@@ -146,14 +151,14 @@ class Pipeline:
         ttl = self.settings.lease_ttl_seconds
         async with self.engine.begin() as conn:
             if await repo.try_acquire_lease(conn, name, self.owner, ttl):
-                _ENDED_LEASE_OWNERS.pop(name, None)
+                _ENDED_LEASE_OWNERS.pop((_store(self.engine), name), None)
                 return
             holder, _ = await repo.lease_holder(conn, name)
-            ended = lease_owner_has_ended(name, holder)
+            ended = lease_owner_has_ended(self.engine, name, holder)
             if (ended or is_dead_local_owner(holder)) and await repo.try_acquire_lease(
                 conn, name, self.owner, ttl, steal_from=holder
             ):
-                _ENDED_LEASE_OWNERS.pop(name, None)
+                _ENDED_LEASE_OWNERS.pop((_store(self.engine), name), None)
                 why = "ended_run" if ended else "dead_process"
                 log.warning(f"lease_recovered_from_{why}", lease=name, dead_owner=holder)
                 return
@@ -176,14 +181,15 @@ class Pipeline:
                 async with self.engine.begin() as conn:
                     await repo.release_lease(conn, lease, self.owner)
             except Exception:  # the database is down: let the next run here take it over
-                _ENDED_LEASE_OWNERS[lease] = self.owner
+                _ENDED_LEASE_OWNERS[(_store(self.engine), lease)] = self.owner
 
     async def _run_locked(
         self, source: Source, trigger: str, progress: ProgressCallback | None
     ) -> RunResult:
         name = source.name
         started = time.monotonic()
-        unrecorded = list(_UNRECORDED_FINISHES.get(name, ()))
+        pending_key = (_store(self.engine), name)
+        unrecorded = list(_UNRECORDED_FINISHES.get(pending_key, ()))
         async with self.engine.begin() as conn:
             # Record how runs of this process ended while the database was down (before
             # mark_dead_runs, which would otherwise call them crashed).
@@ -202,7 +208,7 @@ class Pipeline:
                 start_page=int(checkpoint.get("next_page", 1)) if checkpoint and resuming else 1,
             )
         for entry in unrecorded:
-            _UNRECORDED_FINISHES[name].remove(entry)
+            _UNRECORDED_FINISHES[pending_key].remove(entry)
         self._crashpoint("after_run_created", name, 0)
         result = RunResult(
             run_id=run_id,
@@ -216,7 +222,8 @@ class Pipeline:
             bound.warning("dead_runs_marked_crashed", crashed_runs=crashed)
         bound.info("run_started", trigger=trigger, resumed_from=resumed_from)
         metrics.RUNS_IN_PROGRESS.labels(name).inc()
-        heartbeat = asyncio.create_task(self._heartbeat(f"source:{name}", run_id))
+        beat_done = asyncio.Event()
+        heartbeat = asyncio.create_task(self._heartbeat(f"source:{name}", run_id, beat_done))
         status, error = "failed", None
         try:
             async for page in source.pages(checkpoint):
@@ -254,7 +261,11 @@ class Pipeline:
             error = _one_line_error(exc)
             bound.exception("run_crashed_unexpectedly")
         finally:
-            heartbeat.cancel()
+            # Stop the heartbeat by signal, not cancel(): cancelling it mid-write could
+            # abandon a transaction (and, on SQLite, the write lock).
+            beat_done.set()
+            with contextlib.suppress(Exception):
+                await asyncio.shield(heartbeat)
             result.status = status
             result.error = error
             result.duration_s = time.monotonic() - started
@@ -346,7 +357,7 @@ class Pipeline:
         except Exception as exc:  # the database itself may be what failed
             bound.error("run_finish_not_recorded", error=_one_line_error(exc))
             # Written by the next run of this source in this process (see _run_locked).
-            _UNRECORDED_FINISHES.setdefault(result.source, []).append(
+            _UNRECORDED_FINISHES.setdefault((_store(self.engine), result.source), []).append(
                 (result.run_id, result.status, result.error, repo.utcnow())
             )
         metrics.RUNS.labels(result.source, result.status).inc()
@@ -366,10 +377,12 @@ class Pipeline:
             duration_s=round(result.duration_s, 3),
         )
 
-    async def _heartbeat(self, lease: str, run_id: int) -> None:
+    async def _heartbeat(self, lease: str, run_id: int, done: asyncio.Event) -> None:
         interval = max(1.0, self.settings.lease_ttl_seconds / 3)
         while True:
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), interval)
+                return
             try:
                 async with self.engine.begin() as conn:
                     await repo.renew_lease(conn, lease, self.owner, self.settings.lease_ttl_seconds)

@@ -1,7 +1,8 @@
 """Periodic, replica-safe ingestion: each due source tick is claimed once in the database.
 
 Modules: ``timing`` (slot and backoff arithmetic), ``state`` (SQL on ``scheduler_state``),
-``core`` (the ``Scheduler``), ``runner`` (the signal-handling standalone process).
+``stoppable`` (stopping runs only at safe points), ``core`` (the ``Scheduler``), ``runner``
+(the signal-handling standalone process, also ``python -m kasparro.scheduler``).
 """
 
 from __future__ import annotations

@@ -40,7 +40,6 @@ log = structlog.get_logger(__name__)
 
 # /health should treat a heartbeat older than ~3x this as a dead scheduler.
 HEARTBEAT_SECONDS = 10.0
-DEFAULT_RETRY_BASE_SECONDS = 30.0
 # After an abort, a run finishes the page it is committing and writes its final status.
 ABORT_GRACE_SECONDS = 10.0
 # How often to re-check a due source whose run is held by another replica.
@@ -108,8 +107,7 @@ class Scheduler:
         self.retry_base_seconds = (
             retry_base_seconds
             if retry_base_seconds is not None
-            # Read if Settings grows the knob; until then the constant applies.
-            else float(getattr(settings, "schedule_retry_base_seconds", DEFAULT_RETRY_BASE_SECONDS))
+            else settings.schedule_retry_base_seconds
         )
         self.heartbeat_seconds = heartbeat_seconds
         self._clock = clock
@@ -355,22 +353,22 @@ class Scheduler:
             result = RunResult(run_id=0, source=claim.source, status="skipped", error=str(exc))
         except asyncio.CancelledError:
             # Delivered once, by stop(); the awaits below still complete.
-            await self._record(claim, None)
+            await self._record(claim, None, aborted=True)
             raise
         except Exception as exc:  # e.g. the database is down before the run row existed
             error = f"{type(exc).__name__}: {exc}"
             result = RunResult(run_id=0, source=claim.source, status="failed", error=error)
         finally:
             self._sources.pop(claim.source, None)
-        await self._record(claim, None if source.aborted else result)
+        await self._record(claim, result, aborted=source.aborted)
         return result
 
-    async def _record(self, claim: Claim, result: RunResult | None) -> None:
-        """Fold a run's outcome into the schedule: reset, back off, or leave due (cancelled)."""
+    async def _record(self, claim: Claim, result: RunResult | None, *, aborted: bool) -> None:
+        """Fold a run's outcome into the schedule: reset, back off, or leave due (aborted)."""
         now = self._clock()
         bound = self._log.bind(source=claim.source, run_id=result.run_id if result else None)
         values: dict[str, Any]
-        if result is None:
+        if aborted or result is None:
             # Shutdown is not the source's fault: due again now, so whichever scheduler runs
             # next resumes from the checkpoint without waiting a full interval.
             values, event = {"next_run_at": now}, "scheduled_run_aborted"
