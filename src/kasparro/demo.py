@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 
+from pydantic import SecretStr
 from rich.console import Console
 from rich.panel import Panel
 
@@ -32,7 +33,7 @@ def demo_settings(settings: Settings, emulator_base: str, api_port: int | None) 
     }
     if settings.api_token is None:
         # A throwaway token for this demo session only, shown once on the console.
-        update["api_token"] = secrets.token_urlsafe(24)
+        update["api_token"] = SecretStr(secrets.token_urlsafe(24))
     if api_port:
         update["api_port"] = api_port
     return settings.model_copy(update=update)
@@ -79,12 +80,17 @@ def run_demo(
                 f"Docs:    {base}/docs\n"
                 f"Stats:   {base}/api/v1/stats\n"
                 f"Health:  {base}/health   Metrics: {base}/metrics\n"
-                f"Trigger: curl -X POST -H 'Authorization: Bearer {token}' "
-                f"-H 'content-type: application/json' -d '{{\"source\":\"all\"}}' "
-                f"{base}/api/v1/runs\n"
-                "(demo-only token, valid for this process; Ctrl+C to stop)",
+                "Ctrl+C to stop.",
                 title="Serving EMULATED data (API + scheduler)",
             )
+        )
+        console.print("Trigger a run (demo-only token, valid for this process):")
+        console.print(
+            f"curl -X POST -H 'Authorization: Bearer {token}' -H 'content-type: application/json'"
+            f' -d \'{{"source":"all"}}\' {base}/api/v1/runs',
+            soft_wrap=True,
+            markup=False,
+            highlight=False,
         )
         from kasparro.api.server import serve
 
