@@ -69,3 +69,13 @@ def test_migrate_creates_the_schema(tmp_path: Path) -> None:
     proc = run_cli(["migrate"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "cli.db").is_file()
+
+
+def test_demo_runs_every_source_offline_on_emulated_data(tmp_path: Path) -> None:
+    proc = run_cli(["demo", "--no-serve", "--coins", "600"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "EMULATED DATA" in proc.stdout
+    for source in ("coingecko", "coinpaprika", "csv"):
+        assert source in proc.stdout
+    assert "failed" not in proc.stdout
+    assert (tmp_path / "cli.db").is_file()

@@ -18,12 +18,11 @@ from decimal import Decimal
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kasparro.load.bulk import insert_rows
 from kasparro.models import MarketRecord
 from kasparro.normalize.identity import resolve_key
-from kasparro.store.dialect import chunks, insert_for
+from kasparro.store.dialect import key_list
 from kasparro.store.schema import asset_mappings, assets
-
-IN_CHUNK = 900
 
 CONFIDENCE = {
     "override": Decimal("1"),
@@ -105,43 +104,41 @@ async def resolve_assets(
             }
         )
         resolved[d.record.source_asset_id] = key_ids[d.key]
-    stmt = insert_for(conn, asset_mappings).on_conflict_do_nothing(
-        index_elements=["source", "source_asset_id"]
-    )
-    await conn.execute(stmt, mapping_rows)
+    await insert_rows(conn, asset_mappings, mapping_rows, conflict=("source", "source_asset_id"))
     return resolved
 
 
 async def _existing_mappings(
     conn: AsyncConnection, source: str, source_ids: list[str]
 ) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for part in chunks(source_ids, IN_CHUNK):
-        rows = await conn.execute(
-            select(asset_mappings.c.source_asset_id, asset_mappings.c.asset_id).where(
-                asset_mappings.c.source == source, asset_mappings.c.source_asset_id.in_(part)
-            )
-        )
-        out.update({sid: aid for sid, aid in rows})
-    return out
+    keys, k = key_list(conn, source_ids)
+    m = asset_mappings.c
+    rows = await conn.execute(
+        select(m.source_asset_id, m.asset_id)
+        .select_from(keys)
+        .join(asset_mappings, and_(m.source == source, m.source_asset_id == k))
+    )
+    return {sid: aid for sid, aid in rows}
 
 
 async def _keys_held_by_source(
-    conn: AsyncConnection, source: str, keys: list[str]
+    conn: AsyncConnection, source: str, identity_keys: list[str]
 ) -> dict[str, str]:
     """identity_key -> the source_asset_id of ``source`` already mapped to that key's asset."""
-    out: dict[str, str] = {}
-    for part in chunks(keys, IN_CHUNK):
-        rows = await conn.execute(
-            select(assets.c.identity_key, asset_mappings.c.source_asset_id)
-            .join(
-                asset_mappings,
-                and_(asset_mappings.c.asset_id == assets.c.id, asset_mappings.c.source == source),
-            )
-            .where(assets.c.identity_key.in_(part))
+    keys, k = key_list(conn, identity_keys)
+    rows = await conn.execute(
+        select(assets.c.identity_key, asset_mappings.c.source_asset_id)
+        .select_from(keys)
+        .join(assets, assets.c.identity_key == k)
+        .join(
+            asset_mappings,
+            and_(asset_mappings.c.asset_id == assets.c.id, asset_mappings.c.source == source),
         )
-        for key, sid in rows:
-            out.setdefault(key, sid)
+        .order_by(asset_mappings.c.source_asset_id)
+    )
+    out: dict[str, str] = {}
+    for key, sid in rows:
+        out.setdefault(key, sid)
     return out
 
 
@@ -157,16 +154,18 @@ async def _ensure_assets(
         }
         for d in decisions
     }
-    stmt = (
-        insert_for(conn, assets)
-        .on_conflict_do_nothing(index_elements=["identity_key"])
-        .returning(assets.c.identity_key)
+    inserted = await insert_rows(
+        conn,
+        assets,
+        list(rows.values()),
+        conflict=("identity_key",),
+        returning=(assets.c.identity_key,),
     )
-    created = {r[0] for r in await conn.execute(stmt, list(rows.values()))}
-    ids: dict[str, int] = {}
-    for part in chunks(list(rows), IN_CHUNK):
-        result = await conn.execute(
-            select(assets.c.identity_key, assets.c.id).where(assets.c.identity_key.in_(part))
-        )
-        ids.update({k: i for k, i in result})
-    return ids, created
+    created = {r[0] for r in inserted}
+    keys, k = key_list(conn, list(rows))
+    result = await conn.execute(
+        select(assets.c.identity_key, assets.c.id)
+        .select_from(keys)
+        .join(assets, assets.c.identity_key == k)
+    )
+    return {key: asset_id for key, asset_id in result}, created

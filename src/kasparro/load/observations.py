@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kasparro.load.bulk import insert_rows
 from kasparro.models import MarketRecord
 from kasparro.store.dialect import insert_for
 from kasparro.store.schema import latest_observations, observations
@@ -51,17 +52,18 @@ async def insert_observations(conn: AsyncConnection, rows: list[dict[str, object
     """
     if not rows:
         return LoadResult(0, 0)
-    stmt = (
-        insert_for(conn, observations)
-        .on_conflict_do_nothing(index_elements=["source", "source_asset_id", "observed_at"])
-        .returning(
+    inserted = await insert_rows(
+        conn,
+        observations,
+        rows,
+        conflict=("source", "source_asset_id", "observed_at"),
+        returning=(
             observations.c.id,
             observations.c.asset_id,
             observations.c.source,
             observations.c.observed_at,
-        )
+        ),
     )
-    inserted = (await conn.execute(stmt, rows)).all()
     await _advance_latest(conn, inserted)
     return LoadResult(loaded=len(inserted), unchanged=len(rows) - len(inserted))
 
