@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kasparro.store.dialect import insert_for
 
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -53,8 +54,10 @@ async def insert_rows(
     columns = list(rows[0])
     stage = await _stage_table(conn, table, columns)
     raw = await conn.get_raw_connection()
+    driver = raw.driver_connection  # the asyncpg connection, inside the caller's transaction
+    assert driver is not None
     records = [tuple(r[c] for c in columns) for r in rows]
-    await raw.driver_connection.copy_records_to_table(stage, records=records, columns=columns)
+    await driver.copy_records_to_table(stage, records=records, columns=columns)
     cols = ", ".join(_quote(c) for c in columns)
     ret = ", ".join(_quote(c.name) for c in returning)
     sql = (
