@@ -184,15 +184,19 @@ def _with_bind(settings: Settings, host: str | None, port: int | None) -> Settin
     return settings.model_copy(update=update) if update else settings
 
 
-@app.command()
-def serve(host: HostOpt = None, port: PortOpt = None) -> None:
-    """Serve the REST API only (docs at /docs)."""
+def _serve(host: str | None, port: int | None, *, with_scheduler: bool) -> None:
     from kasparro.api.server import serve as serve_api
     from kasparro.store.migrate import upgrade
 
     settings = _with_bind(_settings(), host, port)
     upgrade(settings.database_url)
-    serve_api(settings, with_scheduler=False)
+    serve_api(settings, with_scheduler=with_scheduler)
+
+
+@app.command()
+def serve(host: HostOpt = None, port: PortOpt = None) -> None:
+    """Serve the REST API only (docs at /docs)."""
+    _serve(host, port, with_scheduler=False)
 
 
 @app.command()
@@ -214,12 +218,7 @@ def scheduler(
 @app.command()
 def up(host: HostOpt = None, port: PortOpt = None) -> None:
     """API and scheduler in one process: the default for a single machine."""
-    from kasparro.api.server import serve as serve_api
-    from kasparro.store.migrate import upgrade
-
-    settings = _with_bind(_settings(), host, port)
-    upgrade(settings.database_url)
-    serve_api(settings, with_scheduler=True)
+    _serve(host, port, with_scheduler=True)
 
 
 @app.command()
