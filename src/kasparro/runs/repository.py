@@ -73,12 +73,19 @@ async def add_page_counts(
 
 
 async def finish_run(
-    conn: AsyncConnection, run_id: int, status: str, error: str | None = None
+    conn: AsyncConnection,
+    run_id: int,
+    status: str,
+    error: str | None = None,
+    *,
+    finished_at: datetime | None = None,
 ) -> None:
+    """``finished_at``: when the run really ended, for an outcome recorded late (the
+    database was unreachable at the time); default now."""
     await conn.execute(
         update(runs)
         .where(runs.c.id == run_id)
-        .values(status=status, finished_at=utcnow(), error=error)
+        .values(status=status, finished_at=finished_at or utcnow(), error=error)
     )
 
 

@@ -1,8 +1,10 @@
 """HTTP fetching shared by the API sources: a proactive request budget plus bounded retries.
 
-- Budget: one ``aiolimiter.AsyncLimiter`` per upstream, shared by every task of that source in
-  the process. Capacity 1 with period 60/R spaces requests evenly, so no sliding window of
-  60 s ever sees more than R requests (a burst-capable bucket would trip such windows).
+- Budget: one ``RequestPacer`` per upstream, shared by every task of that source in the
+  process: one request in flight at a time and at least 60/R seconds from the *answer* to one
+  request to the start of the next, so no sliding window of 60 s at the upstream ever sees
+  more than R requests (a burst-capable bucket would trip such windows; see RequestPacer for
+  why spacing the *starts* is not enough either).
 - Retries: ``stamina`` with a backoff hook that honours ``Retry-After`` and otherwise uses
   exponential backoff with jitter; bounded by attempts and total time. Retried: 429, 5xx,
   timeouts, connection errors and unparseable 200 bodies; never other 4xx.
@@ -10,16 +12,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from types import TracebackType
 from typing import Any
 
 import httpx
 import stamina
 import structlog
-from aiolimiter import AsyncLimiter
 
 from kasparro import metrics
 from kasparro.settings import Settings
@@ -28,12 +31,52 @@ from kasparro.sources.base import RawResponse, SourceError
 log = structlog.get_logger(__name__)
 
 
+class RequestPacer:
+    """Paces the requests to one upstream: one in flight at a time, and at least ``interval``
+    seconds from the end of one request (its answer, or its failure) to the start of the next.
+
+    This replaced an ``aiolimiter.AsyncLimiter(1, 60/R)``, which spaces request *starts* by
+    exactly 60/R s. The upstream counts requests when they *arrive*, and arrival delays vary
+    (the first request of a run also pays for the connection handshake): when the first of
+    eleven evenly started requests was delayed more than the eleventh, all eleven arrive
+    inside one 60 s window, so a run paced at exactly the upstream's limit got a 429 about a
+    minute in (tests/resilience/test_rate_limits.py reproduces it). Spacing from the answer
+    makes the guarantee causal: the upstream admitted request n before it answered it, so
+    request n+1 arrives at least ``interval`` after request n was counted, whatever the
+    network does.
+    """
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._lock = asyncio.Lock()
+        self._next_start = 0.0  # event-loop time (monotonic) before which nothing is sent
+
+    async def __aenter__(self) -> None:
+        await self._lock.acquire()
+        try:
+            delay = self._next_start - asyncio.get_running_loop().time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._next_start = asyncio.get_running_loop().time() + self.interval
+        self._lock.release()
+
+
 @dataclass
 class Limiters:
     """Per-upstream request budgets, created once per process at the entry point."""
 
     per_minute: dict[str, float]
-    _limiters: dict[str, AsyncLimiter] = field(default_factory=dict)
+    _limiters: dict[str, RequestPacer] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limiters:
@@ -44,11 +87,11 @@ class Limiters:
             }
         )
 
-    def get(self, api: str) -> AsyncLimiter:
+    def get(self, api: str) -> RequestPacer:
         limiter = self._limiters.get(api)
         if limiter is None:
             rate = self.per_minute.get(api, 60.0)
-            limiter = AsyncLimiter(1, 60.0 / rate)
+            limiter = RequestPacer(60.0 / rate)
             self._limiters[api] = limiter
         return limiter
 
