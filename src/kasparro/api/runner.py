@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kasparro.query.runs import run_id_for_owner
 from kasparro.runs import repository as repo
 from kasparro.runs.owner import is_dead_local_owner, new_owner
-from kasparro.runs.pipeline import Pipeline, RunResult
+from kasparro.runs.pipeline import Pipeline, RunResult, lease_owner_has_ended
 from kasparro.runs.service import run_sources
 from kasparro.settings import Settings
 from kasparro.sources.base import Page, SourceError
@@ -115,7 +115,11 @@ class RunManager:
             )
         async with self.read_engine.connect() as conn:
             holder, expires_at = await repo.lease_holder(conn, f"source:{name}")
-        if holder and expires_at and expires_at > repo.utcnow() and not is_dead_local_owner(holder):
+        lease = f"source:{name}"
+        released = is_dead_local_owner(holder) or lease_owner_has_ended(
+            self.write_engine, lease, holder
+        )
+        if holder and expires_at and expires_at > repo.utcnow() and not released:
             return Outcome(
                 name,
                 "skipped",
