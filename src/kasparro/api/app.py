@@ -21,8 +21,19 @@ from kasparro.api.cache import PageCache
 from kasparro.api.config import ApiConfig
 from kasparro.api.middleware import RequestContextMiddleware
 from kasparro.api.ratelimit import TokenBuckets
-from kasparro.api.routers import assets, bench, data, health, metrics, runs, stats
+from kasparro.api.routers import (
+    assets,
+    bench,
+    data,
+    drift,
+    health,
+    metrics,
+    quarantine,
+    runs,
+    stats,
+)
 from kasparro.api.runner import RunManager
+from kasparro.api.schemas import error_responses
 from kasparro.api.state import AppState
 from kasparro.query.fastread import open_reader
 from kasparro.runs.service import make_http_client
@@ -54,6 +65,8 @@ TAGS = [
     {"name": "assets", "description": "Canonical assets and their history."},
     {"name": "runs", "description": "ETL runs: history, comparison, triggering."},
     {"name": "stats", "description": "Operational statistics."},
+    {"name": "drift", "description": "Schema changes detected in upstream responses."},
+    {"name": "quarantine", "description": "Records rejected by validation, kept for review."},
     {"name": "health", "description": "Probes."},
     {"name": "metrics", "description": "Prometheus."},
 ]
@@ -139,10 +152,13 @@ def create_app(
         assets.router,
         runs.router,
         stats.router,
+        drift.router,
+        quarantine.router,
         health.router,
         metrics.router,
     ):
-        app.include_router(router)
+        # The middleware answers 414 on every route (query string too long): document it there.
+        app.include_router(router, responses=error_responses(414))
     if cfg.bench_endpoints:
         app.include_router(bench.make_router(cfg.bench_constant_bytes))
     return app

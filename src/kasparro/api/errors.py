@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from kasparro.query.fastread import ReadFailed, ReadUnavailable
 
@@ -188,16 +189,39 @@ _HTTP_CODES = {
 }
 
 
+# FastAPI's detail when a JSON body cannot even be decoded (e.g. invalid UTF-8): it answers
+# 400 there but 422 for malformed JSON text. Both are the same client mistake, so both get
+# the documented 422 (found by the schemathesis fuzz test: 400 was undocumented).
+_BODY_PARSE_DETAIL = "There was an error parsing the body"
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
+    if status == 400 and exc.detail == _BODY_PARSE_DETAIL:
+        detail = {"loc": "body", "message": "body is not valid UTF-8 JSON", "type": "json_invalid"}
+        return error_response(
+            422,
+            "validation_error",
+            "request body: not valid UTF-8 JSON",
+            details=[detail],
+            request_id=request_id_of(request),
+        )
     if status == 404:
         message = f"no such resource: {request.method} {request.url.path}"
     elif status == 405:
-        allowed = (exc.headers or {}).get("Allow") or (exc.headers or {}).get("allow")
+        allowed = allowed_methods(request) or (exc.headers or {}).get("Allow")
         message = f"method {request.method} is not allowed on {request.url.path}"
         if allowed:
             message += f"; allowed: {allowed}"
+            headers = {**(exc.headers or {}), "Allow": allowed}
+            return error_response(
+                405,
+                "method_not_allowed",
+                message,
+                request_id=request_id_of(request),
+                headers=headers,
+            )
     else:
         message = str(exc.detail)
     return error_response(
@@ -207,6 +231,29 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         request_id=request_id_of(request),
         headers=exc.headers,
     )
+
+
+_PROBED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> str | None:
+    """Every method some route serves at this path, for ``Allow``.
+
+    Starlette answers 405 from the first route whose path matches and lists only that
+    route's methods, so ``OPTIONS /api/v1/runs`` said ``Allow: GET`` although POST is served
+    there too (found by the schemathesis fuzz test; RFC 9110 wants the full set). Each
+    method is probed through the routes' own matching, which also sees routes nested in
+    included routers.
+    """
+    routes = getattr(request.app, "routes", ())
+    allowed = [
+        method
+        for method in _PROBED_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+    return ", ".join(allowed) if allowed else None
 
 
 _MISSING_TABLE = re.compile(r"no such table|relation .* does not exist|UndefinedTable", re.I)

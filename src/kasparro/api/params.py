@@ -25,7 +25,10 @@ from kasparro.query.cursor import InvalidCursor, Position
 from kasparro.query.keyset import SortKey
 
 MAX_QUERY_PARAMS = 64
-MAX_LIST_VALUES = 100
+# The documented maximum of one repeatable parameter (`maxItems`). It must leave room under
+# MAX_QUERY_PARAMS for an endpoint's other parameters, or a documented full list is refused:
+# it was 100, and the schemathesis fuzz test found `?source=...` x 100 rejected with 422.
+MAX_LIST_VALUES = 50
 
 # Cached on the route object itself (routes are unhashable; apps come and go in tests).
 _CACHE_ATTR = "_kasparro_query_names"
@@ -62,7 +65,18 @@ async def strict_query(request: Request) -> None:
     if not items:
         return
     if len(items) > MAX_QUERY_PARAMS:
-        raise InvalidParameter(f"too many query parameters ({len(items)} > {MAX_QUERY_PARAMS})")
+        # A limit across parameters, which the schema cannot state per parameter: typed so
+        # clients (and the fuzz test) can tell it from a bad value.
+        raise InvalidParameter(
+            f"too many query parameters ({len(items)} > {MAX_QUERY_PARAMS})",
+            details=[
+                {
+                    "loc": "query",
+                    "message": f"at most {MAX_QUERY_PARAMS} query parameters in all",
+                    "type": "too_many_parameters",
+                }
+            ],
+        )
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     if dependant is None:

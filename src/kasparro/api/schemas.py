@@ -394,6 +394,122 @@ class StatsResponse(BaseModel):
     meta: dict[str, Any]
 
 
+_DRIFT_EXAMPLE = {
+    "id": 3,
+    "source": "coingecko",
+    "endpoint": "/coins/markets",
+    "field": "current_price",
+    "kind": "missing",
+    "expected": "null|number",
+    "observed": None,
+    "suggestion": "price",
+    "confidence": "0.83",
+    "sample": None,
+    "sample_truncated": False,
+    "count": 250,
+    "first_seen_at": TS,
+    "last_seen_at": "2024-05-01T12:10:00.000000Z",
+    "last_run_id": 8,
+}
+
+
+class DriftEvent(BaseModel):
+    model_config = _ex(_DRIFT_EXAMPLE)
+    id: int
+    source: str
+    endpoint: str = Field(description="Upstream endpoint whose records drifted.")
+    field: str = Field(description="Field path (dotted for nested objects).")
+    kind: Literal["missing", "unexpected", "type_changed"]
+    expected: str | None = Field(description="JSON type(s) the contract expects.")
+    observed: str | None = Field(description="JSON type(s) seen upstream (latest run).")
+    suggestion: str | None = Field(
+        description="For `missing`: the unexpected field it was most likely renamed to."
+    )
+    confidence: DecimalStr | None = Field(
+        description="Confidence of `suggestion` (0-1). " + DECIMAL_DOC
+    )
+    sample: Any = Field(
+        description="An offending upstream value (for `unexpected` and `type_changed`), as "
+        "JSON; null for `missing`."
+    )
+    sample_truncated: bool = Field(
+        description="The stored sample was cut at 2000 characters: `sample` is then the "
+        "truncated JSON text (a string), not a parsed value."
+    )
+    count: int = Field(description="Occurrences over every run (records affected).")
+    first_seen_at: str
+    last_seen_at: str
+    last_run_id: int | None = Field(description="The run that last saw it.")
+
+
+class DriftResponse(BaseModel):
+    model_config = _ex(
+        {
+            "data": [_DRIFT_EXAMPLE],
+            "meta": {
+                "request_id": "4f6c0a0e8f9b4a53b0c1f0b8e0f2d6a1",
+                "api_latency_ms": 0.9,
+                "count": 1,
+                "limit": 50,
+                "next_cursor": None,
+                "has_more": False,
+                "sort": "last_seen_at",
+                "order": "desc",
+            },
+        }
+    )
+    data: list[DriftEvent]
+    meta: PageMeta
+
+
+_QUARANTINE_EXAMPLE = {
+    "id": 41,
+    "source": "csv",
+    "source_asset_id": "coin-7",
+    "reason": "price_usd: not a number: 'n/a'",
+    "raw": {"id": "coin-7", "symbol": "C7", "price_usd": "n/a"},
+    "first_run_id": 5,
+    "last_run_id": 9,
+    "seen_count": 3,
+    "first_seen_at": TS,
+    "last_seen_at": "2024-05-01T14:00:00.000000Z",
+}
+
+
+class QuarantinedRecord(BaseModel):
+    model_config = _ex(_QUARANTINE_EXAMPLE)
+    id: int
+    source: str
+    source_asset_id: str | None = Field(description="The source's id, when it could be read.")
+    reason: str = Field(description="Why the record was rejected.")
+    raw: Any = Field(description="The record as received, as JSON.")
+    first_run_id: int
+    last_run_id: int = Field(description="The last run that rejected it (`run_id` filter).")
+    seen_count: int = Field(description="How many times it was rejected.")
+    first_seen_at: str
+    last_seen_at: str
+
+
+class QuarantineResponse(BaseModel):
+    model_config = _ex(
+        {
+            "data": [_QUARANTINE_EXAMPLE],
+            "meta": {
+                "request_id": "4f6c0a0e8f9b4a53b0c1f0b8e0f2d6a1",
+                "api_latency_ms": 0.7,
+                "count": 1,
+                "limit": 50,
+                "next_cursor": None,
+                "has_more": False,
+                "sort": "id",
+                "order": "desc",
+            },
+        }
+    )
+    data: list[QuarantinedRecord]
+    meta: PageMeta
+
+
 class TriggerRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"source": "coingecko"}]}

@@ -353,6 +353,9 @@ class Pipeline:
         try:
             async with self.engine.begin() as conn:
                 await repo.finish_run(conn, result.run_id, result.status, result.error)
+                # Released with the final status in one commit: whoever sees the run finished
+                # can start the next one at once (no window where it looks "already running").
+                await repo.release_lease(conn, f"source:{result.source}", self.owner)
                 await purge_raw(conn, self.settings.raw_retention_days)
         except Exception as exc:  # the database itself may be what failed
             bound.error("run_finish_not_recorded", error=_one_line_error(exc))
