@@ -16,7 +16,7 @@ class ApiConfig:
     trigger_rate_per_minute: float = 6.0
     trigger_burst: int = 3
     # /health must answer promptly even when the database hangs.
-    health_timeout_seconds: float = 2.0
+    health_timeout_seconds: float = 5.0
     # How long lifespan shutdown waits for cancelled API-triggered runs to record their end.
     shutdown_timeout_seconds: float = 10.0
     # Rendered /data and history pages kept while the database is unchanged (0 disables).
