@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import and_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kasparro.load.bulk import insert_rows
 from kasparro.models import MarketRecord
 from kasparro.normalize.identity import resolve_key
-from kasparro.store.dialect import key_list
+from kasparro.store.dialect import in_keys
 from kasparro.store.schema import asset_mappings, assets
 
 CONFIDENCE = {
@@ -111,12 +111,11 @@ async def resolve_assets(
 async def _existing_mappings(
     conn: AsyncConnection, source: str, source_ids: list[str]
 ) -> dict[str, int]:
-    keys, k = key_list(conn, source_ids)
     m = asset_mappings.c
     rows = await conn.execute(
-        select(m.source_asset_id, m.asset_id)
-        .select_from(keys)
-        .join(asset_mappings, and_(m.source == source, m.source_asset_id == k))
+        select(m.source_asset_id, m.asset_id).where(
+            m.source == source, in_keys(conn, m.source_asset_id, source_ids)
+        )
     )
     return {sid: aid for sid, aid in rows}
 
@@ -125,20 +124,20 @@ async def _keys_held_by_source(
     conn: AsyncConnection, source: str, identity_keys: list[str]
 ) -> dict[str, str]:
     """identity_key -> the source_asset_id of ``source`` already mapped to that key's asset."""
-    keys, k = key_list(conn, identity_keys)
+    # Filter on asset_id only (through the identity-key index) and on source in Python:
+    # given a `source = ?` predicate, SQLite's planner walks every mapping of the source.
+    m = asset_mappings.c
+    wanted_assets = select(assets.c.id).where(in_keys(conn, assets.c.identity_key, identity_keys))
     rows = await conn.execute(
-        select(assets.c.identity_key, asset_mappings.c.source_asset_id)
-        .select_from(keys)
-        .join(assets, assets.c.identity_key == k)
-        .join(
-            asset_mappings,
-            and_(asset_mappings.c.asset_id == assets.c.id, asset_mappings.c.source == source),
-        )
-        .order_by(asset_mappings.c.source_asset_id)
+        select(assets.c.identity_key, m.source, m.source_asset_id)
+        .join(asset_mappings, m.asset_id == assets.c.id)
+        .where(m.asset_id.in_(wanted_assets))
+        .order_by(m.source_asset_id)
     )
     out: dict[str, str] = {}
-    for key, sid in rows:
-        out.setdefault(key, sid)
+    for key, held_by, sid in rows:
+        if held_by == source:
+            out.setdefault(key, sid)
     return out
 
 
@@ -162,10 +161,9 @@ async def _ensure_assets(
         returning=(assets.c.identity_key,),
     )
     created = {r[0] for r in inserted}
-    keys, k = key_list(conn, list(rows))
     result = await conn.execute(
-        select(assets.c.identity_key, assets.c.id)
-        .select_from(keys)
-        .join(assets, assets.c.identity_key == k)
+        select(assets.c.identity_key, assets.c.id).where(
+            in_keys(conn, assets.c.identity_key, list(rows))
+        )
     )
     return {key: asset_id for key, asset_id in result}, created
