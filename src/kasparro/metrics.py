@@ -1,9 +1,9 @@
 """Prometheus metrics for the ETL and the API.
 
-Metric objects live in the default registry of the process. When the API and the scheduler
-share one process (`kasparro up`) `/metrics` shows both; when they run as separate processes
-each exposes its own figures (the scheduler via `kasparro scheduler --metrics-port`), or set
-``PROMETHEUS_MULTIPROC_DIR`` to aggregate worker processes (prometheus-client multiprocess mode).
+Metric objects live in the default registry of the process. With `kasparro up` (API and
+scheduler in one process) `/metrics` shows both. A standalone `kasparro scheduler` process has
+no HTTP endpoint, so its ETL counters are not scraped: run `kasparro up`, or rely on the
+database-backed figures of `/api/v1/stats`, which cover runs from every process.
 """
 
 from __future__ import annotations
