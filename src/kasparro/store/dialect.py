@@ -20,11 +20,6 @@ def insert_for(conn: AsyncConnection, table: Table) -> Any:
     raise NotImplementedError(f"unsupported dialect {conn.dialect.name}")
 
 
-def chunks(items: list[Any], size: int) -> list[list[Any]]:
-    """Split IN-lists so no statement exceeds the driver's bind-parameter limit."""
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
 def in_keys(conn: AsyncConnection, column: Any, values: list[str]) -> Any:
     """``column IN (<values as a table-valued list>)`` with ONE bind parameter.
 
