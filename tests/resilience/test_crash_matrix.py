@@ -271,3 +271,58 @@ async def test_sigkill_from_outside_at_a_random_moment_then_rerun_recovers(
     code = await run_cli(cli_env(db_url, emu), tmp_path, "rerun")
     assert code == 0, (tmp_path / "rerun.err").read_text()[-3000:]
     await assert_recovered(engine, expected, killed_runs)
+
+
+async def test_sigkill_between_the_batches_of_a_big_page_then_rerun_equals_uninterrupted(
+    engine: AsyncEngine,
+    db_url: str,
+    tmp_path: Path,
+    emulator_factory: EmulatorFactory,
+    reference_store: ReferenceStore,
+) -> None:
+    """CoinPaprika's single page loaded in batches of 50: killed after the first batch's
+    commit, the rows of that batch are durable but the checkpoint has not moved; the rerun
+    re-reads the page, finds that batch unchanged and loads the rest."""
+    emu = emulator_factory(coins=COINS)
+    batch = 50
+    ref = await reference_store()
+    settings = emu_settings("sqlite+aiosqlite://", emu, load_batch_rows=batch)
+    uninterrupted = await run_logged(ref, settings, "coinpaprika")
+    assert uninterrupted["coinpaprika"].status == "success"
+    expected = await snapshot(ref)
+
+    env = cli_env(
+        db_url,
+        emu,
+        KASPARRO_LOAD_BATCH_ROWS=str(batch),
+        KASPARRO_CRASH_AT="after_commit:coinpaprika:1",
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "kasparro", "etl", "run", "--source", "coinpaprika", "--no-migrate"),
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), CLI_TIMEOUT)
+    assert proc.returncode == -signal.SIGKILL, err.decode()[-2000:]
+    (killed,) = await all_runs(engine)
+    assert killed["status"] == "running"
+    # Only the first batch is in: its rows and counters, but not the page nor the checkpoint.
+    assert (killed["pages"], killed["fetched"], killed["loaded"]) == (0, batch, batch)
+    assert await checkpoint(engine, "coinpaprika") is None
+
+    rerun_settings = emu_settings(db_url, emu, load_batch_rows=batch, lease_ttl_seconds=300)
+    rerun = (await run_logged(engine, rerun_settings, "coinpaprika"))["coinpaprika"]
+    assert rerun.status == "success", rerun.error
+    assert rerun.crashed_runs == [killed["id"]]
+    assert rerun.unchanged == batch  # the committed batch, found again
+    assert rerun.loaded == uninterrupted["coinpaprika"].loaded - batch
+
+    got = await snapshot(engine)
+    assert got["observations"] == expected["observations"]
+    assert got["mappings"] == expected["mappings"]
+    await assert_latest_consistent(engine)
+    state = await checkpoint(engine, "coinpaprika")
+    assert state is not None and state["in_progress"] is False

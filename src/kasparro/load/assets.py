@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kasparro.load.bulk import insert_rows
 from kasparro.models import MarketRecord
 from kasparro.normalize.identity import resolve_key
-from kasparro.store.dialect import in_keys
+from kasparro.store.dialect import key_table
 from kasparro.store.schema import asset_mappings, assets
 
 CONFIDENCE = {
@@ -112,33 +112,38 @@ async def _existing_mappings(
     conn: AsyncConnection, source: str, source_ids: list[str]
 ) -> dict[str, int]:
     m = asset_mappings.c
-    rows = await conn.execute(
-        select(m.source_asset_id, m.asset_id).where(
-            m.source == source, in_keys(conn, m.source_asset_id, source_ids)
-        )
+    keys = key_table(conn, source_ids)
+    asset_id = (
+        select(m.asset_id)
+        .where(m.source == source, m.source_asset_id == keys.c.value)
+        .scalar_subquery()
     )
-    return {sid: aid for sid, aid in rows}
+    rows = await conn.execute(select(keys.c.value, asset_id))
+    return {sid: aid for sid, aid in rows if aid is not None}
 
 
 async def _keys_held_by_source(
     conn: AsyncConnection, source: str, identity_keys: list[str]
 ) -> dict[str, str]:
     """identity_key -> the source_asset_id of ``source`` already mapped to that key's asset."""
-    # Filter on asset_id only (through the identity-key index) and on source in Python:
-    # given a `source = ?` predicate, SQLite's planner walks every mapping of the source.
     m = asset_mappings.c
-    wanted_assets = select(assets.c.id).where(in_keys(conn, assets.c.identity_key, identity_keys))
-    rows = await conn.execute(
-        select(assets.c.identity_key, m.source, m.source_asset_id)
-        .join(asset_mappings, m.asset_id == assets.c.id)
-        .where(m.asset_id.in_(wanted_assets))
-        .order_by(m.source_asset_id)
+    keys = key_table(conn, identity_keys)
+    asset_id = (
+        select(assets.c.id)
+        .where(assets.c.identity_key == keys.c.value)
+        .correlate(keys)  # two levels down: auto-correlation only looks one level up
+        .scalar_subquery()
     )
-    out: dict[str, str] = {}
-    for key, held_by, sid in rows:
-        if held_by == source:
-            out.setdefault(key, sid)
-    return out
+    # The asset's few mappings come through ix_asset_mappings_asset; `source` is compared to
+    # the result, not in the WHERE clause, where SQLite's planner preferred walking every
+    # mapping of the source through the primary key.
+    held = (
+        select(func.min(case((m.source == source, m.source_asset_id))))
+        .where(m.asset_id == asset_id)
+        .scalar_subquery()
+    )
+    rows = await conn.execute(select(keys.c.value, held))
+    return {key: sid for key, sid in rows if sid is not None}
 
 
 async def _ensure_assets(
@@ -158,12 +163,17 @@ async def _ensure_assets(
         assets,
         list(rows.values()),
         conflict=("identity_key",),
-        returning=(assets.c.identity_key,),
+        returning=(assets.c.identity_key, assets.c.id),
     )
-    created = {r[0] for r in inserted}
-    result = await conn.execute(
-        select(assets.c.identity_key, assets.c.id).where(
-            in_keys(conn, assets.c.identity_key, list(rows))
+    ids = {key: asset_id for key, asset_id in inserted}
+    created = set(ids)
+    # Keys that already existed (or were just inserted by a concurrent run: a new statement
+    # sees rows other transactions committed after the insert's snapshot).
+    rest = [key for key in rows if key not in ids]
+    if rest:
+        keys = key_table(conn, rest)
+        asset_id = (
+            select(assets.c.id).where(assets.c.identity_key == keys.c.value).scalar_subquery()
         )
-    )
-    return {key: asset_id for key, asset_id in result}, created
+        ids.update((key, aid) for key, aid in await conn.execute(select(keys.c.value, asset_id)))
+    return ids, created

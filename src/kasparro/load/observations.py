@@ -5,11 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kasparro.load.bulk import insert_rows
+from kasparro.load.bulk import (
+    column_arrays,
+    driver_connection,
+    insert_rows,
+    quote,
+    unnest_select,
+)
 from kasparro.models import MarketRecord
 from kasparro.store.dialect import insert_for
 from kasparro.store.schema import latest_observations, observations
@@ -48,11 +55,14 @@ async def insert_observations(conn: AsyncConnection, rows: list[dict[str, object
     """INSERT ... ON CONFLICT DO NOTHING; rows that already exist count as unchanged.
 
     ``rows`` must be free of duplicate keys (the pipeline dedupes a page first), so the
-    RETURNING count is exactly the number of new observations.
+    inserted count is exactly the number of new observations.
     """
     if not rows:
         return LoadResult(0, 0)
-    inserted = await insert_rows(
+    if conn.dialect.name == "postgresql":
+        inserted = await _insert_and_advance_pg(conn, rows)
+        return LoadResult(loaded=inserted, unchanged=len(rows) - inserted)
+    returned = await insert_rows(
         conn,
         observations,
         rows,
@@ -64,12 +74,45 @@ async def insert_observations(conn: AsyncConnection, rows: list[dict[str, object
             observations.c.observed_at,
         ),
     )
-    await _advance_latest(conn, inserted)
-    return LoadResult(loaded=len(inserted), unchanged=len(rows) - len(inserted))
+    await _advance_latest(conn, returned)
+    return LoadResult(loaded=len(returned), unchanged=len(rows) - len(returned))
+
+
+@cache
+def _insert_and_advance_sql(columns: tuple[str, ...]) -> str:
+    # The newest inserted observation per (asset, source) moves the latest pointer forward,
+    # never back (an older observation arriving late leaves it alone).
+    cols = ", ".join(map(quote, columns))
+    return f"""
+WITH ins AS (
+    INSERT INTO observations ({cols}) {unnest_select(observations, columns)}
+    ON CONFLICT (source, source_asset_id, observed_at) DO NOTHING
+    RETURNING id, asset_id, source, observed_at
+), newest AS (
+    SELECT DISTINCT ON (asset_id, source) asset_id, source, id, observed_at
+    FROM ins ORDER BY asset_id, source, observed_at DESC, id DESC
+), advanced AS (
+    INSERT INTO latest_observations (asset_id, source, observation_id, observed_at)
+    SELECT asset_id, source, id, observed_at FROM newest
+    ON CONFLICT (asset_id, source) DO UPDATE
+    SET observation_id = excluded.observation_id, observed_at = excluded.observed_at
+    WHERE excluded.observed_at >= latest_observations.observed_at
+)
+SELECT count(*) FROM ins"""
+
+
+async def _insert_and_advance_pg(conn: AsyncConnection, rows: list[dict[str, object]]) -> int:
+    """Both tables in one statement and one round trip; the inserted rows never leave the
+    server (the SQLite path fetches them back to compute the latest pointers in Python)."""
+    columns = tuple(rows[0])
+    driver = await driver_connection(conn)
+    count = await driver.fetchval(_insert_and_advance_sql(columns), *column_arrays(rows, columns))
+    return int(count)
 
 
 async def _advance_latest(conn: AsyncConnection, inserted: Sequence[Any]) -> None:
-    """Keep latest_observations pointing at the newest observation per (asset, source)."""
+    """Keep latest_observations pointing at the newest observation per (asset, source)
+    (SQLite; PostgreSQL does it inside the insert statement)."""
     newest: dict[tuple[int, str], tuple[datetime, int]] = {}
     for obs_id, asset_id, source, observed_at in inserted:
         key = (asset_id, source)

@@ -2,25 +2,65 @@
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from datetime import UTC, datetime, timedelta
 
 import orjson
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kasparro.sources.base import RawResponse
 from kasparro.store.schema import raw_responses
 
 
-async def save_raw(
-    conn: AsyncConnection, source: str, run_id: int, page: int | None, raw: RawResponse
-) -> int:
+def compress_body(body: bytes) -> bytes:
     # zlib level 1: JSON market pages shrink ~5x for about a millisecond of CPU per page.
-    body = zlib.compress(raw.body, 1)
+    return zlib.compress(body, 1)
+
+
+def fingerprint(source: str, raw: RawResponse) -> str:
+    """sha256 of the request (source, endpoint, parameters) and the exact body bytes."""
+    digest = hashlib.sha256()
+    for part in (source, raw.endpoint, orjson.dumps(raw.params, option=orjson.OPT_SORT_KEYS)):
+        digest.update(part.encode() if isinstance(part, str) else part)
+        digest.update(b"\0")
+    digest.update(raw.body)  # hashlib releases the GIL for big buffers: callable in a thread
+    return digest.hexdigest()
+
+
+async def is_loaded_payload(conn: AsyncConnection, source: str, fp: str) -> bool:
+    """True when a payload with this fingerprint was archived after loading with no
+    rejection: every item it holds is in the store already."""
+    r = raw_responses.c
+    found = await conn.execute(select(r.id).where(r.source == source, r.fingerprint == fp).limit(1))
+    return found.first() is not None
+
+
+async def mark_loaded(conn: AsyncConnection, raw_id: int, fp: str) -> None:
+    await conn.execute(
+        update(raw_responses).where(raw_responses.c.id == raw_id).values(fingerprint=fp)
+    )
+
+
+async def save_raw(
+    conn: AsyncConnection,
+    source: str,
+    run_id: int,
+    page: int | None,
+    raw: RawResponse,
+    *,
+    compressed: bytes | None = None,
+    loaded_fingerprint: str | None = None,
+) -> int:
+    """Archive ``raw``; ``compressed`` is ``compress_body(raw.body)`` if the caller has it,
+    ``loaded_fingerprint`` is set when the payload's items are all in the store (see
+    :func:`is_loaded_payload`)."""
+    body = compress_body(raw.body) if compressed is None else compressed
     result = await conn.execute(
         insert(raw_responses).returning(raw_responses.c.id),
         {
+            "fingerprint": loaded_fingerprint,
             "run_id": run_id,
             "source": source,
             "endpoint": raw.endpoint,

@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
 
+import msgspec
+
 __all__ = [
     "CHANGE_PCT_BOUND",
     "MARKET_BOUND",
@@ -32,6 +34,7 @@ __all__ = [
     "bounded",
     "decimal_from_text",
     "loads_exact",
+    "loads_exact_element",
     "optional_number",
     "optional_text",
     "parse_timestamp",
@@ -113,6 +116,11 @@ def _parse_constant(text: str) -> Decimal:
 
 
 _decoder: Final = json.JSONDecoder(parse_float=_parse_float, parse_constant=_parse_constant)
+# msgspec first: it builds the same values (its float_hook receives the number's text) about
+# 3x faster than the stdlib scanner and with less garbage. It only accepts strict UTF-8 JSON;
+# anything else (NaN literals, a BOM, UTF-16, lone surrogates, integers over 4300 digits) goes
+# to the stdlib decoder, which defines the behaviour for those bodies.
+_fast_decoder: Final = msgspec.json.Decoder(float_hook=_parse_float)
 
 
 def loads_exact(body: bytes | str) -> Any:
@@ -124,6 +132,26 @@ def loads_exact(body: bytes | str) -> Any:
     ``ValueError`` for absurd nesting) on a malformed body: that is a page-level failure,
     not a row rejection.
     """
+    try:
+        return _fast_decoder.decode(body)
+    except msgspec.DecodeError:
+        pass
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    return _loads_exact_stdlib(body)
+
+
+def loads_exact_element(element: msgspec.Raw) -> Any:
+    """One element of an array already validated by ``parse_json_array``, decoded like
+    :func:`loads_exact`. It can still fail on what only decoding checks (an integer over
+    4300 digits, which the stdlib refuses too): a ``ValueError``, never a crash."""
+    try:
+        return _fast_decoder.decode(element)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise ValueError(f"invalid JSON element ({exc})") from None
+
+
+def _loads_exact_stdlib(body: bytes | str) -> Any:
     if isinstance(body, bytes | bytearray):
         # Same detection json.loads does (UTF-8/16/32, BOM); the shared decoder takes str.
         body = body.decode(json.detect_encoding(body), "surrogatepass")

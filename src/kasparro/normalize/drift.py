@@ -20,7 +20,8 @@ from decimal import Decimal
 from difflib import SequenceMatcher
 from typing import Any
 
-# Records per page whose nested values are type-checked; key sets are checked on every record.
+# Records whose nested values are type-checked (by default per call); key sets are checked on
+# every record.
 TYPE_SAMPLE = 64
 
 
@@ -89,7 +90,9 @@ def _similarity(a: str, b: str) -> float:
     return max(SequenceMatcher(None, a.lower(), b.lower()).ratio(), tokens)
 
 
-def detect_drift(contract: Contract, records: Iterable[Any]) -> list[DriftFinding]:
+def detect_drift(
+    contract: Contract, records: Iterable[Any], *, type_sample: int = TYPE_SAMPLE
+) -> list[DriftFinding]:
     missing: dict[str, int] = {}
     unexpected: dict[str, list[Any]] = {}
     wrong: dict[tuple[str, str], list[Any]] = {}
@@ -98,7 +101,7 @@ def detect_drift(contract: Contract, records: Iterable[Any]) -> list[DriftFindin
     for i, rec in enumerate(records):
         if not isinstance(rec, dict):
             continue  # not an object at all: the normalizer quarantines it
-        check_types = i < TYPE_SAMPLE
+        check_types = i < type_sample
         keys = frozenset(rec)
         if keys in known_keysets and not check_types:
             continue  # same shape as a record already checked: nothing new to learn

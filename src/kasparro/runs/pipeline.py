@@ -2,7 +2,12 @@
 
 Each page is one transaction: raw payload + assets/mappings + observations + quarantine + run
 counters + checkpoint commit together, so a crash at any point loses at most the page in
-flight, and the next run resumes right after the last committed page.
+flight, and the next run resumes right after the last committed page. A page larger than
+``load_batch_rows`` items is committed in several batches; only its last batch advances the
+checkpoint, so a crash in between re-reads the page and finds the earlier batches unchanged.
+
+Fetching and normalizing run one batch ahead of the commit (a producer task and a bounded
+queue): the next page is downloaded and parsed while the database works on this one.
 """
 
 from __future__ import annotations
@@ -12,10 +17,10 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -25,9 +30,16 @@ from kasparro.load.assets import resolve_assets
 from kasparro.load.drift import record_drift
 from kasparro.load.observations import insert_observations, observation_row
 from kasparro.load.quarantine import quarantine_rejections
-from kasparro.load.raw import purge_raw, save_raw
+from kasparro.load.raw import (
+    compress_body,
+    fingerprint,
+    is_loaded_payload,
+    mark_loaded,
+    purge_raw,
+    save_raw,
+)
 from kasparro.models import MarketRecord, Rejection
-from kasparro.normalize.drift import detect_drift
+from kasparro.normalize.drift import TYPE_SAMPLE, DriftFinding, detect_drift
 from kasparro.runs import repository as repo
 from kasparro.runs.owner import is_dead_local_owner, new_owner
 from kasparro.settings import Settings
@@ -102,14 +114,20 @@ def _one_line_error(exc: BaseException, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def split_page(source: Source, items: list[Any]) -> tuple[list[MarketRecord], list[Rejection], int]:
+def split_page(
+    source: Source,
+    items: list[Any],
+    seen: dict[tuple[str, Any], int] | None = None,
+) -> tuple[list[MarketRecord], list[Rejection], int]:
     """Normalize a page; in-page duplicates of a key are unchanged if identical, else rejected.
 
     Returns (records, rejections, duplicate_count) where duplicates are identical repeats.
+    ``seen`` carries the keys (with a hash of their record) across the batches of one page.
     """
     records: list[MarketRecord] = []
     rejections: list[Rejection] = []
-    seen: dict[tuple[str, Any], MarketRecord] = {}
+    if seen is None:
+        seen = {}
     duplicates = 0
     for item in items:
         out = source.normalize(item)
@@ -119,9 +137,9 @@ def split_page(source: Source, items: list[Any]) -> tuple[list[MarketRecord], li
         key = (out.source_asset_id, out.observed_at)
         prior = seen.get(key)
         if prior is None:
-            seen[key] = out
+            seen[key] = hash(out)
             records.append(out)
-        elif prior == out:
+        elif prior == hash(out):
             duplicates += 1
         else:
             rejections.append(
@@ -133,6 +151,37 @@ def split_page(source: Source, items: list[Any]) -> tuple[list[MarketRecord], li
                 )
             )
     return records, rejections, duplicates
+
+
+@dataclass(slots=True)
+class PageLoad:
+    """What the batches of one page share while they are committed."""
+
+    fingerprint: str  # see load.raw.fingerprint
+    known: bool = False  # an identical payload was loaded before: nothing to normalize
+    raw_id: int | None = None
+    rejected: int = 0
+
+
+@dataclass(slots=True)
+class Batch:
+    """A page, or a slice of a big one, normalized and ready to commit."""
+
+    page: Page
+    load: PageLoad
+    first: bool  # carries the page's raw payload
+    last: bool  # carries the page's checkpoint
+    fetched: int
+    records: list[MarketRecord]
+    rejections: list[Rejection]
+    # Items counted unchanged without being loaded: identical in-page repeats, or every item
+    # of a payload loaded before.
+    known_unchanged: int
+    findings: list[DriftFinding]
+    raw_body: bytes | None  # the compressed payload, on the first batch
+
+
+_END: Final = object()
 
 
 class Pipeline:
@@ -226,29 +275,7 @@ class Pipeline:
         heartbeat = asyncio.create_task(self._heartbeat(f"source:{name}", run_id, beat_done))
         status, error = "failed", None
         try:
-            async for page in source.pages(checkpoint):
-                self._maybe_inject_failure(name, page.number)
-                # A page transaction is short: on cancellation (shutdown) let the one in
-                # flight finish so the batch is committed or rolled back as a whole, never
-                # abandoned mid-transaction (an abandoned aiosqlite connection can keep the
-                # SQLite write lock until it is garbage-collected).
-                commit = asyncio.ensure_future(self._commit_page(source, run_id, page, result))
-                try:
-                    await asyncio.shield(commit)
-                except asyncio.CancelledError:
-                    with contextlib.suppress(Exception):
-                        await commit
-                    raise
-                if progress:
-                    progress(result, page)
-                bound.info(
-                    "page_committed",
-                    page=page.number,
-                    items=len(page.items),
-                    loaded=result.loaded,
-                    unchanged=result.unchanged,
-                    rejected=result.rejected,
-                )
+            await self._load(source, checkpoint, run_id, result, progress, bound)
             self._crashpoint("before_finish", name, 0)
             status = "partial" if result.rejected else "success"
         except asyncio.CancelledError:
@@ -289,34 +316,184 @@ class Pipeline:
                 f"injected failure at {name} page {page_number} (KASPARRO_FAIL_AT)"
             )
 
-    async def _commit_page(
-        self, source: Source, run_id: int, page: Page, result: RunResult
+    async def _load(
+        self,
+        source: Source,
+        checkpoint: dict[str, Any] | None,
+        run_id: int,
+        result: RunResult,
+        progress: ProgressCallback | None,
+        bound: Any,
     ) -> None:
-        records, rejections, duplicates = split_page(source, page.items)
+        name = source.name
+        batches = self._prefetched(source, checkpoint)
+        # aclosing: leaving the loop early (an error, a cancellation) must stop the producer
+        # task now, not whenever the generator is garbage-collected.
+        async with contextlib.aclosing(batches):
+            async for batch in batches:
+                page = batch.page
+                if batch.first:
+                    self._maybe_inject_failure(name, page.number)
+                # A batch transaction is short: on cancellation (shutdown) let the one in
+                # flight finish so the batch is committed or rolled back as a whole, never
+                # abandoned mid-transaction (an abandoned aiosqlite connection can keep the
+                # SQLite write lock until it is garbage-collected).
+                commit = asyncio.ensure_future(self._commit_batch(source, run_id, batch, result))
+                try:
+                    await asyncio.shield(commit)
+                except asyncio.CancelledError:
+                    with contextlib.suppress(Exception):
+                        await commit
+                    raise
+                if not batch.last:
+                    continue
+                if progress:
+                    progress(result, page)
+                bound.info(
+                    "page_committed",
+                    page=page.number,
+                    items=len(page.items),
+                    loaded=result.loaded,
+                    unchanged=result.unchanged,
+                    rejected=result.rejected,
+                )
+
+    async def _prefetched(
+        self, source: Source, checkpoint: dict[str, Any] | None
+    ) -> AsyncGenerator[Batch, None]:
+        """The source's batches in order, fetched and normalized one batch ahead.
+
+        The producer task only reads and computes; everything durable happens in the caller,
+        so running ahead never lets a checkpoint pass data that is not committed. An error of
+        the producer reaches the caller in its place in the sequence, after every batch
+        before it."""
+        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
+
+        async def produce() -> None:
+            try:
+                first_of_run = True
+                async for page in source.pages(checkpoint):
+                    async for batch in self._batches(source, page, first_of_run):
+                        await queue.put(batch)
+                    first_of_run = False
+                await queue.put(_END)
+            except Exception as exc:
+                await queue.put(exc)
+
+        producer = asyncio.create_task(produce())
+        try:
+            while (item := await queue.get()) is not _END:
+                if isinstance(item, Exception):
+                    raise item
+                yield item
+        finally:
+            producer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await producer
+
+    async def _batches(
+        self, source: Source, page: Page, first_of_run: bool
+    ) -> AsyncIterator[Batch]:
+        """``page`` in batches of at most ``load_batch_rows`` items, each decoded, normalized
+        and checked for drift. A schema change shows in every record, so only the run's first
+        batch gets the full type-check sample and later ones a few records each (key sets are
+        checked on every record, and the normalizers reject any single bad value anyway)."""
+        size = self.settings.load_batch_rows
         contract = getattr(source, "contract", None)
-        findings = detect_drift(contract, page.items) if contract is not None else []
+        # zlib and hashlib release the GIL: a 36 MB body is compressed and hashed on worker
+        # threads while the event loop goes on with the database.
+        raw_body, fp = await asyncio.gather(
+            asyncio.to_thread(compress_body, page.raw.body),
+            asyncio.to_thread(fingerprint, source.name, page.raw),
+        )
+        load = PageLoad(fp)
+        total = len(page.items)
+        if await self._loaded_before(source.name, fp):
+            # Byte for byte a payload whose every item is already stored: archive it and
+            # count its items unchanged, without decoding, normalizing or looking them up.
+            load.known = True
+            yield Batch(page, load, True, True, total, [], [], total, [], raw_body)
+            return
+        seen: dict[tuple[str, Any], int] = {}
+        for start in range(0, max(total, 1), size):
+            items = list(page.items[start : start + size])  # decodes this slice only
+            records, rejections, duplicates = split_page(source, items, seen)
+            yield Batch(
+                page=page,
+                load=load,
+                first=start == 0,
+                last=start + size >= total,
+                fetched=len(items),
+                records=records,
+                rejections=rejections,
+                known_unchanged=duplicates,
+                findings=(
+                    detect_drift(
+                        contract,
+                        items,
+                        type_sample=TYPE_SAMPLE if first_of_run and start == 0 else 4,
+                    )
+                    if contract is not None
+                    else []
+                ),
+                raw_body=raw_body if start == 0 else None,
+            )
+            del items, records, rejections
+
+    async def _loaded_before(self, source: str, fp: str) -> bool:
+        # A plain read (on SQLite not BEGIN IMMEDIATE): it must not queue behind, or block,
+        # the write transaction of a batch being committed meanwhile.
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(kasparro_read_only=True)
+            return await is_loaded_payload(conn, source, fp)
+
+    async def _commit_batch(
+        self, source: Source, run_id: int, batch: Batch, result: RunResult
+    ) -> None:
+        page, records, rejections = batch.page, batch.records, batch.rejections
         now = repo.utcnow()
         name, number = source.name, page.number
+        load = batch.load
+        load.rejected += len(rejections)
+        # Fingerprinted once every item of the payload is stored and none was rejected.
+        complete = batch.last and load.rejected == 0
         async with self.engine.begin() as conn:
-            await save_raw(conn, name, run_id, number, page.raw)
-            self._crashpoint("after_raw", name, number)
-            new_drift = await record_drift(conn, name, page.raw.endpoint, findings, run_id, now)
+            if batch.first:
+                load.raw_id = await save_raw(
+                    conn,
+                    name,
+                    run_id,
+                    number,
+                    page.raw,
+                    compressed=batch.raw_body,
+                    loaded_fingerprint=load.fingerprint if complete else None,
+                )
+                self._crashpoint("after_raw", name, number)
+            elif complete and load.raw_id is not None:
+                await mark_loaded(conn, load.raw_id, load.fingerprint)
+            new_drift = await record_drift(
+                conn, name, page.raw.endpoint, batch.findings, run_id, now
+            )
             asset_ids = await resolve_assets(conn, name, records, run_id) if records else {}
             self._crashpoint("after_assets", name, number)
             rows = [observation_row(r, asset_ids[r.source_asset_id], run_id, now) for r in records]
             loaded = await insert_observations(conn, rows)
             self._crashpoint("after_observations", name, number)
             await quarantine_rejections(conn, name, rejections, run_id, now)
-            unchanged = loaded.unchanged + duplicates
+            unchanged = loaded.unchanged + batch.known_unchanged
             await repo.add_page_counts(
                 conn,
                 run_id,
-                fetched=len(page.items),
+                fetched=batch.fetched,
                 loaded=loaded.loaded,
                 unchanged=unchanged,
                 rejected=len(rejections),
+                pages=int(batch.last),
             )
-            await repo.save_checkpoint(conn, name, {**page.checkpoint, "run_id": run_id}, run_id)
+            if batch.last:
+                await repo.save_checkpoint(
+                    conn, name, {**page.checkpoint, "run_id": run_id}, run_id
+                )
             self._crashpoint("before_commit", name, number)
         self._crashpoint("after_commit", name, number)
         for f in new_drift:
@@ -332,8 +509,8 @@ class Pipeline:
                 suggestion=f.suggestion,
                 confidence=None if f.confidence is None else str(f.confidence),
             )
-        result.pages += 1
-        result.fetched += len(page.items)
+        result.pages += int(batch.last)
+        result.fetched += batch.fetched
         result.loaded += loaded.loaded
         result.unchanged += unchanged
         result.rejected += len(rejections)

@@ -56,13 +56,21 @@ async def create_run(
 
 
 async def add_page_counts(
-    conn: AsyncConnection, run_id: int, *, fetched: int, loaded: int, unchanged: int, rejected: int
+    conn: AsyncConnection,
+    run_id: int,
+    *,
+    fetched: int,
+    loaded: int,
+    unchanged: int,
+    rejected: int,
+    pages: int = 1,
 ) -> None:
+    """Add a batch's counts; ``pages`` is 0 for a batch that does not end its page."""
     await conn.execute(
         update(runs)
         .where(runs.c.id == run_id)
         .values(
-            pages=runs.c.pages + 1,
+            pages=runs.c.pages + pages,
             fetched=runs.c.fetched + fetched,
             loaded=runs.c.loaded + loaded,
             unchanged=runs.c.unchanged + unchanged,

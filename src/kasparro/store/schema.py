@@ -96,8 +96,12 @@ raw_responses = Table(
     Column("content_type", String(200)),
     Column("body_encoding", String(16), nullable=False),  # "zlib" or "identity"
     Column("body", LargeBinary, nullable=False),
+    # sha256 of the request and body, set once every item of the payload was loaded or found
+    # unchanged with no rejection: an identical payload later needs no normalizing or loading.
+    Column("fingerprint", String(64)),
     Index("ix_raw_responses_fetched_at", "fetched_at"),
     Index("ix_raw_responses_run", "run_id"),
+    Index("ix_raw_responses_fingerprint", "source", "fingerprint"),
 )
 
 assets = Table(
@@ -151,8 +155,11 @@ observations = Table(
     UniqueConstraint("source", "source_asset_id", "observed_at", name="uq_observations_source_key"),
     # Serves /data default order (observed_at desc, id desc) and since/until keyset paging.
     Index("ix_observations_observed_id", "observed_at", "id"),
-    # Serves asset history and latest-per-asset-and-source.
+    # Serves per-asset-and-source lookups (several asset ids, asset + source filters).
     Index("ix_observations_asset_source_observed", "asset_id", "source", "observed_at"),
+    # Serves asset history (one asset, every source, by observed_at then id): a range scan in
+    # page order, whatever the length of the asset's history (migration 0003).
+    Index("ix_observations_asset_observed_id", "asset_id", "observed_at", "id"),
     Index("ix_observations_source_observed", "source", "observed_at"),
     Index("ix_observations_symbol", "symbol"),
     Index("ix_observations_run", "run_id"),

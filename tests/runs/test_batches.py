@@ -1,0 +1,97 @@
+"""Big pages are loaded in several transactions; in-page duplicates are judged per page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kasparro.normalize.coingecko import normalize_market
+from kasparro.runs.pipeline import split_page
+from kasparro.sources.coingecko import CoinGeckoSource
+from tests.fixtures.etl import count, rows, run_etl
+from tests.normalize._samples import CG_MARKETS_250, sample_json
+from tests.runs.test_pipeline_http import emu_settings
+
+
+class _Gecko:
+    name = "coingecko"
+
+    def normalize(self, item: Any) -> Any:
+        return normalize_market(item)
+
+
+def test_duplicates_across_batches_of_one_page_are_judged_like_within_one() -> None:
+    page = sample_json(CG_MARKETS_250)[:4]
+    changed = dict(page[0], current_price=page[0]["current_price"] * 2)
+    seen: dict[tuple[str, Any], int] = {}
+    records, rejections, duplicates = split_page(_Gecko(), page[:2], seen)
+    assert (len(records), len(rejections), duplicates) == (2, 0, 0)
+    # Later batches of the same page: an identical repeat is a duplicate, a repeat with
+    # other values is rejected, a new key is a record.
+    records, rejections, duplicates = split_page(_Gecko(), [page[0], changed, page[2]], seen)
+    assert [r.source_asset_id for r in records] == [page[2]["id"]]
+    assert duplicates == 1
+    assert len(rejections) == 1 and "duplicate key" in rejections[0].reason
+
+
+async def test_a_page_bigger_than_the_batch_loads_in_batches_with_one_page_counted(
+    engine: AsyncEngine, db_url: str, emulator: Any
+) -> None:
+    settings = emu_settings(db_url, emulator, load_batch_rows=100)
+    res = (await run_etl(engine, settings, "coinpaprika"))["coinpaprika"]
+    assert res.status in ("success", "partial"), res.error
+    assert res.fetched > 300  # several batches of 100
+    assert res.pages == 1 and res.reconciles
+    stored = await count(engine, "SELECT count(*) FROM observations WHERE source='coinpaprika'")
+    assert stored == res.loaded
+    assert await count(engine, "SELECT count(*) FROM raw_responses") == 1
+    (run,) = await rows(engine, "SELECT pages, fetched, loaded FROM runs")
+    assert run == (1, res.fetched, res.loaded)
+
+    again = (await run_etl(engine, settings, "coinpaprika"))["coinpaprika"]
+    assert (again.loaded, again.unchanged, again.fetched) == (0, res.loaded, res.fetched)
+
+
+async def test_an_identical_payload_loaded_before_is_archived_without_normalizing(
+    engine: AsyncEngine, db_url: str, emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = emu_settings(db_url, emulator, coingecko_max_coins=500)
+    first = (await run_etl(engine, settings, "coingecko"))["coingecko"]
+    assert first.rejected == 0 and first.pages == 2
+    fingerprints = await rows(engine, "SELECT fingerprint FROM raw_responses ORDER BY id")
+    assert len(fingerprints) == 2 and all(fp is not None for (fp,) in fingerprints)
+
+    normalized: list[Any] = []
+    original = CoinGeckoSource.normalize
+
+    def spy(self: CoinGeckoSource, item: Any) -> Any:
+        normalized.append(item)
+        return original(self, item)
+
+    monkeypatch.setattr(CoinGeckoSource, "normalize", spy)
+    again = (await run_etl(engine, settings, "coingecko"))["coingecko"]
+    assert normalized == []  # both pages were known byte for byte
+    assert (again.fetched, again.loaded, again.unchanged) == (first.fetched, 0, first.fetched)
+    assert again.pages == 2 and again.reconciles
+    # Still archived (every payload is kept), and known again for the next run.
+    assert await count(engine, "SELECT count(*) FROM raw_responses") == 4
+    assert await count(engine, "SELECT count(DISTINCT fingerprint) FROM raw_responses") == 2
+
+    emulator.state.tick()  # new prices: new bytes, normal load
+    third = (await run_etl(engine, settings, "coingecko"))["coingecko"]
+    assert len(normalized) == third.fetched and third.loaded > 0
+
+
+async def test_a_payload_with_rejections_is_never_skipped(
+    engine: AsyncEngine, db_url: str, emulator_factory: Any
+) -> None:
+    emu = emulator_factory(coins=300, faults=["coingecko:negative_price:rows=3,first=none"])
+    settings = emu_settings(db_url, emu, coingecko_max_coins=250)
+    first = (await run_etl(engine, settings, "coingecko"))["coingecko"]
+    assert first.rejected > 0
+    assert await count(engine, "SELECT count(fingerprint) FROM raw_responses") == 0
+    again = (await run_etl(engine, settings, "coingecko"))["coingecko"]
+    # Processed again in full: its rejections are quarantined again (seen twice).
+    assert again.rejected == first.rejected
