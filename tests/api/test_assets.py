@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.api.schemas import AssetResponse, AssetsResponse, HistoryResponse
@@ -132,3 +134,53 @@ async def test_history(engine: AsyncEngine, api_client: httpx.AsyncClient) -> No
         },
     )
     assert other.status_code == 422  # a cursor of another asset's history
+
+
+async def test_history_checks_existence_only_for_empty_pages(
+    engine: AsyncEngine, api_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kasparro.query import assets as q_assets
+
+    ids = await _seed(engine)
+    checks: list[int] = []
+    real = q_assets.asset_exists
+
+    async def counting(reader: Any, asset_id: int) -> bool:
+        checks.append(asset_id)
+        return await real(reader, asset_id)
+
+    monkeypatch.setattr(q_assets, "asset_exists", counting)
+    path = f"/api/v1/assets/{ids['bitcoin']}/history"
+    for _ in range(2):  # computed, then from the page cache
+        assert len((await api_client.get(path)).json()["data"]) == 3
+    assert checks == []  # rows prove the asset exists: no extra round trip
+    # An existing asset with nothing in the window: 200 and an empty page, not 404.
+    empty = await api_client.get(path, params={"since": "2030-01-01T00:00:00Z"})
+    assert empty.status_code == 200 and empty.json()["data"] == []
+    assert checks == [ids["bitcoin"]]
+    # An unknown asset: 404 in the standard shape, also when its empty page is cached.
+    for _ in range(2):
+        missing = await api_client.get("/api/v1/assets/424242/history")
+        assert missing.status_code == 404
+        assert missing.json()["error"]["code"] == "not_found"
+        assert missing.json()["error"]["details"] == {"asset_id": 424242}
+    assert checks[1:] == [424242, 424242]
+
+
+async def test_hot_endpoints_never_hop_to_the_thread_pool(
+    engine: AsyncEngine, api_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync dependency (e.g. the app state) would run in FastAPI's worker threads: a
+    thread hop per request on the hot path."""
+    import fastapi.dependencies.utils as fastapi_deps
+    import fastapi.routing as fastapi_routing
+
+    ids = await _seed(engine)
+
+    async def forbidden(func: Any, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"{func} ran in the thread pool")
+
+    monkeypatch.setattr(fastapi_deps, "run_in_threadpool", forbidden)
+    monkeypatch.setattr(fastapi_routing, "run_in_threadpool", forbidden)
+    for path in (f"/api/v1/assets/{ids['bitcoin']}/history", "/api/v1/data"):
+        assert (await api_client.get(path)).status_code == 200, path

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -110,3 +112,66 @@ def test_query_spec_parsing_and_docs() -> None:
         "items": {"type": "string", "maxLength": 3},
     }
     assert docs["dir"]["schema"]["enum"] == ["asc", "desc"]
+
+
+async def test_page_cache_misses_are_single_flight() -> None:
+    cache = PageCache(max_entries=8)
+    calls = 0
+    release = asyncio.Event()
+
+    async def compute() -> CachedPage:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+        return CachedPage(b"[]", 0, None)
+
+    # Concurrent misses of one key under one version: one query, one shared page.
+    tasks = [asyncio.create_task(cache.get_or_compute("k", 1, compute)) for _ in range(5)]
+    await asyncio.sleep(0)
+    release.set()
+    pages = await asyncio.gather(*tasks)
+    assert calls == 1 and all(p is pages[0] for p in pages) and cache.shared == 4
+    assert cache.get("k", 1) is pages[0]
+    # Another version is another flight; a disabled cache computes every time.
+    await cache.get_or_compute("k", 2, compute)
+    assert calls == 2
+    off = PageCache(max_entries=0)
+    await off.get_or_compute("k", 1, compute)
+    await off.get_or_compute("k", 1, compute)
+    assert calls == 4
+
+
+async def test_page_cache_failed_flight_lets_waiters_retry() -> None:
+    cache = PageCache(max_entries=8)
+    gate = asyncio.Event()
+    attempts = 0
+
+    async def compute() -> CachedPage:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            await gate.wait()
+            raise RuntimeError("database went away")
+        return CachedPage(b"[1]", 1, None)
+
+    leader = asyncio.create_task(cache.get_or_compute("k", 1, compute))
+    await asyncio.sleep(0)
+    waiter = asyncio.create_task(cache.get_or_compute("k", 1, compute))
+    await asyncio.sleep(0)
+    gate.set()
+    with pytest.raises(RuntimeError):
+        await leader  # the error goes to the request that hit it only
+    assert (await waiter).count == 1 and attempts == 2
+
+
+def test_settle_heap_freezes_startup_objects_and_raises_gen0() -> None:
+    from kasparro.api.server import GC_GEN0_THRESHOLD, settle_heap
+
+    before = gc.get_threshold()
+    try:
+        settle_heap()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (GC_GEN0_THRESHOLD, *before[1:])
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import insert, select
+from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.store.schema import assets, metadata, observations, runs
@@ -87,6 +87,21 @@ async def test_migrations_match_the_schema_model(engine: AsyncEngine) -> None:
             lambda c: compare_metadata(MigrationContext.configure(c), metadata)
         )
     assert diff == []
+
+
+async def test_migrations_create_the_asset_history_index(engine: AsyncEngine) -> None:
+    """Migration 0003: history pages of one asset read (asset_id, observed_at, id) in order."""
+    async with engine.connect() as conn:
+        indexes = await conn.run_sync(lambda c: inspect(c).get_indexes("observations"))
+        version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+    by_name = {ix["name"]: ix for ix in indexes}
+    assert by_name["ix_observations_asset_observed_id"]["column_names"] == [
+        "asset_id",
+        "observed_at",
+        "id",
+    ]
+    assert not by_name["ix_observations_asset_observed_id"]["unique"]
+    assert version is not None and version >= "0003"
 
 
 def test_decimal_text_is_plain_notation() -> None:

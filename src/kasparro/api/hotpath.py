@@ -2,10 +2,15 @@
 
 parse -> data version -> cached page or one-round-trip query -> splice the page bytes with a
 fresh ``meta`` (request id and latency are per request, so they are never cached).
+
+``on_empty`` runs only when the page has no rows: checks such as "does this asset exist"
+(404) cost a round trip that a non-empty page already answers (its rows reference the asset),
+so they stay off the hot path.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -29,6 +34,7 @@ async def observation_page(
     descending: bool,
     limit: int,
     cursor: str | None,
+    on_empty: Callable[[], Awaitable[None]] | None = None,
     **meta_fields: Any,
 ) -> Response:
     scope = scope_digest(
@@ -45,17 +51,20 @@ async def observation_page(
     after = p.decode_cursor(cursor, scope=scope, key=sort_key(sort, state.dialect, flt.latest))
     version = await state.reader.data_version() if state.cache.max_entries else None
     key = (scope, limit, after)
-    page = state.cache.get(key, version)
-    if page is None:
+
+    async def compute() -> CachedPage:
         result = await list_observations(
             state.reader, flt, sort=sort, descending=descending, limit=limit, after=after
         )
-        page = CachedPage(
+        return CachedPage(
             dumps(observation_dicts(result.rows)),
             len(result.rows),
             p.encode_cursor(scope, result.next),
         )
-        state.cache.put(key, version, page)
+
+    page = await state.cache.get_or_compute(key, version, compute)
+    if page.count == 0 and on_empty is not None:
+        await on_empty()
     tail = dumps(
         meta(
             request,

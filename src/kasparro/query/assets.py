@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Integer, Select, String, bindparam, func, select
+from sqlalchemy import BigInteger, Integer, Select, String, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import BindParameter
 
 from kasparro.query import keyset
 from kasparro.query.cursor import Position
+from kasparro.query.fastread import Prepared, Reader, dialect_for, prepare
 from kasparro.query.keyset import SortKey
 from kasparro.query.sqltext import decimal_out, timestamp_out
 from kasparro.store.schema import asset_mappings, assets, latest_observations, observations
@@ -141,8 +142,15 @@ async def get_asset(conn: AsyncConnection, asset_id: int) -> dict[str, Any] | No
     return item
 
 
-async def asset_exists(conn: AsyncConnection, asset_id: int) -> bool:
-    return (await conn.execute(select(a.id).where(a.id == asset_id))).first() is not None
+@lru_cache(maxsize=4)
+def _exists_statement(dialect: str) -> Prepared:
+    stmt = select(a.id).where(a.id == bindparam("asset_id", type_=BigInteger()))
+    return prepare(stmt, dialect_for(dialect))
+
+
+async def asset_exists(reader: Reader, asset_id: int) -> bool:
+    """One round trip on the fast reader (a primary-key probe)."""
+    return len(await reader.fetch(_exists_statement(reader.dialect), {"asset_id": asset_id})) > 0
 
 
 async def _attach_details(conn: AsyncConnection, items: list[dict[str, Any]]) -> None:

@@ -115,10 +115,12 @@ async def get_asset(request: Request, state: State, asset_id: AssetIdPath) -> Re
 async def asset_history(request: Request, state: State, asset_id: AssetIdPath) -> Response:
     q = HISTORY_SPEC.parse(request.scope["query_string"])
     since, until = p.time_range(q["since"], q["until"])
-    async with state.read_engine.connect() as conn:
-        exists = await q_assets.asset_exists(conn, asset_id)
-    if not exists:
-        raise NotFound(f"asset {asset_id} does not exist", details={"asset_id": asset_id})
+
+    async def must_exist() -> None:
+        # Only for empty pages: rows of a non-empty page prove the asset exists (FK).
+        if not await q_assets.asset_exists(state.reader, asset_id):
+            raise NotFound(f"asset {asset_id} does not exist", details={"asset_id": asset_id})
+
     flt = ObservationFilter(
         asset_ids=(asset_id,), sources=tuple(q["source"]), since=since, until=until
     )
@@ -131,5 +133,6 @@ async def asset_history(request: Request, state: State, asset_id: AssetIdPath) -
         descending=q["order"] == "desc",
         limit=q["limit"],
         cursor=q["cursor"],
+        on_empty=must_exist,
         asset_id=asset_id,
     )
