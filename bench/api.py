@@ -122,11 +122,16 @@ def history_asset(dsn: str) -> int:
     return int(value)
 
 
-def paths(asset_id: int) -> dict[str, str]:
+def history_rows(dsn: str, asset_id: int) -> int:
+    return int(pg_scalar(dsn, "SELECT count(*) FROM observations WHERE asset_id = $1", asset_id))
+
+
+def paths(asset_id: int, history_limit: int | None = None) -> dict[str, str]:
+    history = f"/api/v1/assets/{asset_id}/history"
     return {
         "data": "/api/v1/data?limit=100",
         "latest": "/api/v1/data?limit=100&latest=true&source=coingecko",
-        "history": f"/api/v1/assets/{asset_id}/history",
+        "history": history if history_limit is None else f"{history}?limit={history_limit}",
         CEILING: "/api/v1/_bench/constant",
     }
 
@@ -150,13 +155,15 @@ def measure_api(
     configs: tuple[str, ...] = ("page_cache_on", "page_cache_off"),
     constant_bytes: int | None = None,
     bracket: bool = True,
+    history_limit: int | None = None,
 ) -> dict[str, Any]:
     """Every endpoint under each configuration (``page_cache_on`` = the default, and
     ``page_cache_off``); per configuration one server and ``reps`` rounds of ceiling, data,
     latest, history (and the ceiling again when ``bracket``, so it surrounds each round).
-    ``constant_bytes``: the ceiling body size; None measures ``/data?limit=100`` first."""
+    ``constant_bytes``: the ceiling body size; None measures ``/data?limit=100`` first.
+    ``history_limit``: the history page size (default: the API's, 100)."""
     asset_id = history_asset(database_url)
-    urls = paths(asset_id)
+    urls = paths(asset_id, history_limit)
     if constant_bytes is None:
         # The ceiling's body is sized like /data?limit=100 (meta varies by a few bytes).
         probe = ApiServer(database_url, workdir, constant_bytes=4096, page_cache=True)
@@ -167,6 +174,8 @@ def measure_api(
     out: dict[str, Any] = {
         "database_rows": int(pg_scalar(database_url, "SELECT count(*) FROM observations")),
         "history_asset_id": asset_id,
+        "history_asset_rows": history_rows(database_url, asset_id),
+        "history_path": urls["history"],
         "data_response_bytes": constant_bytes,
         "wrk": {"threads": threads, "connections": connections, "duration_s": duration},
         "configs": {},

@@ -104,10 +104,10 @@ def capture(emulator: Emulator) -> Captured:
     assets: list[tuple[Any, ...]] = []
     rows: list[tuple[Any, ...]] = []
     for rec in records:
-        key = (rec.source, rec.source_asset_id)
-        aid = asset_ids.get(key)
+        source_key = (rec.source, rec.source_asset_id)
+        aid = asset_ids.get(source_key)
         if aid is None:
-            aid = asset_ids[key] = len(asset_ids) + 1
+            aid = asset_ids[source_key] = len(asset_ids) + 1
             assets.append((aid, f"{rec.source}:{rec.source_asset_id}", rec.symbol, rec.name, now))
         rows.append(
             (
@@ -287,7 +287,7 @@ def bench_ingest(
                 log(
                     f"ingest {dialect} rep {rep + 1}/{reps}: first {first.loaded} rows in "
                     f"{first.elapsed_s:.2f} s ({first.loaded / first.elapsed_s:,.0f} rows/s, "
-                    f"RSS {first.max_rss_bytes / 2**20:.0f} MiB); re-run "
+                    f"RSS {first.max_rss_bytes / 1e6:.0f} MB); re-run "
                     + (
                         "FAILED"
                         if rerun is None

@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     # A page with more items than this (CoinPaprika's /tickers is one ~50k-item array) is
     # loaded in several transactions of at most this many items, so memory and lock time stay
     # bounded; the checkpoint advances with the page's last batch only.
-    load_batch_rows: Annotated[int, Field(ge=1, le=100_000)] = 5000
+    load_batch_rows: Annotated[int, Field(ge=1, le=100_000)] = 2000
 
     http_timeout_seconds: Annotated[float, Field(gt=0)] = 20.0
     http_max_attempts: Annotated[int, Field(ge=1, le=20)] = 6
