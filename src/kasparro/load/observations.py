@@ -106,7 +106,9 @@ async def _insert_and_advance_pg(conn: AsyncConnection, rows: list[dict[str, obj
     server (the SQLite path fetches them back to compute the latest pointers in Python)."""
     columns = tuple(rows[0])
     driver = await driver_connection(conn)
-    count = await driver.fetchval(_insert_and_advance_sql(columns), *column_arrays(rows, columns))
+    count = await driver.fetchval(
+        _insert_and_advance_sql(columns), *column_arrays(observations, rows, columns)
+    )
     return int(count)
 
 
