@@ -11,11 +11,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kasparro.load.bulk import (
-    column_arrays,
     driver_connection,
     insert_rows,
     quote,
-    unnest_select,
+    recordset_select,
+    rows_json,
 )
 from kasparro.models import MarketRecord
 from kasparro.store.dialect import insert_for
@@ -85,7 +85,7 @@ def _insert_and_advance_sql(columns: tuple[str, ...]) -> str:
     cols = ", ".join(map(quote, columns))
     return f"""
 WITH ins AS (
-    INSERT INTO observations ({cols}) {unnest_select(observations, columns)}
+    INSERT INTO observations ({cols}) {recordset_select(observations, columns)}
     ON CONFLICT (source, source_asset_id, observed_at) DO NOTHING
     RETURNING id, asset_id, source, observed_at
 ), newest AS (
@@ -106,9 +106,7 @@ async def _insert_and_advance_pg(conn: AsyncConnection, rows: list[dict[str, obj
     server (the SQLite path fetches them back to compute the latest pointers in Python)."""
     columns = tuple(rows[0])
     driver = await driver_connection(conn)
-    count = await driver.fetchval(
-        _insert_and_advance_sql(columns), *column_arrays(observations, rows, columns)
-    )
+    count = await driver.fetchval(_insert_and_advance_sql(columns), rows_json(rows))
     return int(count)
 
 
