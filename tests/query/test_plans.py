@@ -124,6 +124,28 @@ async def test_latest_reads_the_latest_table_not_history(
         assert "GROUP BY" not in plan
 
 
+async def test_latest_of_one_source_walks_the_source_index_in_order(
+    engine: AsyncEngine, db_url: str, dialect: str
+) -> None:
+    await _seed(engine, dialect)
+    plan = await _plan(
+        engine,
+        db_url,
+        ObservationFilter(latest=True, sources=("coingecko",)),
+        "observed_at",
+        True,
+        {"lim": 101, "source": "coingecko"},
+        False,
+        pg_off=("seqscan", "bitmapscan", "sort"),
+    )
+    assert "ix_latest_observations_source_observed" in plan, plan
+    if dialect == "postgres":
+        # Sorts are disabled, not forbidden: one would still show if nothing could avoid it.
+        assert "Sort" not in plan, plan
+    else:
+        assert "TEMP B-TREE FOR ORDER BY" not in plan.split("SCAN page")[0], plan
+
+
 async def test_asset_history_uses_the_asset_index(
     engine: AsyncEngine, db_url: str, dialect: str
 ) -> None:

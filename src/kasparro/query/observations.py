@@ -173,6 +173,7 @@ def _statement(
     asset_ids: bool,
     one_asset: bool,
     sources: bool,
+    one_source: bool,
     since: bool,
     until: bool,
 ) -> Select[Any]:
@@ -196,7 +197,12 @@ def _statement(
         inner = inner.where(asset_col == bindparam("asset_id", type_=BigInteger()))
     elif asset_ids:
         inner = inner.where(in_list(asset_col, bindparam("asset_ids"), dialect, integer=True))
-    if sources:
+    # One source (or asset) is an equality, not ``= ANY(array)``: PostgreSQL reads an index
+    # in order only for equalities, and `latest=true&source=x` then walks
+    # ix_latest_observations_source_observed instead of sorting the source's latest rows.
+    if one_source:
+        inner = inner.where(source_col == bindparam("source", type_=String()))
+    elif sources:
         inner = inner.where(in_list(source_col, bindparam("sources"), dialect))
     if since:
         inner = inner.where(time_col >= bindparam("since", type_=UTCDateTime()))
@@ -247,6 +253,7 @@ def _shape(
         bool(flt.asset_ids),
         len(set(flt.asset_ids)) == 1,
         bool(flt.sources),
+        len(set(flt.sources)) == 1,
         flt.since is not None,
         flt.until is not None,
     )
@@ -269,7 +276,9 @@ async def list_observations(
         params["asset_id"] = flt.asset_ids[0]
     elif flt.asset_ids:
         params["asset_ids"] = list(flt.asset_ids)
-    if flt.sources:
+    if len(set(flt.sources)) == 1:
+        params["source"] = flt.sources[0]
+    elif flt.sources:
         params["sources"] = list(flt.sources)
     if flt.since is not None:
         params["since"] = flt.since

@@ -177,6 +177,8 @@ latest_observations = Table(
     Index("ix_latest_observations_observation", "observation_id"),
     # Serves latest=true in the default order (observed_at desc, then id) as an index scan.
     Index("ix_latest_observations_observed", "observed_at", "observation_id"),
+    # The same for one source (latest=true&source=x), in page order (migration 0005).
+    Index("ix_latest_observations_source_observed", "source", "observed_at", "observation_id"),
 )
 
 quarantine = Table(
