@@ -95,3 +95,18 @@ async def test_a_payload_with_rejections_is_never_skipped(
     again = (await run_etl(engine, settings, "coingecko"))["coingecko"]
     # Processed again in full: its rejections are quarantined again (seen twice).
     assert again.rejected == first.rejected
+
+
+async def test_a_known_body_cut_shorter_before_does_not_hide_its_other_items(
+    engine: AsyncEngine, db_url: str, emulator: Any
+) -> None:
+    # Page 2 (coins 251-500) is cut to 150 items under a cap of 400: the same bytes under a
+    # cap of 500 hold 100 items that were never loaded, so they are not "known".
+    capped = emu_settings(db_url, emulator, coingecko_max_coins=400)
+    first = (await run_etl(engine, capped, "coingecko"))["coingecko"]
+    assert first.fetched == 400 and first.rejected == 0
+    wider = emu_settings(db_url, emulator, coingecko_max_coins=500)
+    second = (await run_etl(engine, wider, "coingecko"))["coingecko"]
+    assert (second.fetched, second.loaded, second.unchanged) == (500, 100, 400)
+    stored = await count(engine, "SELECT count(*) FROM observations WHERE source='coingecko'")
+    assert stored == 500

@@ -19,10 +19,13 @@ def compress_body(body: bytes) -> bytes:
     return zlib.compress(body, 1)
 
 
-def fingerprint(source: str, raw: RawResponse) -> str:
-    """sha256 of the request (source, endpoint, parameters) and the exact body bytes."""
+def fingerprint(source: str, raw: RawResponse, items: int) -> str:
+    """sha256 of the request (source, endpoint, parameters), the number of items the source
+    took from the body (CoinGecko's last page is cut to ``coingecko_max_coins``: the same
+    bytes with a higher cap hold items not loaded yet) and the exact body bytes."""
     digest = hashlib.sha256()
-    for part in (source, raw.endpoint, orjson.dumps(raw.params, option=orjson.OPT_SORT_KEYS)):
+    params = orjson.dumps(raw.params, option=orjson.OPT_SORT_KEYS)
+    for part in (source, raw.endpoint, params, str(items)):
         digest.update(part.encode() if isinstance(part, str) else part)
         digest.update(b"\0")
     digest.update(raw.body)  # hashlib releases the GIL for big buffers: callable in a thread

@@ -404,7 +404,7 @@ class Pipeline:
         # threads while the event loop goes on with the database.
         raw_body, fp = await asyncio.gather(
             asyncio.to_thread(compress_body, page.raw.body),
-            asyncio.to_thread(fingerprint, source.name, page.raw),
+            asyncio.to_thread(fingerprint, source.name, page.raw, len(page.items)),
         )
         load = PageLoad(fp)
         total = len(page.items)
