@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -110,3 +111,32 @@ async def test_a_known_body_cut_shorter_before_does_not_hide_its_other_items(
     assert (second.fetched, second.loaded, second.unchanged) == (500, 100, 400)
     stored = await count(engine, "SELECT count(*) FROM observations WHERE source='coingecko'")
     assert stored == 500
+
+
+def test_duplicates_whose_values_hash_alike_are_still_told_apart() -> None:
+    # hash(Decimal(-1)) == hash(Decimal(-2)) in CPython: values must be compared, not hashed.
+    (item,) = sample_json(CG_MARKETS_250)[:1]
+    a = dict(item, price_change_percentage_24h=Decimal(-1))
+    b = dict(item, price_change_percentage_24h=Decimal(-2))
+    _, rejections, duplicates = split_page(_Gecko(), [a, b])
+    assert (len(rejections), duplicates) == (1, 0)
+    earlier: dict[tuple[str, Any], int] = {}
+    split_page(_Gecko(), [a], earlier)
+    _, rejections, duplicates = split_page(_Gecko(), [b], earlier)  # the next batch
+    assert (len(rejections), duplicates) == (1, 0)
+
+
+async def test_a_drifting_payload_is_never_skipped(
+    engine: AsyncEngine, db_url: str, emulator_factory: Any
+) -> None:
+    # Skipping it would stop its drift events from counting the occurrences.
+    emu = emulator_factory(coins=300, faults=["coingecko:extra_field:first=none"])
+    settings = emu_settings(db_url, emu, coingecko_max_coins=250)
+    first = (await run_etl(engine, settings, "coingecko"))["coingecko"]
+    assert first.rejected == 0
+    assert await count(engine, "SELECT count(fingerprint) FROM raw_responses") == 0
+    sql = "SELECT sum(count) FROM drift_events WHERE kind = 'unexpected'"
+    once = await count(engine, sql)
+    assert once > 0
+    await run_etl(engine, settings, "coingecko")
+    assert await count(engine, sql) == 2 * once  # counted again by the second run

@@ -158,10 +158,13 @@ async def _ensure_assets(
         }
         for d in decisions
     }
+    # Sorted by key: two sources' concurrent loads insert overlapping keys, and in their own
+    # rank orders they deadlocked on PostgreSQL (each waiting for a key the other had
+    # inserted); in one global order the later one just waits for the earlier.
     inserted = await insert_rows(
         conn,
         assets,
-        list(rows.values()),
+        [rows[key] for key in sorted(rows)],
         conflict=("identity_key",),
         returning=(assets.c.identity_key, assets.c.id),
     )

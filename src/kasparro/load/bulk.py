@@ -60,10 +60,17 @@ def _exact_text(value: Any) -> str:
 
 
 async def driver_connection(conn: AsyncConnection) -> Any:
-    """The asyncpg connection under ``conn``, inside the caller's transaction."""
+    """The asyncpg connection under ``conn``, inside the caller's transaction.
+
+    SQLAlchemy's asyncpg adapter opens the transaction lazily, with its first statement: a
+    statement sent straight to the driver before that would commit on its own. So one is
+    sent first when none was (the pipeline always has, so this costs nothing there).
+    Errors raised here are asyncpg's own, not wrapped by SQLAlchemy."""
     raw = await conn.get_raw_connection()
     driver = raw.driver_connection
     assert driver is not None
+    if not driver.is_in_transaction() and conn.in_transaction():
+        await conn.exec_driver_sql("SELECT 1")
     return driver
 
 

@@ -10,7 +10,8 @@ import orjson
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kasparro.sources.base import RawResponse
+from kasparro import __version__
+from kasparro.sources.base import Page, RawResponse
 from kasparro.store.schema import raw_responses
 
 
@@ -19,13 +20,22 @@ def compress_body(body: bytes) -> bytes:
     return zlib.compress(body, 1)
 
 
-def fingerprint(source: str, raw: RawResponse, items: int) -> str:
-    """sha256 of the request (source, endpoint, parameters), the number of items the source
-    took from the body (CoinGecko's last page is cut to ``coingecko_max_coins``: the same
-    bytes with a higher cap hold items not loaded yet) and the exact body bytes."""
+def fingerprint(source: str, page: Page) -> str:
+    """sha256 of everything that decides what loading ``page`` stores: the code version, the
+    request (source, endpoint, parameters), the page's checkpoint (for CSV it hashes the
+    file up to the page, header included), how many items the source took from the body
+    (CoinGecko's last page is cut to ``coingecko_max_coins``: the same bytes under a higher
+    cap hold items not loaded yet) and the exact body bytes."""
+    raw = page.raw
     digest = hashlib.sha256()
-    params = orjson.dumps(raw.params, option=orjson.OPT_SORT_KEYS)
-    for part in (source, raw.endpoint, params, str(items)):
+    for part in (
+        __version__,
+        source,
+        raw.endpoint,
+        orjson.dumps(raw.params, option=orjson.OPT_SORT_KEYS, default=str),
+        orjson.dumps(page.checkpoint, option=orjson.OPT_SORT_KEYS, default=str),
+        str(len(page.items)),
+    ):
         digest.update(part.encode() if isinstance(part, str) else part)
         digest.update(b"\0")
     digest.update(raw.body)  # hashlib releases the GIL for big buffers: callable in a thread

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Final
 
 import structlog
@@ -117,17 +119,19 @@ def _one_line_error(exc: BaseException, limit: int = 300) -> str:
 def split_page(
     source: Source,
     items: list[Any],
-    seen: dict[tuple[str, Any], int] | None = None,
+    earlier: dict[tuple[str, Any], int] | None = None,
 ) -> tuple[list[MarketRecord], list[Rejection], int]:
     """Normalize a page; in-page duplicates of a key are unchanged if identical, else rejected.
 
     Returns (records, rejections, duplicate_count) where duplicates are identical repeats.
-    ``seen`` carries the keys (with a hash of their record) across the batches of one page.
+    ``earlier`` carries the keys of the page's earlier batches with a hash of their record
+    and receives this batch's: records of one batch are compared exactly, a repeat of an
+    earlier batch's key by hash (keeping every record of a 50k-item page alive to compare
+    exactly would undo the batching's memory bound).
     """
     records: list[MarketRecord] = []
     rejections: list[Rejection] = []
-    if seen is None:
-        seen = {}
+    seen: dict[tuple[str, Any], MarketRecord] = {}
     duplicates = 0
     for item in items:
         out = source.normalize(item)
@@ -136,10 +140,15 @@ def split_page(
             continue
         key = (out.source_asset_id, out.observed_at)
         prior = seen.get(key)
-        if prior is None:
-            seen[key] = hash(out)
+        if prior is None and earlier is not None and key in earlier:
+            same = earlier[key] == _record_hash(out)
+        elif prior is None:
+            seen[key] = out
             records.append(out)
-        elif prior == hash(out):
+            continue
+        else:
+            same = prior == out
+        if same:
             duplicates += 1
         else:
             rejections.append(
@@ -150,7 +159,18 @@ def split_page(
                     out.source_asset_id,
                 )
             )
+    if earlier is not None:
+        earlier.update((key, _record_hash(rec)) for key, rec in seen.items())
     return records, rejections, duplicates
+
+
+def _record_hash(rec: MarketRecord) -> int:
+    # Numbers hashed with their text: hash(Decimal(-1)) == hash(Decimal(-2)) in CPython.
+    return hash(tuple(str(v) if isinstance(v, Decimal) else v for v in _fields(rec)))
+
+
+def _fields(rec: MarketRecord) -> tuple[Any, ...]:
+    return tuple(getattr(rec, f.name) for f in dataclasses.fields(rec))
 
 
 @dataclass(slots=True)
@@ -161,6 +181,8 @@ class PageLoad:
     known: bool = False  # an identical payload was loaded before: nothing to normalize
     raw_id: int | None = None
     rejected: int = 0
+    drifted: int = 0  # drift findings: a drifting payload is never skipped, so each
+    # occurrence keeps updating its drift events
 
 
 @dataclass(slots=True)
@@ -361,7 +383,8 @@ class Pipeline:
     async def _prefetched(
         self, source: Source, checkpoint: dict[str, Any] | None
     ) -> AsyncGenerator[Batch, None]:
-        """The source's batches in order, fetched and normalized one batch ahead.
+        """The source's batches in order, fetched and normalized ahead of the commit (at
+        most one batch waiting in the queue and one more being prepared).
 
         The producer task only reads and computes; everything durable happens in the caller,
         so running ahead never lets a checkpoint pass data that is not committed. An error of
@@ -377,13 +400,17 @@ class Pipeline:
                         await queue.put(batch)
                     first_of_run = False
                 await queue.put(_END)
-            except Exception as exc:
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # whatever ends the producer must reach the consumer
                 await queue.put(exc)
+                if not isinstance(exc, Exception):
+                    raise
 
         producer = asyncio.create_task(produce())
         try:
             while (item := await queue.get()) is not _END:
-                if isinstance(item, Exception):
+                if isinstance(item, BaseException):
                     raise item
                 yield item
         finally:
@@ -404,7 +431,7 @@ class Pipeline:
         # threads while the event loop goes on with the database.
         raw_body, fp = await asyncio.gather(
             asyncio.to_thread(compress_body, page.raw.body),
-            asyncio.to_thread(fingerprint, source.name, page.raw, len(page.items)),
+            asyncio.to_thread(fingerprint, source.name, page),
         )
         load = PageLoad(fp)
         total = len(page.items)
@@ -414,10 +441,10 @@ class Pipeline:
             load.known = True
             yield Batch(page, load, True, True, total, [], [], total, [], raw_body)
             return
-        seen: dict[tuple[str, Any], int] = {}
+        earlier: dict[tuple[str, Any], int] | None = {} if total > size else None
         for start in range(0, max(total, 1), size):
             items = list(page.items[start : start + size])  # decodes this slice only
-            records, rejections, duplicates = split_page(source, items, seen)
+            records, rejections, duplicates = split_page(source, items, earlier)
             yield Batch(
                 page=page,
                 load=load,
@@ -455,8 +482,9 @@ class Pipeline:
         name, number = source.name, page.number
         load = batch.load
         load.rejected += len(rejections)
-        # Fingerprinted once every item of the payload is stored and none was rejected.
-        complete = batch.last and load.rejected == 0
+        load.drifted += len(batch.findings)
+        # Fingerprinted once every item of the payload is stored, none rejected, no drift.
+        complete = batch.last and load.rejected == 0 and load.drifted == 0
         async with self.engine.begin() as conn:
             if batch.first:
                 load.raw_id = await save_raw(
