@@ -181,8 +181,8 @@ class PageLoad:
     known: bool = False  # an identical payload was loaded before: nothing to normalize
     raw_id: int | None = None
     rejected: int = 0
-    drifted: int = 0  # drift findings: a drifting payload is never skipped, so each
-    # occurrence keeps updating its drift events
+    # Drift findings: a drifting payload is never skipped, so its drift events keep counting.
+    drifted: int = 0
 
 
 @dataclass(slots=True)
