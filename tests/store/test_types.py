@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kasparro.store.migrate import alembic_config
 from kasparro.store.schema import assets, metadata, observations, runs
 from kasparro.store.types import decimal_text
 
@@ -109,3 +112,18 @@ def test_decimal_text_is_plain_notation() -> None:
     assert decimal_text(Decimal("4.2E+17")) == "420000000000000000"
     assert decimal_text(Decimal("38938.000")) == "38938"
     assert decimal_text(Decimal("0")) == "0"
+
+
+def test_index_migrations_on_big_tables_build_concurrently_on_postgresql() -> None:
+    """0003 and 0005 must not block the ETL's writes for the length of an index build: in
+    PostgreSQL's offline SQL they run CREATE INDEX CONCURRENTLY outside a transaction."""
+    cfg = alembic_config("postgresql://postgres@127.0.0.1/unused")  # offline: never connects
+    cfg.output_buffer = io.StringIO()
+    command.upgrade(cfg, "0002:head", sql=True)
+    sql = cfg.output_buffer.getvalue()
+    for name in ("ix_observations_asset_observed_id", "ix_latest_observations_source_observed"):
+        build = f"CREATE INDEX CONCURRENTLY {name}"
+        assert build in sql
+        before = sql[: sql.index(build)]
+        assert before.rstrip().rsplit("\n", 1)[-1] != "BEGIN;"
+        assert before.rfind("COMMIT;") > before.rfind("BEGIN;")  # outside any transaction

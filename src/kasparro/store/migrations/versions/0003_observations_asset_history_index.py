@@ -12,7 +12,7 @@ after the page.
 
 from __future__ import annotations
 
-from alembic import op
+from kasparro.store.online_index import create_index_online, drop_index_online
 
 revision = "0003"
 down_revision = "0002"
@@ -21,12 +21,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("observations", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_observations_asset_observed_id", ["asset_id", "observed_at", "id"], unique=False
-        )
+    create_index_online(
+        "observations", "ix_observations_asset_observed_id", ["asset_id", "observed_at", "id"]
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("observations", schema=None) as batch_op:
-        batch_op.drop_index("ix_observations_asset_observed_id")
+    drop_index_online("observations", "ix_observations_asset_observed_id")

@@ -11,7 +11,7 @@ page order.
 
 from __future__ import annotations
 
-from alembic import op
+from kasparro.store.online_index import create_index_online, drop_index_online
 
 revision = "0005"
 down_revision = "0004"
@@ -20,14 +20,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("latest_observations", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_latest_observations_source_observed",
-            ["source", "observed_at", "observation_id"],
-            unique=False,
-        )
+    create_index_online(
+        "latest_observations",
+        "ix_latest_observations_source_observed",
+        ["source", "observed_at", "observation_id"],
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("latest_observations", schema=None) as batch_op:
-        batch_op.drop_index("ix_latest_observations_source_observed")
+    drop_index_online("latest_observations", "ix_latest_observations_source_observed")
