@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from kasparro.api import params as p
 from kasparro.api.cache import CachedPage
-from kasparro.api.render import JSON, dumps, meta, observation_dicts
+from kasparro.api.render import JSON, dumps, observation_dicts, page_meta
 from kasparro.api.state import AppState
 from kasparro.query.cursor import scope_digest
 from kasparro.query.observations import ObservationFilter, list_observations, sort_key
@@ -66,14 +66,13 @@ async def observation_page(
     if page.count == 0 and on_empty is not None:
         await on_empty()
     tail = dumps(
-        meta(
+        page_meta(
             request,
             count=page.count,
             limit=limit,
             next_cursor=page.next_cursor,
-            has_more=page.next_cursor is not None,
             sort=sort,
-            order="desc" if descending else "asc",
+            descending=descending,
             **meta_fields,
         )
     )

@@ -59,6 +59,54 @@ def envelope(
     )
 
 
+def page_meta(
+    request: Request,
+    *,
+    count: int,
+    limit: int,
+    next_cursor: str | None,
+    sort: str,
+    descending: bool,
+    **extra: Any,
+) -> dict[str, Any]:
+    """``meta`` of a keyset-paginated list; ``has_more`` and ``order`` follow from the rest."""
+    return meta(
+        request,
+        count=count,
+        limit=limit,
+        next_cursor=next_cursor,
+        has_more=next_cursor is not None,
+        sort=sort,
+        order="desc" if descending else "asc",
+        **extra,
+    )
+
+
+def page_envelope(
+    request: Request,
+    items: list[Any],
+    *,
+    limit: int,
+    next_cursor: str | None,
+    sort: str,
+    descending: bool,
+) -> Response:
+    """A page of a list endpoint: ``items`` and their :func:`page_meta`."""
+    return json_response(
+        {
+            "data": items,
+            "meta": page_meta(
+                request,
+                count=len(items),
+                limit=limit,
+                next_cursor=next_cursor,
+                sort=sort,
+                descending=descending,
+            ),
+        }
+    )
+
+
 def observation_dicts(rows: Iterable[Any]) -> list[dict[str, Any]]:
     """Rows from ``query.observations`` -> JSON objects, canonical asset nested."""
     out = []

@@ -12,7 +12,7 @@ from kasparro.api.deps import State
 from kasparro.api.errors import NotFound
 from kasparro.api.hotpath import observation_page
 from kasparro.api.queryspec import Param, QuerySpec
-from kasparro.api.render import envelope
+from kasparro.api.render import envelope, page_envelope
 from kasparro.api.routers.data import COMMON
 from kasparro.api.schemas import AssetResponse, AssetsResponse, HistoryResponse, error_responses
 from kasparro.query import assets as q_assets
@@ -76,15 +76,13 @@ async def list_assets(
             limit=limit,
             after=after,
         )
-    return envelope(
+    return page_envelope(
         request,
         page.assets,
-        count=len(page.assets),
         limit=limit,
         next_cursor=p.encode_cursor(scope, page.next),
-        has_more=page.next is not None,
         sort=field,
-        order="desc" if descending else "asc",
+        descending=descending,
     )
 
 

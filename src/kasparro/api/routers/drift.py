@@ -13,7 +13,7 @@ from starlette.responses import Response
 from kasparro.api import params as p
 from kasparro.api.deps import State
 from kasparro.api.errors import InvalidParameter
-from kasparro.api.render import envelope
+from kasparro.api.render import page_envelope
 from kasparro.api.schemas import DriftResponse, error_responses
 from kasparro.query import drift as q
 from kasparro.query.cursor import scope_digest
@@ -117,13 +117,6 @@ async def list_drift(
     async with state.read_engine.connect() as conn:
         page = await q.list_drift(conn, flt, limit=limit, after=after)
     nxt = p.encode_cursor(scope, page.next)
-    return envelope(
-        request,
-        page.events,
-        count=len(page.events),
-        limit=limit,
-        next_cursor=nxt,
-        has_more=nxt is not None,
-        sort="last_seen_at",
-        order="desc",
+    return page_envelope(
+        request, page.events, limit=limit, next_cursor=nxt, sort="last_seen_at", descending=True
     )

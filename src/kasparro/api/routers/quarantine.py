@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from kasparro.api import params as p
 from kasparro.api.deps import State
-from kasparro.api.render import envelope
+from kasparro.api.render import page_envelope
 from kasparro.api.schemas import QuarantineResponse, error_responses
 from kasparro.query import quarantine as q
 from kasparro.query.cursor import Position, scope_digest
@@ -51,13 +51,6 @@ async def list_quarantine(
             conn, flt, limit=limit, before_id=after.id if after else None
         )
     nxt = p.encode_cursor(scope, Position(page.next_id, page.next_id)) if page.next_id else None
-    return envelope(
-        request,
-        page.records,
-        count=len(page.records),
-        limit=limit,
-        next_cursor=nxt,
-        has_more=nxt is not None,
-        sort="id",
-        order="desc",
+    return page_envelope(
+        request, page.records, limit=limit, next_cursor=nxt, sort="id", descending=True
     )

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from kasparro.api import params as p
 from kasparro.api.deps import State, TriggerAllowed
 from kasparro.api.errors import Conflict, InvalidParameter, NotFound, ServiceUnavailable
-from kasparro.api.render import envelope
+from kasparro.api.render import envelope, page_envelope
 from kasparro.api.runner import Outcome, ShuttingDown
 from kasparro.api.schemas import (
     RunCompareResponse,
@@ -60,16 +60,7 @@ async def list_runs(
             before_id=after.id if after else None,
         )
     nxt = p.encode_cursor(scope, Position(next_id, next_id)) if next_id else None
-    return envelope(
-        request,
-        items,
-        count=len(items),
-        limit=limit,
-        next_cursor=nxt,
-        has_more=nxt is not None,
-        sort="id",
-        order="desc",
-    )
+    return page_envelope(request, items, limit=limit, next_cursor=nxt, sort="id", descending=True)
 
 
 @router.get(
