@@ -178,7 +178,6 @@ class PageLoad:
     """What the batches of one page share while they are committed."""
 
     fingerprint: str  # see load.raw.fingerprint
-    known: bool = False  # an identical payload was loaded before: nothing to normalize
     raw_id: int | None = None
     rejected: int = 0
     # Drift findings: a drifting payload is never skipped, so its drift events keep counting.
@@ -438,7 +437,6 @@ class Pipeline:
         if await self._loaded_before(source.name, fp):
             # Byte for byte a payload whose every item is already stored: archive it and
             # count its items unchanged, without decoding, normalizing or looking them up.
-            load.known = True
             yield Batch(page, load, True, True, total, [], [], total, [], raw_body)
             return
         earlier: dict[tuple[str, Any], int] | None = {} if total > size else None
