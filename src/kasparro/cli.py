@@ -89,12 +89,14 @@ def etl_run(
 
 
 async def _run_etl(settings: Settings, names: list[str]) -> list[RunResult]:
+    from kasparro.heap import settle_heap
     from kasparro.runs.service import make_http_client, run_sources
     from kasparro.sources.http import Limiters
     from kasparro.store.engine import create_engine
 
     engine = create_engine(settings.database_url)
     http = make_http_client(settings)
+    settle_heap()
     try:
         if err.is_terminal:
             with Progress(
@@ -206,12 +208,14 @@ def scheduler(
     ] = True,
 ) -> None:
     """Run the scheduler only, until SIGTERM/SIGINT (a second signal aborts running runs)."""
+    from kasparro.heap import settle_heap
     from kasparro.scheduler import run_scheduler
     from kasparro.store.migrate import upgrade
 
     settings = _settings()
     if migrate_first:
         upgrade(settings.database_url)
+    settle_heap()
     asyncio.run(run_scheduler(settings))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -162,16 +161,3 @@ async def test_page_cache_failed_flight_lets_waiters_retry() -> None:
     with pytest.raises(RuntimeError):
         await leader  # the error goes to the request that hit it only
     assert (await waiter).count == 1 and attempts == 2
-
-
-def test_settle_heap_freezes_startup_objects_and_raises_gen0() -> None:
-    from kasparro.api.server import GC_GEN0_THRESHOLD, settle_heap
-
-    before = gc.get_threshold()
-    try:
-        settle_heap()
-        assert gc.get_freeze_count() > 0
-        assert gc.get_threshold() == (GC_GEN0_THRESHOLD, *before[1:])
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*before)

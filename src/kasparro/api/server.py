@@ -2,43 +2,17 @@
 
 from __future__ import annotations
 
-import gc
 import socket
 
 import uvicorn
 
 from kasparro.api.app import create_app
+from kasparro.heap import settle_heap
 from kasparro.settings import Settings
 
 # In-flight requests get this long after SIGTERM/SIGINT before connections are closed;
 # the lifespan shutdown (scheduler stop, run cancellation) follows with its own bound.
 GRACEFUL_SHUTDOWN_SECONDS = 15
-
-
-# Allocations (net of frees) between young-generation collections; CPython's default is 700.
-# A request in flight holds a few thousand objects, so with 32 concurrent requests the
-# default collects every few requests and promotes live request objects to the old
-# generations, which then fill up and trigger full collections. Request objects die by
-# reference counting; a larger budget lets them die young.
-GC_GEN0_THRESHOLD = 20_000
-
-
-def settle_heap() -> None:
-    """Once the app has started: collect, then move every object alive now (modules, the
-    app, routes, pydantic schemas, compiled statements: ~150k objects) to the permanent
-    generation with ``gc.freeze()``, and raise the young-generation threshold.
-
-    Measured under ``wrk -c32`` on ``/data`` (page cache on): without this, full collections
-    traversed that startup heap for 70-120 ms each, several times a second, and made the
-    p99 latency 85-160 ms (p50 6 ms); with it no collection took more than 6 ms and p99
-    was 11-17 ms.
-    Frozen objects are still freed by reference counting; only cycles among them would
-    stay, and startup objects live as long as the process anyway.
-    """
-    gc.collect()
-    gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 class Server(uvicorn.Server):
