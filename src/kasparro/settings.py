@@ -41,9 +41,10 @@ class Settings(BaseSettings):
     # Default: the sample file shipped with the package (demo data, clearly labelled as such).
     csv_paths: Annotated[list[Path], NoDecode] = Field(default_factory=lambda: [SAMPLE_CSV])
     csv_batch_rows: Annotated[int, Field(ge=1, le=5000)] = 1000
-    # A page with more items than this (CoinPaprika's /tickers is one ~50k-item array) is
-    # loaded in several transactions of at most this many items, so memory and lock time stay
-    # bounded; the checkpoint advances with the page's last batch only.
+    # The most items one transaction commits. A page with more (CoinPaprika's /tickers is one
+    # ~50k-item array) is loaded in several transactions, so memory and lock time stay
+    # bounded; the checkpoint advances with the page's last batch only. Smaller pages that
+    # are ready together (the producer got ahead of the database) share one transaction.
     load_batch_rows: Annotated[int, Field(ge=1, le=100_000)] = 2000
 
     http_timeout_seconds: Annotated[float, Field(gt=0)] = 20.0

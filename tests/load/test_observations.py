@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kasparro.models import MarketRecord
 from kasparro.store.schema import latest_observations, observations
 from tests.fixtures.api import seed_run
+from tests.fixtures.etl import count
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 EXACT = [
@@ -71,3 +72,35 @@ async def test_latest_moves_forward_and_an_older_late_row_leaves_it(engine: Asyn
             )
         ).one()
     assert price == Decimal("2")  # still the newest, not the late arrival
+
+
+async def test_a_key_repeated_in_one_load_is_stored_once_and_counted_unchanged(
+    engine: AsyncEngine,
+) -> None:
+    # Two pages committed together can both carry a coin (it moved between them while the
+    # upstream paginated): the first copy is stored, the repeat counts as unchanged, as it
+    # would had the pages been committed one after the other.
+    newer = T0 + timedelta(minutes=5)
+    records = [
+        _rec("btc", T0, Decimal("1")),
+        _rec("eth", T0, Decimal("5")),
+        _rec("btc", newer, Decimal("2")),
+        _rec("btc", T0, Decimal("1")),
+    ]
+    seeded = await seed_run(engine, "coingecko", records)
+    assert seeded.loaded == 3
+    assert await count(engine, "SELECT unchanged FROM runs WHERE id = :r", r=seeded.run_id) == 1
+    lo, o = latest_observations.c, observations.c
+    async with engine.connect() as conn:
+        stored = (await conn.execute(select(o.source_asset_id, o.observed_at))).all()
+        latest = dict(
+            (
+                await conn.execute(
+                    select(o.source_asset_id, o.price_usd).join(
+                        latest_observations, lo.observation_id == o.id
+                    )
+                )
+            ).all()
+        )
+    assert sorted(stored) == [("btc", T0), ("btc", newer), ("eth", T0)]
+    assert latest == {"btc": Decimal("2"), "eth": Decimal("5")}

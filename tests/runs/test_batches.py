@@ -1,7 +1,9 @@
-"""Big pages are loaded in several transactions; in-page duplicates are judged per page."""
+"""Big pages are loaded in several transactions, small pages that are ready together share one;
+in-page duplicates are judged per page."""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import Any
 
@@ -9,7 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.normalize.coingecko import normalize_market
-from kasparro.runs.pipeline import split_page
+from kasparro.runs.pipeline import Pipeline, split_page
 from kasparro.sources.coingecko import CoinGeckoSource
 from tests.fixtures.etl import count, rows, run_etl
 from tests.normalize._samples import CG_MARKETS_250, sample_json
@@ -140,3 +142,67 @@ async def test_a_drifting_payload_is_never_skipped(
     assert once > 0
     await run_etl(engine, settings, "coingecko")
     assert await count(engine, sql) == 2 * once  # counted again by the second run
+
+
+def _slow_commits(monkeypatch: pytest.MonkeyPatch, seconds: float) -> list[list[int]]:
+    """Make every commit wait ``seconds`` first (a slow database), so the producer gets
+    ahead; returns the page numbers of each committed group, in commit order."""
+    groups: list[list[int]] = []
+    original = Pipeline._commit_group
+
+    async def slow(self: Pipeline, source: Any, run_id: int, group: Any, result: Any) -> None:
+        await asyncio.sleep(seconds)
+        await original(self, source, run_id, group, result)
+        groups.append([b.page.number for b in group])
+
+    monkeypatch.setattr(Pipeline, "_commit_group", slow)
+    return groups
+
+
+async def test_pages_ready_while_a_commit_runs_share_the_next_transaction(
+    engine: AsyncEngine, db_url: str, emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    groups = _slow_commits(monkeypatch, 0.3)
+    settings = emu_settings(
+        db_url, emulator, coingecko_max_coins=1000, coingecko_per_page=100, load_batch_rows=300
+    )
+    res = (await run_etl(engine, settings, "coingecko"))["coingecko"]
+    assert res.status == "success" and res.reconciles, res.error
+    # Every page once, in order; at most 300 items (3 pages) per transaction, and while one
+    # commit waited the next pages were ready, so some transactions carried several.
+    assert [n for g in groups for n in g] == list(range(1, 11))
+    assert max(len(g) for g in groups) == 3
+    assert len(groups) < 10
+    assert res.pages == 10 and res.fetched == 1000
+    stored = await count(engine, "SELECT count(*) FROM observations WHERE source='coingecko'")
+    assert stored == res.loaded == 1000
+    assert await count(engine, "SELECT count(*) FROM raw_responses") == 10
+    assert await count(engine, "SELECT count(*) FROM raw_responses WHERE fingerprint IS NULL") == 0
+    (state,) = await rows(engine, "SELECT state FROM checkpoints WHERE source='coingecko'")
+    assert '"in_progress":false' in state[0] and '"next_page":1' in state[0]
+
+    # Grouped or not, an unchanged upstream is found unchanged page by page.
+    again = (await run_etl(engine, settings, "coingecko"))["coingecko"]
+    assert (again.loaded, again.unchanged, again.pages) == (0, 1000, 10)
+
+
+async def test_a_failure_inside_a_group_commits_the_pages_before_it(
+    engine: AsyncEngine, db_url: str, emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    groups = _slow_commits(monkeypatch, 0.3)
+    settings = emu_settings(
+        db_url,
+        emulator,
+        coingecko_max_coins=600,
+        coingecko_per_page=100,
+        load_batch_rows=600,
+        fail_at="coingecko:4",
+    )
+    res = (await run_etl(engine, settings, "coingecko"))["coingecko"]
+    assert res.status == "failed" and "injected failure" in (res.error or "")
+    # Pages 2 and 3 were ready with page 4 behind them: they were committed, page 4 not.
+    assert [n for g in groups for n in g] == [1, 2, 3]
+    assert res.pages == 3
+    assert await count(engine, "SELECT count(*) FROM observations") == 300
+    (state,) = await rows(engine, "SELECT state FROM checkpoints WHERE source='coingecko'")
+    assert '"next_page":4' in state[0] and '"in_progress":true' in state[0]

@@ -54,8 +54,9 @@ def observation_row(
 async def insert_observations(conn: AsyncConnection, rows: list[dict[str, object]]) -> LoadResult:
     """INSERT ... ON CONFLICT DO NOTHING; rows that already exist count as unchanged.
 
-    ``rows`` must be free of duplicate keys (the pipeline dedupes a page first), so the
-    inserted count is exactly the number of new observations.
+    A key repeated in ``rows`` (the same coin on two pages committed together; the pipeline
+    dedupes within a page first) is inserted once and its repeat counts as unchanged, as it
+    would if the pages were committed one after the other.
     """
     if not rows:
         return LoadResult(0, 0)

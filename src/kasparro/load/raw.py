@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -56,37 +58,50 @@ async def mark_loaded(conn: AsyncConnection, raw_id: int, fp: str) -> None:
     )
 
 
-async def save_raw(
-    conn: AsyncConnection,
-    source: str,
-    run_id: int,
-    page: int | None,
-    raw: RawResponse,
-    *,
-    compressed: bytes | None = None,
-    loaded_fingerprint: str | None = None,
-) -> int:
-    """Archive ``raw``; ``compressed`` is ``compress_body(raw.body)`` if the caller has it,
-    ``loaded_fingerprint`` is set when the payload's items are all in the store (see
+@dataclass(frozen=True, slots=True)
+class ArchivedPayload:
+    """One response to archive. ``compressed`` is ``compress_body(raw.body)`` if the caller
+    has it; ``loaded_fingerprint`` is set when the payload's items are all in the store (see
     :func:`is_loaded_payload`)."""
-    body = compress_body(raw.body) if compressed is None else compressed
-    result = await conn.execute(
-        insert(raw_responses).returning(raw_responses.c.id),
+
+    raw: RawResponse
+    page: int | None
+    compressed: bytes | None = None
+    loaded_fingerprint: str | None = None
+
+
+async def save_raws(
+    conn: AsyncConnection, source: str, run_id: int, payloads: Sequence[ArchivedPayload]
+) -> list[int]:
+    """Archive ``payloads`` in one statement; returns their ids in the same order."""
+    if not payloads:
+        return []
+    rows = [
         {
-            "fingerprint": loaded_fingerprint,
+            "fingerprint": p.loaded_fingerprint,
             "run_id": run_id,
             "source": source,
-            "endpoint": raw.endpoint,
-            "params": orjson.dumps(raw.params, default=str).decode(),
-            "page": page,
-            "fetched_at": raw.fetched_at,
-            "http_status": raw.status,
-            "content_type": raw.content_type,
+            "endpoint": p.raw.endpoint,
+            "params": orjson.dumps(p.raw.params, default=str).decode(),
+            "page": p.page,
+            "fetched_at": p.raw.fetched_at,
+            "http_status": p.raw.status,
+            "content_type": p.raw.content_type,
             "body_encoding": "zlib",
-            "body": body,
-        },
-    )
-    return int(result.scalar_one())
+            "body": compress_body(p.raw.body) if p.compressed is None else p.compressed,
+        }
+        for p in payloads
+    ]
+    stmt = insert(raw_responses).returning(raw_responses.c.id, sort_by_parameter_order=True)
+    result = await conn.execute(stmt, rows)
+    return [int(raw_id) for raw_id in result.scalars()]
+
+
+async def save_raw(
+    conn: AsyncConnection, source: str, run_id: int, page: int | None, raw: RawResponse
+) -> int:
+    (raw_id,) = await save_raws(conn, source, run_id, [ArchivedPayload(raw, page)])
+    return raw_id
 
 
 def decode_body(encoding: str, body: bytes) -> bytes:

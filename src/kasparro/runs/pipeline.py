@@ -1,13 +1,18 @@
 """Run one source end to end: extract pages, normalize, resolve identity, load, checkpoint.
 
-Each page is one transaction: raw payload + assets/mappings + observations + quarantine + run
-counters + checkpoint commit together, so a crash at any point loses at most the page in
-flight, and the next run resumes right after the last committed page. A page larger than
-``load_batch_rows`` items is committed in several batches; only its last batch advances the
-checkpoint, so a crash in between re-reads the page and finds the earlier batches unchanged.
+Pages are committed with their checkpoint: raw payloads + assets/mappings + observations +
+quarantine + run counters + checkpoint in one transaction, so a crash at any point loses at
+most the pages in flight, and the next run resumes right after the last committed page. A
+page larger than ``load_batch_rows`` items is committed in several batches; only its last
+batch advances the checkpoint, so a crash in between re-reads the page and finds the earlier
+batches unchanged.
 
-Fetching and normalizing run one batch ahead of the commit (a producer task and a bounded
-queue): the next page is downloaded and parsed while the database works on this one.
+Fetching and normalizing run ahead of the commit (a producer task and a buffer bounded by
+``load_batch_rows`` items): the next pages are downloaded and parsed while the database works.
+Whatever is ready when a commit ends is committed next, together: when the upstream is
+slower than the database every page is its own transaction; when it is faster (a local
+emulator, a big backfill), small pages share one, up to ``load_batch_rows`` items, instead of
+paying a dozen statements and a commit each.
 """
 
 from __future__ import annotations
@@ -33,12 +38,14 @@ from kasparro.load.drift import record_drift
 from kasparro.load.observations import insert_observations, observation_row
 from kasparro.load.quarantine import quarantine_rejections
 from kasparro.load.raw import (
+    ArchivedPayload,
     compress_body,
     fingerprint,
     is_loaded_payload,
     mark_loaded,
     purge_raw,
     save_raw,
+    save_raws,
 )
 from kasparro.models import MarketRecord, Rejection
 from kasparro.normalize.drift import TYPE_SAMPLE, DriftFinding, detect_drift
@@ -205,6 +212,37 @@ class Batch:
 _END: Final = object()
 
 
+class _Ahead:
+    """What the producer prepared ahead of the commit, bounded by item count: ``put`` waits
+    while the queued batches hold ``max_items`` (one bigger batch still goes alone), ``take``
+    hands the consumer everything queued at once, to commit together.
+
+    (asyncio.Queue bounds the number of entries; here the bound must be items, so that eight
+    250-item pages may wait where one 2,000-item batch may.)"""
+
+    def __init__(self, max_items: int) -> None:
+        self._entries: list[Any] = []  # batches, then possibly _END or an exception
+        self._items = 0
+        self._max = max_items
+        self._changed = asyncio.Condition()
+
+    async def put(self, entry: Any, items: int = 0) -> None:
+        async with self._changed:
+            await self._changed.wait_for(
+                lambda: not self._entries or self._items + items <= self._max
+            )
+            self._entries.append(entry)
+            self._items += items
+            self._changed.notify_all()
+
+    async def take(self) -> list[Any]:
+        async with self._changed:
+            await self._changed.wait_for(lambda: bool(self._entries))
+            taken, self._entries, self._items = self._entries, [], 0
+            self._changed.notify_all()
+            return taken
+
+
 class Pipeline:
     def __init__(
         self,
@@ -330,12 +368,17 @@ class Pipeline:
         if target and target == f"{phase}:{name}:{page_number}":
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def _maybe_inject_failure(self, name: str, page_number: int) -> None:
+    def _crashpoints(self, phase: str, name: str, page_numbers: list[int]) -> None:
+        for number in page_numbers:
+            self._crashpoint(phase, name, number)
+
+    def _injected_failure(self, name: str, page_number: int) -> InjectedFailure | None:
         target = self.settings.fail_at
         if target and target == f"{name}:{page_number}":
-            raise InjectedFailure(
+            return InjectedFailure(
                 f"injected failure at {name} page {page_number} (KASPARRO_FAIL_AT)"
             )
+        return None
 
     async def _load(
         self,
@@ -347,71 +390,94 @@ class Pipeline:
         bound: Any,
     ) -> None:
         name = source.name
-        batches = self._prefetched(source, checkpoint)
+        groups = self._prefetched(source, checkpoint)
         # aclosing: leaving the loop early (an error, a cancellation) must stop the producer
         # task now, not whenever the generator is garbage-collected.
-        async with contextlib.aclosing(batches):
-            async for batch in batches:
-                page = batch.page
-                if batch.first:
-                    self._maybe_inject_failure(name, page.number)
-                # A batch transaction is short: on cancellation (shutdown) let the one in
-                # flight finish so the batch is committed or rolled back as a whole, never
-                # abandoned mid-transaction (an abandoned aiosqlite connection can keep the
-                # SQLite write lock until it is garbage-collected).
-                commit = asyncio.ensure_future(self._commit_batch(source, run_id, batch, result))
-                try:
-                    await asyncio.shield(commit)
-                except asyncio.CancelledError:
-                    with contextlib.suppress(Exception):
-                        await commit
-                    raise
-                if not batch.last:
-                    continue
-                if progress:
-                    progress(result, page)
-                bound.info(
-                    "page_committed",
-                    page=page.number,
-                    items=len(page.items),
-                    loaded=result.loaded,
-                    unchanged=result.unchanged,
-                    rejected=result.rejected,
-                )
+        async with contextlib.aclosing(groups):
+            async for group in groups:
+                # An injected failure at page N behaves as if the upstream failed there:
+                # the pages before it are committed, page N is not.
+                failure = None
+                for i, batch in enumerate(group):
+                    if batch.first and (failure := self._injected_failure(name, batch.page.number)):
+                        group = group[:i]
+                        break
+                if group:
+                    await self._commit_shielded(source, run_id, group, result)
+                for batch in group:
+                    if not batch.last:
+                        continue
+                    page = batch.page
+                    if progress:
+                        progress(result, page)
+                    bound.info(
+                        "page_committed",
+                        page=page.number,
+                        items=len(page.items),
+                        loaded=result.loaded,
+                        unchanged=result.unchanged,
+                        rejected=result.rejected,
+                    )
+                if failure is not None:
+                    raise failure
+
+    async def _commit_shielded(
+        self, source: Source, run_id: int, group: list[Batch], result: RunResult
+    ) -> None:
+        # A commit is short: on cancellation (shutdown) let the one in flight finish so its
+        # batches are committed or rolled back as a whole, never abandoned mid-transaction
+        # (an abandoned aiosqlite connection can keep the SQLite write lock until it is
+        # garbage-collected).
+        commit = asyncio.ensure_future(self._commit_group(source, run_id, group, result))
+        try:
+            await asyncio.shield(commit)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await commit
+            raise
 
     async def _prefetched(
         self, source: Source, checkpoint: dict[str, Any] | None
-    ) -> AsyncGenerator[Batch, None]:
-        """The source's batches in order, fetched and normalized ahead of the commit (at
-        most one batch waiting in the queue and one more being prepared).
+    ) -> AsyncGenerator[list[Batch], None]:
+        """The source's batches in order, fetched and normalized ahead of the commit, in
+        groups: everything prepared while the previous group was committing (at most
+        ``load_batch_rows`` items waiting, or one bigger batch, plus one more being prepared).
 
         The producer task only reads and computes; everything durable happens in the caller,
         so running ahead never lets a checkpoint pass data that is not committed. An error of
         the producer reaches the caller in its place in the sequence, after every batch
         before it."""
-        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
+        ahead = _Ahead(self.settings.load_batch_rows)
 
         async def produce() -> None:
             try:
                 first_of_run = True
                 async for page in source.pages(checkpoint):
                     async for batch in self._batches(source, page, first_of_run):
-                        await queue.put(batch)
+                        await ahead.put(batch, batch.fetched)
                     first_of_run = False
-                await queue.put(_END)
+                await ahead.put(_END)
             except asyncio.CancelledError:
                 raise
             except BaseException as exc:  # whatever ends the producer must reach the consumer
-                await queue.put(exc)
+                await ahead.put(exc)
                 if not isinstance(exc, Exception):
                     raise
 
         producer = asyncio.create_task(produce())
         try:
-            while (item := await queue.get()) is not _END:
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
+            while True:
+                group: list[Batch] = []
+                for entry in await ahead.take():
+                    if isinstance(entry, Batch):
+                        group.append(entry)
+                        continue
+                    if group:
+                        yield group
+                    if isinstance(entry, BaseException):
+                        raise entry
+                    return  # _END
+                yield group
         finally:
             producer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -472,62 +538,75 @@ class Pipeline:
             conn = await conn.execution_options(kasparro_read_only=True)
             return await is_loaded_payload(conn, source, fp)
 
-    async def _commit_batch(
-        self, source: Source, run_id: int, batch: Batch, result: RunResult
+    async def _commit_group(
+        self, source: Source, run_id: int, group: list[Batch], result: RunResult
     ) -> None:
-        page, records, rejections = batch.page, batch.records, batch.rejections
+        """Commit ``group`` (consecutive batches of one source) in one transaction, with the
+        checkpoint of the last page it completes. Set-based across the group: one statement
+        per table, whatever the number of pages."""
         now = repo.utcnow()
-        name, number = source.name, page.number
-        load = batch.load
-        load.rejected += len(rejections)
-        load.drifted += len(batch.findings)
-        # Fingerprinted once every item of the payload is stored, none rejected, no drift.
-        complete = batch.last and load.rejected == 0 and load.drifted == 0
-        async with self.engine.begin() as conn:
+        name = source.name
+        numbers = sorted({b.page.number for b in group})
+        archive: list[tuple[PageLoad, ArchivedPayload]] = []
+        completed: list[PageLoad] = []  # pages archived earlier, now loaded whole
+        for batch in group:
+            load = batch.load
+            load.rejected += len(batch.rejections)
+            load.drifted += len(batch.findings)
+            # Fingerprinted once every item of the payload is stored, none rejected, no drift.
+            complete = batch.last and load.rejected == 0 and load.drifted == 0
             if batch.first:
-                load.raw_id = await save_raw(
-                    conn,
-                    name,
-                    run_id,
-                    number,
-                    page.raw,
-                    compressed=batch.raw_body,
-                    loaded_fingerprint=load.fingerprint if complete else None,
+                fp = load.fingerprint if complete else None
+                archive.append(
+                    (load, ArchivedPayload(batch.page.raw, batch.page.number, batch.raw_body, fp))
                 )
-                self._crashpoint("after_raw", name, number)
-            elif complete and load.raw_id is not None:
-                await mark_loaded(conn, load.raw_id, load.fingerprint)
-            new_drift = await record_drift(
-                conn, name, page.raw.endpoint, batch.findings, run_id, now
-            )
+            elif complete:
+                completed.append(load)
+        records = [r for b in group for r in b.records]
+        rejections = [r for b in group for r in b.rejections]
+        ends = [b for b in group if b.last]
+        async with self.engine.begin() as conn:
+            raw_ids = await save_raws(conn, name, run_id, [a for _, a in archive])
+            for (load, _), raw_id in zip(archive, raw_ids, strict=True):
+                load.raw_id = raw_id
+            for _, payload in archive:
+                self._crashpoint("after_raw", name, payload.page or 0)
+            for load in completed:
+                if load.raw_id is not None:
+                    await mark_loaded(conn, load.raw_id, load.fingerprint)
+            new_drift: list[tuple[str, DriftFinding]] = []
+            for batch in group:
+                endpoint = batch.page.raw.endpoint
+                found = await record_drift(conn, name, endpoint, batch.findings, run_id, now)
+                new_drift += [(endpoint, f) for f in found]
             asset_ids = await resolve_assets(conn, name, records, run_id) if records else {}
-            self._crashpoint("after_assets", name, number)
+            self._crashpoints("after_assets", name, numbers)
             rows = [observation_row(r, asset_ids[r.source_asset_id], run_id, now) for r in records]
             loaded = await insert_observations(conn, rows)
-            self._crashpoint("after_observations", name, number)
+            self._crashpoints("after_observations", name, numbers)
             await quarantine_rejections(conn, name, rejections, run_id, now)
-            unchanged = loaded.unchanged + batch.known_unchanged
+            fetched = sum(b.fetched for b in group)
+            unchanged = loaded.unchanged + sum(b.known_unchanged for b in group)
             await repo.add_page_counts(
                 conn,
                 run_id,
-                fetched=batch.fetched,
+                fetched=fetched,
                 loaded=loaded.loaded,
                 unchanged=unchanged,
                 rejected=len(rejections),
-                pages=int(batch.last),
+                pages=len(ends),
             )
-            if batch.last:
-                await repo.save_checkpoint(
-                    conn, name, {**page.checkpoint, "run_id": run_id}, run_id
-                )
-            self._crashpoint("before_commit", name, number)
-        self._crashpoint("after_commit", name, number)
-        for f in new_drift:
+            if ends:
+                state = {**ends[-1].page.checkpoint, "run_id": run_id}
+                await repo.save_checkpoint(conn, name, state, run_id)
+            self._crashpoints("before_commit", name, numbers)
+        self._crashpoints("after_commit", name, numbers)
+        for endpoint, f in new_drift:
             log.warning(
                 "schema_drift_detected",
                 run_id=run_id,
-                source=source.name,
-                endpoint=page.raw.endpoint,
+                source=name,
+                endpoint=endpoint,
                 field=f.field,
                 kind=f.kind,
                 expected=f.expected,
@@ -535,14 +614,14 @@ class Pipeline:
                 suggestion=f.suggestion,
                 confidence=None if f.confidence is None else str(f.confidence),
             )
-        result.pages += int(batch.last)
-        result.fetched += batch.fetched
+        result.pages += len(ends)
+        result.fetched += fetched
         result.loaded += loaded.loaded
         result.unchanged += unchanged
         result.rejected += len(rejections)
-        metrics.RECORDS.labels(source.name, "loaded").inc(loaded.loaded)
-        metrics.RECORDS.labels(source.name, "unchanged").inc(unchanged)
-        metrics.RECORDS.labels(source.name, "rejected").inc(len(rejections))
+        metrics.RECORDS.labels(name, "loaded").inc(loaded.loaded)
+        metrics.RECORDS.labels(name, "unchanged").inc(unchanged)
+        metrics.RECORDS.labels(name, "rejected").inc(len(rejections))
 
     async def _save_failed_raw(self, name: str, run_id: int, exc: SourceError) -> None:
         raw = getattr(exc, "raw", None)
