@@ -29,7 +29,7 @@ from tests.scheduler.helpers import all_runs, csv_settings, state_row, write_csv
 async def reader(db_url: str) -> AsyncIterator[AsyncEngine]:
     """Polls progress like the API does: plain BEGIN, so on SQLite it never queues for the
     write lock behind a run committing page after page (it would starve)."""
-    eng = create_engine(db_url, pool_size=2, sqlite_immediate=False)
+    eng = create_engine(db_url, pool_size=2, reader=True)
     try:
         yield eng
     finally:

@@ -85,7 +85,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        read_engine = engine or create_engine(settings.database_url, sqlite_immediate=False)
+        read_engine = engine or create_engine(settings.database_url, reader=True)
         write_engine = engine or create_engine(settings.database_url, pool_size=5)
         reader = open_reader(read_engine.url.render_as_string(hide_password=False))
         http = make_http_client(settings)

@@ -21,13 +21,14 @@ def normalize_url(url: str) -> str:
 
 
 def create_engine(
-    url: str, *, pool_size: int = 10, echo: bool = False, sqlite_immediate: bool = True
+    url: str, *, pool_size: int = 10, echo: bool = False, reader: bool = False
 ) -> AsyncEngine:
-    """Create the async engine.
+    """Create the async engine: for writers (the pipeline, the scheduler) by default, or for
+    ``reader`` connections (the API's queries).
 
-    ``sqlite_immediate``: writers (the pipeline) start every SQLite transaction with
-    ``BEGIN IMMEDIATE`` so read-then-write batches never fail with a lock upgrade conflict;
-    readers (the API) pass False so they never queue behind the write lock under WAL.
+    SQLite: writers start every transaction with ``BEGIN IMMEDIATE``, so read-then-write
+    batches never fail with a lock upgrade conflict; readers use a plain ``BEGIN``, so they
+    never queue behind the write lock under WAL.
     """
     url = normalize_url(url)
     kwargs: dict[str, Any] = {"echo": echo}
@@ -42,15 +43,21 @@ def create_engine(
         kwargs["pool_size"] = pool_size
         kwargs["max_overflow"] = pool_size
         kwargs["pool_pre_ping"] = True
-        # Every statement planned for its actual parameters. asyncpg prepares statements, and
-        # after five runs PostgreSQL may switch to a generic plan made while the tables were
-        # small: during a first load that plan (a sequential scan of asset_mappings per
-        # 250-id lookup) stayed cached while the table grew to 100k rows, 200 ms per lookup.
-        # Planning a custom plan costs well under a millisecond.
-        kwargs["connect_args"] = {"server_settings": {"plan_cache_mode": "force_custom_plan"}}
+        if reader:
+            # Read queries are planned for their actual parameters: asyncpg prepares
+            # statements, and after five runs PostgreSQL may switch to a generic plan, whose
+            # default selectivity guesses for range and keyset predicates can pick another
+            # index than the parameters call for. Planning one costs well under a millisecond.
+            kwargs["connect_args"] = {"server_settings": {"plan_cache_mode": "force_custom_plan"}}
+        # Writers keep PostgreSQL's default. Every statement of a load has one sensible plan
+        # whatever the statistics: inserts, and identity lookups written as one index probe
+        # per key (store.dialect.key_table; their generic plans on empty tables are the same
+        # probes, checked with force_generic_plan). Forcing custom plans there (done before)
+        # also re-planned the foreign-key check of every inserted row (the RI triggers' SPI
+        # plans follow plan_cache_mode): 2 s of PostgreSQL's 7 s of CPU on benchmark 1.
     engine = create_async_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
-        _install_sqlite_pragmas(engine, "BEGIN IMMEDIATE" if sqlite_immediate else "BEGIN")
+        _install_sqlite_pragmas(engine, "BEGIN" if reader else "BEGIN IMMEDIATE")
     return engine
 
 
