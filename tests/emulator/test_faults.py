@@ -156,6 +156,13 @@ def test_truncated_html_and_empty_bodies(shared: EmulatorHandle) -> None:
     assert empty.headers["content-type"].startswith("application/json")
 
 
+def _int_or_text(text: str) -> int | str:
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
 def _price(api: str, row: dict[str, Any]) -> Any:
     return row["current_price"] if api == "coingecko" else row["quotes"]["USD"]["price"]
 
@@ -177,7 +184,8 @@ def test_data_mutations_change_exactly_the_first_rows(
     response = _fetch(emulator, api)
     assert response.status_code == 200
     text = response.text
-    rows = json.loads(text, parse_float=Decimal, parse_constant=lambda c: c)
+    # An overlong integer stays text (int() refuses over 4300 digits).
+    rows = json.loads(text, parse_float=Decimal, parse_int=_int_or_text, parse_constant=lambda c: c)
     k = 4
     if kind is FaultKind.DUPLICATE_ROWS:
         assert rows == clean + clean[:k]
@@ -196,6 +204,10 @@ def test_data_mutations_change_exactly_the_first_rows(
         assert [_price(api, r) for r in changed] == ["Infinity"] * k
     elif kind is FaultKind.HUGE_PRICE:
         assert [_price(api, r) for r in changed] == [Decimal("1e40")] * k
+    elif kind is FaultKind.OVERLONG_PRICE:
+        assert [_price(api, r) for r in changed] == ["1" + "0" * 5000] * k
+        with pytest.raises(ValueError, match="integer string conversion"):
+            json.loads(text)
     elif kind is FaultKind.NULL_REQUIRED:
         assert changed[0]["id"] is None and changed[1]["symbol"] is None
         assert changed[2]["last_updated"] is None and _price(api, changed[3]) is None

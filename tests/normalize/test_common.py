@@ -80,6 +80,18 @@ def test_overlong_json_numbers_are_refused_but_kept_for_quarantine() -> None:
     )
 
 
+def test_integers_too_long_for_int_are_one_rejection_not_an_undecodable_body() -> None:
+    # Over 4300 digits int() and msgspec refuse the number; the body is still valid JSON, so
+    # it must decode, and only the record holding the number is rejected.
+    digits = "1" + "0" * 5000
+    body = f'[{{"id": "a", "price": {digits}}}, {{"id": "b", "price": -{digits}, "rank": 7}}]'
+    a, b = loads_exact(body)
+    assert a["id"] == "a" and b["rank"] == 7
+    assert str(a["price"]) == digits and str(b["price"]) == "-" + digits
+    assert reason_of(to_decimal, a["price"], "price_usd") == "price_usd: too many digits"
+    assert loads_exact("[12345678901234567890]") == [12345678901234567890]  # still an int
+
+
 # --- to_decimal / bounded ---------------------------------------------------------------
 
 

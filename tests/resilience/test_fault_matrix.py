@@ -66,6 +66,7 @@ REJECTING_FAULTS = {
     "nan_price": ["price_usd: not finite"] * 3,
     "infinite_price": ["price_usd: not finite"] * 3,
     "huge_price": ["price_usd: exceeds bound 1e9"] * 3,
+    "overlong_price": ["price_usd: too many digits"] * 3,
     "null_required": [
         "missing required field: id",
         "missing required field: symbol",

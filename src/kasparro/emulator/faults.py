@@ -45,6 +45,7 @@ class FaultKind(StrEnum):
     NAN_PRICE = "nan_price"  # literal NaN
     INFINITE_PRICE = "infinite_price"  # literal Infinity
     HUGE_PRICE = "huge_price"  # 1e40
+    OVERLONG_PRICE = "overlong_price"  # a 5001-digit integer: more than int() parses
     NULL_REQUIRED = "null_required"  # id, symbol, last_updated, price nulled in rotation
     DUPLICATE_ROWS = "duplicate_rows"  # the first <rows> records appended again
     MISSING_FIELD = "missing_field"  # price dropped
@@ -84,6 +85,8 @@ EXTRA_FIELD_NAME = "unexpected_field"
 EXTRA_FIELD_VALUE = '{"added_by":"kasparro-emulator","n":1}'
 NULL_ROTATION = ("id", "symbol", "last_updated", "price")
 HUGE_PRICE = {"coingecko": "1.0e+40", "coinpaprika": "1e+40"}
+# Over sys.get_int_max_str_digits() (4300): valid JSON that Python's int() and msgspec refuse.
+OVERLONG_PRICE = "1" + "0" * 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +322,8 @@ def _mutate_price(api: Api, kind: FaultKind, record: Record) -> None:
         container[key] = "Infinity"
     elif kind is FaultKind.HUGE_PRICE:
         container[key] = HUGE_PRICE[api]
+    elif kind is FaultKind.OVERLONG_PRICE:
+        container[key] = OVERLONG_PRICE
 
 
 def _pad(api: Api, records: list[Record], size_bytes: int) -> list[Record]:

@@ -109,13 +109,25 @@ def _parse_float(text: str) -> Decimal:
     return Decimal(text)
 
 
+def _parse_int(text: str) -> int | Decimal:
+    # An integer too long for int() (over sys.get_int_max_str_digits(), 4300 by default)
+    # would make the whole body undecodable; kept as text instead, it is one record's
+    # "too many digits" rejection. Shorter ones stay int, as msgspec leaves them.
+    try:
+        return int(text)
+    except ValueError:
+        return _OverlongNumber(text)
+
+
 def _parse_constant(text: str) -> Decimal:
     # json only calls this for the three non-standard literals; keep them visible as
     # non-finite Decimals so to_decimal rejects them instead of letting float('nan') through.
     return _CONSTANTS.get(text, _NAN)
 
 
-_decoder: Final = json.JSONDecoder(parse_float=_parse_float, parse_constant=_parse_constant)
+_decoder: Final = json.JSONDecoder(
+    parse_float=_parse_float, parse_int=_parse_int, parse_constant=_parse_constant
+)
 # msgspec first: it builds the same values (its float_hook receives the number's text) about
 # 3x faster than the stdlib scanner and with less garbage. It only accepts strict UTF-8 JSON;
 # anything else (NaN literals, a BOM, UTF-16, lone surrogates, integers over 4300 digits) goes
@@ -143,12 +155,16 @@ def loads_exact(body: bytes | str) -> Any:
 
 def loads_exact_element(element: msgspec.Raw) -> Any:
     """One element of an array already validated by ``parse_json_array``, decoded like
-    :func:`loads_exact`. It can still fail on what only decoding checks (an integer over
-    4300 digits, which the stdlib refuses too): a ``ValueError``, never a crash."""
+    :func:`loads_exact`. What only decoding checks (an integer over 4300 digits, which
+    msgspec refuses) goes to the stdlib decoder like a whole body would, so such a number
+    becomes one record's rejection instead of failing the page."""
     try:
         return _fast_decoder.decode(element)
-    except (msgspec.DecodeError, RecursionError) as exc:
-        raise ValueError(f"invalid JSON element ({exc})") from None
+    except msgspec.DecodeError:
+        pass
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    return _loads_exact_stdlib(bytes(element))
 
 
 def _loads_exact_stdlib(body: bytes | str) -> Any:
