@@ -204,6 +204,11 @@ def test_data_mutations_change_exactly_the_first_rows(
         assert [_price(api, r) for r in changed] == ["Infinity"] * k
     elif kind is FaultKind.HUGE_PRICE:
         assert [_price(api, r) for r in changed] == [Decimal("1e40")] * k
+    elif kind is FaultKind.BIGINT_PRICE:
+        assert [_price(api, r) for r in changed] == [10**30] * k
+    elif kind is FaultKind.SURROGATE_ID:
+        assert [r["id"] for r in changed] == [r["id"] + "\ud800" for r in untouched]
+        assert all(r["id"] == u["id"] for r, u in zip(rows[k:], clean[k:], strict=True))
     elif kind is FaultKind.OVERLONG_PRICE:
         assert [_price(api, r) for r in changed] == ["1" + "0" * 5000] * k
         with pytest.raises(ValueError, match="integer string conversion"):

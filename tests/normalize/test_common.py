@@ -17,6 +17,7 @@ from kasparro.normalize.common import (
     parse_timestamp,
     rank_from_number,
     require_text,
+    storable_text,
     to_decimal,
     to_rank,
 )
@@ -281,3 +282,10 @@ def test_module_json_is_untouched() -> None:
     # loads_exact must not reconfigure the stdlib parser other code relies on.
     loads_exact("[1.5]")
     assert json.loads("[1.5]") == [1.5]
+
+
+def test_storable_text_escapes_lone_surrogates_only() -> None:
+    assert storable_text("bitcoin") == "bitcoin"
+    assert storable_text("ß→€") == "ß→€"
+    assert storable_text("btc\ud800") == "btc\\ud800"
+    assert optional_text("btc\ud800") == "btc\\ud800"  # a rejection's id

@@ -93,5 +93,18 @@ def test_unrelated_missing_field_gets_no_confident_suggestion(
     assert missing.suggestion is None or (missing.confidence or 0) < Decimal("0.5")
 
 
+def test_field_names_with_lone_surrogates_are_reported_storably(
+    cg_page: list[dict[str, Any]],
+) -> None:
+    # A key JSON-escaped as "price\\ud800" decodes to a string no UTF-8 store (or orjson
+    # log line) accepts: reported with the surrogate written as its escape.
+    page = copy.deepcopy(cg_page[:3])
+    for rec in page:
+        rec["current_price\ud800"] = rec.pop("current_price")
+    found = by_key(detect_drift(COINGECKO_MARKETS, page))
+    assert ("current_price\\ud800", "unexpected") in found
+    assert found[("current_price", "missing")].suggestion == "current_price\\ud800"
+
+
 def test_non_objects_are_left_to_the_normalizer() -> None:
     assert detect_drift(COINGECKO_MARKETS, [1, "x", None]) == []

@@ -67,6 +67,8 @@ REJECTING_FAULTS = {
     "infinite_price": ["price_usd: not finite"] * 3,
     "huge_price": ["price_usd: exceeds bound 1e9"] * 3,
     "overlong_price": ["price_usd: too many digits"] * 3,
+    "bigint_price": ["price_usd: exceeds bound 1e9"] * 3,
+    "surrogate_id": ["id: contains control characters"] * 3,
     "null_required": [
         "missing required field: id",
         "missing required field: symbol",
@@ -308,6 +310,9 @@ async def test_data_fault_quarantines_exactly_the_bad_rows_and_loads_the_rest(
         assert res.status == "partial" and res.error is None
         assert res.rejected == 3
         sids = [None, *ids[1:]] if kind == "null_required" else ids
+        if kind == "surrogate_id":
+            # Stored with the surrogate written as its escape: no UTF-8 store takes it raw.
+            sids = [f"{sid}\\ud800" for sid in ids]
         want = sorted(
             ((api, sid, reason) for sid, reason in zip(sids, REJECTING_FAULTS[kind], strict=True)),
             key=lambda r: (r[0], r[1] or "", r[2]),

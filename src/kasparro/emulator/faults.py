@@ -46,6 +46,8 @@ class FaultKind(StrEnum):
     INFINITE_PRICE = "infinite_price"  # literal Infinity
     HUGE_PRICE = "huge_price"  # 1e40
     OVERLONG_PRICE = "overlong_price"  # a 5001-digit integer: more than int() parses
+    BIGINT_PRICE = "bigint_price"  # a 31-digit integer: beyond 64 bits
+    SURROGATE_ID = "surrogate_id"  # the id ends with a lone UTF-16 surrogate escape, \ud800
     NULL_REQUIRED = "null_required"  # id, symbol, last_updated, price nulled in rotation
     DUPLICATE_ROWS = "duplicate_rows"  # the first <rows> records appended again
     MISSING_FIELD = "missing_field"  # price dropped
@@ -87,6 +89,7 @@ NULL_ROTATION = ("id", "symbol", "last_updated", "price")
 HUGE_PRICE = {"coingecko": "1.0e+40", "coinpaprika": "1e+40"}
 # Over sys.get_int_max_str_digits() (4300): valid JSON that Python's int() and msgspec refuse.
 OVERLONG_PRICE = "1" + "0" * 5000
+BIGINT_PRICE = "1" + "0" * 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +302,10 @@ def mutate(api: Api, rule: FaultRule, records: list[Record]) -> list[Record]:
                     _rename_in_place(target[0], target[1], new)
         elif kind is FaultKind.EXTRA_FIELD:
             record[rule.field or EXTRA_FIELD_NAME] = EXTRA_FIELD_VALUE
+        elif kind is FaultKind.SURROGATE_ID:
+            text = record.get("id")
+            if isinstance(text, str) and text.endswith('"'):
+                record["id"] = text[:-1] + '\\ud800"'
         else:
             _mutate_price(api, kind, record)
     return out
@@ -324,6 +331,8 @@ def _mutate_price(api: Api, kind: FaultKind, record: Record) -> None:
         container[key] = HUGE_PRICE[api]
     elif kind is FaultKind.OVERLONG_PRICE:
         container[key] = OVERLONG_PRICE
+    elif kind is FaultKind.BIGINT_PRICE:
+        container[key] = BIGINT_PRICE
 
 
 def _pad(api: Api, records: list[Record], size_bytes: int) -> list[Record]:

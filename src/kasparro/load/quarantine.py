@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -24,7 +25,17 @@ def _default(obj: Any) -> Any:
 
 
 def raw_text(raw: Any) -> str:
-    return orjson.dumps(raw, default=_default, option=orjson.OPT_SORT_KEYS).decode()
+    """``raw`` as JSON text (sorted keys, compact), exactly as it came: what quarantine and
+    drift samples store."""
+    try:
+        return orjson.dumps(raw, default=_default, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:
+        # orjson refuses what JSON allows and rejected records do carry: integers beyond 64
+        # bits (a price of 10**30) and lone surrogates (``"\\ud800"``). The stdlib writes both
+        # (surrogates as their escape), so the record is kept, not lost with its batch.
+        return json.dumps(
+            raw, default=_default, sort_keys=True, separators=(",", ":"), ensure_ascii=True
+        )
 
 
 async def quarantine_rejections(

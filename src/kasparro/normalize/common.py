@@ -319,8 +319,21 @@ def require_text(value: Any, field: str, max_chars: int, *, strip: bool) -> str:
 def optional_text(value: Any) -> str | None:
     """``value`` if it is a usable id for ``Rejection.source_asset_id``, else ``None``."""
     if type(value) is str and value.strip() and len(value) <= MAX_ID_CHARS:
-        return value
+        return storable_text(value)
     return None
+
+
+def storable_text(value: str) -> str:
+    """``value`` as text that every store and log accepts. JSON can escape a lone UTF-16
+    surrogate (``"\\ud800"``); Python decodes it, but UTF-8 cannot encode it, so PostgreSQL,
+    SQLite and orjson all refuse such a string. Those code points are written back as their
+    ``\\ud800`` escape (only ids and field names of rejected or drifting records get here:
+    the normalizers reject surrogates in the values they accept)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 # --- timestamps -------------------------------------------------------------------------

@@ -20,6 +20,8 @@ from decimal import Decimal
 from difflib import SequenceMatcher
 from typing import Any
 
+from kasparro.normalize.common import storable_text
+
 # Records whose nested values are type-checked (by default per call); key sets are checked on
 # every record.
 TYPE_SAMPLE = 64
@@ -126,6 +128,7 @@ def detect_drift(
     for path, n in sorted(missing.items()):
         spec = contract.fields[path]
         suggestion, confidence = _suggest_rename(path, spec, unexpected)
+        suggestion = None if suggestion is None else storable_text(suggestion)
         findings.append(
             DriftFinding(
                 path, "missing", n, "|".join(sorted(spec.types)), None, None, suggestion, confidence
@@ -133,7 +136,14 @@ def detect_drift(
         )
     for path, values in sorted(unexpected.items()):
         findings.append(
-            DriftFinding(path, "unexpected", len(values), None, json_type(values[0]), values[0])
+            DriftFinding(
+                storable_text(path),
+                "unexpected",
+                len(values),
+                None,
+                json_type(values[0]),
+                values[0],
+            )
         )
     for (path, t), values in sorted(wrong.items()):
         spec = contract.fields[path]
