@@ -63,3 +63,43 @@ async def test_a_bulk_insert_first_in_a_transaction_rolls_back_with_it(
         await trans.rollback()
     async with engine.connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM assets"))).scalar_one() == 0
+
+
+def _twin(sid: str, rank: int) -> MarketRecord:
+    # Two coins of one source sharing symbol and name: one identity key for both.
+    return MarketRecord(
+        source="coingecko",
+        source_asset_id=sid,
+        symbol="TWIN",
+        name="Twin Coin",
+        observed_at=T0,
+        price_usd=Decimal(1),
+        market_cap_rank=rank,
+    )
+
+
+async def _methods(
+    engine: AsyncEngine, records: list[MarketRecord], **kw: object
+) -> dict[str, str]:
+    async with engine.begin() as conn:
+        await resolve_assets(conn, "coingecko", records, 1, **kw)  # type: ignore[arg-type]
+        rows = await conn.execute(text("SELECT source_asset_id, method FROM asset_mappings"))
+        return dict(rows.all())
+
+
+async def test_a_shared_key_goes_to_the_better_ranked_coin_of_one_page(
+    engine: AsyncEngine,
+) -> None:
+    methods = await _methods(engine, [_twin("later-but-better", 5), _twin("worse", 90)])
+    assert methods == {"later-but-better": "new", "worse": "ambiguous"}
+
+
+async def test_a_shared_key_on_two_pages_loaded_together_goes_to_the_earlier_page(
+    engine: AsyncEngine,
+) -> None:
+    # Loaded page by page, page 9's coin takes the key before page 10 is seen. Loaded in one
+    # transaction (pages ready together are committed together) the decision must not
+    # change, although page 10's coin ranks better: mappings are sticky.
+    records = [_twin("page-9", 90), _twin("page-10", 5)]
+    methods = await _methods(engine, records, pages=[9, 10])
+    assert methods == {"page-9": "new", "page-10": "ambiguous"}

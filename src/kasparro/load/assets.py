@@ -11,6 +11,7 @@ Rules (QUIRKS.md "Matching a CoinGecko coin to a CoinPaprika coin"):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -47,28 +48,38 @@ def _rank_order(rec: MarketRecord) -> tuple[int, Decimal, str]:
 
 
 async def resolve_assets(
-    conn: AsyncConnection, source: str, records: list[MarketRecord], run_id: int
+    conn: AsyncConnection,
+    source: str,
+    records: list[MarketRecord],
+    run_id: int,
+    *,
+    pages: Sequence[int] | None = None,
 ) -> dict[str, int]:
-    """Return source_asset_id -> asset id for every record, creating assets/mappings as needed."""
-    firsts: dict[str, MarketRecord] = {}
-    for rec in records:
-        firsts.setdefault(rec.source_asset_id, rec)
+    """Return source_asset_id -> asset id for every record, creating assets/mappings as needed.
+
+    ``pages`` (parallel to ``records``) orders the pages of a load that spans several: a key
+    wanted on two pages goes to the earlier page's coin, as it would had the pages been
+    loaded one after the other, so how pages happen to be grouped into transactions never
+    changes a (sticky) identity decision. Within one page the better-ranked coin wins."""
+    firsts: dict[str, tuple[MarketRecord, int]] = {}
+    for i, rec in enumerate(records):
+        firsts.setdefault(rec.source_asset_id, (rec, 0 if pages is None else pages[i]))
     resolved = await _existing_mappings(conn, source, list(firsts))
-    unknown = [rec for sid, rec in firsts.items() if sid not in resolved]
+    unknown = [first for sid, first in firsts.items() if sid not in resolved]
     if not unknown:
         return resolved
 
-    wanted: dict[str, list[tuple[MarketRecord, str]]] = {}
-    for rec in unknown:
+    wanted: dict[str, list[tuple[MarketRecord, str, int]]] = {}
+    for rec, page in unknown:
         key, method = resolve_key(rec)
-        wanted.setdefault(key, []).append((rec, method))
+        wanted.setdefault(key, []).append((rec, method, page))
     holders = await _keys_held_by_source(conn, source, list(wanted))
 
     decisions: list[_Decision] = []
     for key, candidates in wanted.items():
-        candidates.sort(key=lambda c: _rank_order(c[0]))
+        candidates.sort(key=lambda c: (c[2], _rank_order(c[0])))
         holder = holders.get(key)
-        for i, (rec, method) in enumerate(candidates):
+        for i, (rec, method, _) in enumerate(candidates):
             if holder is None and i == 0:
                 decisions.append(_Decision(rec, key, method))
                 continue

@@ -73,7 +73,9 @@ class ArchivedPayload:
 async def save_raws(
     conn: AsyncConnection, source: str, run_id: int, payloads: Sequence[ArchivedPayload]
 ) -> list[int]:
-    """Archive ``payloads`` in one statement; returns their ids in the same order."""
+    """Archive ``payloads``; returns their ids in the same order. One multi-row INSERT on
+    PostgreSQL; on SQLite SQLAlchemy sends one per row to keep the ids in order (in-process,
+    so no round trips are at stake)."""
     if not payloads:
         return []
     rows = [

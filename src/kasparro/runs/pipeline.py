@@ -208,37 +208,67 @@ class Batch:
     findings: list[DriftFinding]
     raw_body: bytes | None  # the compressed payload, on the first batch
 
+    @property
+    def held_bytes(self) -> int:
+        """The payload bytes this batch brings along (a page's later batches share them)."""
+        if not self.first:
+            return 0
+        return len(self.page.raw.body) + len(self.raw_body or b"")
+
 
 _END: Final = object()
 
 
+# How much the producer may hold ready beyond the items bound: raw bodies (a page of 250
+# coins is ~180 KB, but nothing caps what an upstream sends) and pages (an empty page holds
+# no items at all).
+AHEAD_MAX_BYTES: Final = 32 * 1024 * 1024
+AHEAD_MAX_PAGES: Final = 64
+
+
 class _Ahead:
-    """What the producer prepared ahead of the commit, bounded by item count: ``put`` waits
-    while the queued batches hold ``max_items`` (one bigger batch still goes alone), ``take``
-    hands the consumer everything queued at once, to commit together.
+    """What the producer prepared ahead of the commit: ``put`` waits while the queued batches
+    hold ``max_items`` items, ``AHEAD_MAX_BYTES`` of raw bodies or ``AHEAD_MAX_PAGES`` entries
+    (one bigger batch still goes alone), ``take`` hands the consumer everything queued at
+    once, to commit together.
 
-    (asyncio.Queue bounds the number of entries; here the bound must be items, so that eight
-    250-item pages may wait where one 2,000-item batch may.)"""
+    (asyncio.Queue bounds the number of entries; here the bound must be items and bytes, so
+    that eight 250-item pages may wait where one 2,000-item batch may.)"""
 
-    def __init__(self, max_items: int) -> None:
+    def __init__(
+        self,
+        max_items: int,
+        *,
+        max_bytes: int = AHEAD_MAX_BYTES,
+        max_entries: int = AHEAD_MAX_PAGES,
+    ) -> None:
         self._entries: list[Any] = []  # batches, then possibly _END or an exception
         self._items = 0
-        self._max = max_items
+        self._bytes = 0
+        self._max_items = max_items
+        self._max_bytes = max_bytes
+        self._max_entries = max_entries
         self._changed = asyncio.Condition()
 
-    async def put(self, entry: Any, items: int = 0) -> None:
+    def _room_for(self, items: int, nbytes: int) -> bool:
+        return not self._entries or (
+            self._items + items <= self._max_items
+            and self._bytes + nbytes <= self._max_bytes
+            and len(self._entries) < self._max_entries
+        )
+
+    async def put(self, entry: Any, items: int = 0, nbytes: int = 0) -> None:
         async with self._changed:
-            await self._changed.wait_for(
-                lambda: not self._entries or self._items + items <= self._max
-            )
+            await self._changed.wait_for(lambda: self._room_for(items, nbytes))
             self._entries.append(entry)
             self._items += items
+            self._bytes += nbytes
             self._changed.notify_all()
 
     async def take(self) -> list[Any]:
         async with self._changed:
             await self._changed.wait_for(lambda: bool(self._entries))
-            taken, self._entries, self._items = self._entries, [], 0
+            taken, self._entries, self._items, self._bytes = self._entries, [], 0, 0
             self._changed.notify_all()
             return taken
 
@@ -338,7 +368,10 @@ class Pipeline:
             self._crashpoint("before_finish", name, 0)
             status = "partial" if result.rejected else "success"
         except asyncio.CancelledError:
-            error = "cancelled: shutdown during the run; the page in flight was rolled back"
+            error = (
+                "cancelled: shutdown during the run; the transaction in flight was committed "
+                "or rolled back whole"
+            )
             raise
         except SourceError as exc:
             error = str(exc)
@@ -454,10 +487,16 @@ class Pipeline:
                 first_of_run = True
                 async for page in source.pages(checkpoint):
                     async for batch in self._batches(source, page, first_of_run):
-                        await ahead.put(batch, batch.fetched)
+                        await ahead.put(batch, batch.fetched, batch.held_bytes)
                     first_of_run = False
                 await ahead.put(_END)
-            except asyncio.CancelledError:
+            except asyncio.CancelledError as exc:
+                task = asyncio.current_task()
+                if task is None or task.cancelling():
+                    raise  # stopped by the consumer, which no longer waits for it
+                # Raised inside the source without anyone cancelling this task: the consumer
+                # is still waiting in take() and must not wait forever.
+                await ahead.put(exc)
                 raise
             except BaseException as exc:  # whatever ends the producer must reach the consumer
                 await ahead.put(exc)
@@ -579,7 +618,17 @@ class Pipeline:
                 endpoint = batch.page.raw.endpoint
                 found = await record_drift(conn, name, endpoint, batch.findings, run_id, now)
                 new_drift += [(endpoint, f) for f in found]
-            asset_ids = await resolve_assets(conn, name, records, run_id) if records else {}
+            asset_ids = (
+                await resolve_assets(
+                    conn,
+                    name,
+                    records,
+                    run_id,
+                    pages=[b.page.number for b in group for _ in b.records],
+                )
+                if records
+                else {}
+            )
             self._crashpoints("after_assets", name, numbers)
             rows = [observation_row(r, asset_ids[r.source_asset_id], run_id, now) for r in records]
             loaded = await insert_observations(conn, rows)
