@@ -72,7 +72,7 @@ async def test_a_cancellation_raised_inside_the_source_reaches_the_consumer(
     engine = create_engine(url)
     try:
         pipeline = Pipeline(engine, make_settings(url))
-        groups = pipeline._prefetched(_CancelledInside(), None)  # type: ignore[arg-type]
+        groups = pipeline._prefetched(_CancelledInside(), None, set())  # type: ignore[arg-type]
         # Before: the producer re-raised without telling the consumer, which waited forever.
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(groups.__anext__(), 5)

@@ -7,6 +7,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Final
 
 import orjson
 from sqlalchemy import delete, insert, select, update
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from kasparro import __version__
 from kasparro.sources.base import Page, RawResponse
 from kasparro.store.schema import raw_responses
+from kasparro.store.schema import runs as runs_table
 
 
 def compress_body(body: bytes) -> bytes:
@@ -44,12 +46,31 @@ def fingerprint(source: str, page: Page) -> str:
     return digest.hexdigest()
 
 
-async def is_loaded_payload(conn: AsyncConnection, source: str, fp: str) -> bool:
-    """True when a payload with this fingerprint was archived after loading with no
-    rejection: every item it holds is in the store already."""
+# Runs whose loaded payloads a new run recognises (see loaded_fingerprints): the previous run
+# alone may have stopped early; three cover a failed or interrupted one in between.
+RECENT_RUNS: Final = 3
+
+
+async def loaded_fingerprints(
+    conn: AsyncConnection, source: str, before_run: int, runs: int = RECENT_RUNS
+) -> set[str]:
+    """Fingerprints of the payloads that the source's last ``runs`` runs before
+    ``before_run`` archived after loading them whole with no rejection: every item such a
+    payload holds is in the store already. One query per run, not one per page; a payload
+    last seen longer ago is simply processed again (and found unchanged)."""
     r = raw_responses.c
-    found = await conn.execute(select(r.id).where(r.source == source, r.fingerprint == fp).limit(1))
-    return found.first() is not None
+    recent = (
+        select(runs_table.c.id)
+        .where(runs_table.c.source == source, runs_table.c.id < before_run)
+        .order_by(runs_table.c.id.desc())
+        .limit(runs)
+    )
+    rows = await conn.execute(
+        select(r.fingerprint).where(
+            r.source == source, r.fingerprint.is_not(None), r.run_id.in_(recent.scalar_subquery())
+        )
+    )
+    return {fp for (fp,) in rows}
 
 
 async def mark_loaded(conn: AsyncConnection, raw_id: int, fp: str) -> None:
@@ -62,7 +83,7 @@ async def mark_loaded(conn: AsyncConnection, raw_id: int, fp: str) -> None:
 class ArchivedPayload:
     """One response to archive. ``compressed`` is ``compress_body(raw.body)`` if the caller
     has it; ``loaded_fingerprint`` is set when the payload's items are all in the store (see
-    :func:`is_loaded_payload`)."""
+    :func:`loaded_fingerprints`)."""
 
     raw: RawResponse
     page: int | None

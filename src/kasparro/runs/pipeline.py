@@ -41,7 +41,7 @@ from kasparro.load.raw import (
     ArchivedPayload,
     compress_body,
     fingerprint,
-    is_loaded_payload,
+    loaded_fingerprints,
     mark_loaded,
     purge_raw,
     save_raw,
@@ -423,7 +423,7 @@ class Pipeline:
         bound: Any,
     ) -> None:
         name = source.name
-        groups = self._prefetched(source, checkpoint)
+        groups = self._prefetched(source, checkpoint, await self._known(name, run_id))
         # aclosing: leaving the loop early (an error, a cancellation) must stop the producer
         # task now, not whenever the generator is garbage-collected.
         async with contextlib.aclosing(groups):
@@ -470,7 +470,7 @@ class Pipeline:
             raise
 
     async def _prefetched(
-        self, source: Source, checkpoint: dict[str, Any] | None
+        self, source: Source, checkpoint: dict[str, Any] | None, known: set[str]
     ) -> AsyncGenerator[list[Batch], None]:
         """The source's batches in order, fetched and normalized ahead of the commit, in
         groups: everything prepared while the previous group was committing (at most
@@ -486,7 +486,7 @@ class Pipeline:
             try:
                 first_of_run = True
                 async for page in source.pages(checkpoint):
-                    async for batch in self._batches(source, page, first_of_run):
+                    async for batch in self._batches(source, page, first_of_run, known):
                         await ahead.put(batch, batch.fetched, batch.held_bytes)
                     first_of_run = False
                 await ahead.put(_END)
@@ -523,7 +523,7 @@ class Pipeline:
                 await producer
 
     async def _batches(
-        self, source: Source, page: Page, first_of_run: bool
+        self, source: Source, page: Page, first_of_run: bool, known: set[str]
     ) -> AsyncIterator[Batch]:
         """``page`` in batches of at most ``load_batch_rows`` items, each decoded, normalized
         and checked for drift. A schema change shows in every record, so only the run's first
@@ -539,7 +539,7 @@ class Pipeline:
         )
         load = PageLoad(fp)
         total = len(page.items)
-        if await self._loaded_before(source.name, fp):
+        if fp in known:
             # Byte for byte a payload whose every item is already stored: archive it and
             # count its items unchanged, without decoding, normalizing or looking them up.
             yield Batch(page, load, True, True, total, [], [], total, [], raw_body)
@@ -570,12 +570,13 @@ class Pipeline:
             )
             del items, records, rejections
 
-    async def _loaded_before(self, source: str, fp: str) -> bool:
+    async def _known(self, source: str, run_id: int) -> set[str]:
+        """Payloads recent runs loaded whole (see load.raw.loaded_fingerprints)."""
         # A plain read (on SQLite not BEGIN IMMEDIATE): it must not queue behind, or block,
-        # the write transaction of a batch being committed meanwhile.
+        # the write transaction of another source's batch being committed meanwhile.
         async with self.engine.connect() as conn:
             conn = await conn.execution_options(kasparro_read_only=True)
-            return await is_loaded_payload(conn, source, fp)
+            return await loaded_fingerprints(conn, source, run_id)
 
     async def _commit_group(
         self, source: Source, run_id: int, group: list[Batch], result: RunResult
