@@ -437,16 +437,17 @@ class Pipeline:
                         break
                 if group:
                     await self._commit_shielded(source, run_id, group, result)
-                for batch in group:
-                    if not batch.last:
-                        continue
-                    page = batch.page
+                ended = [b.page for b in group if b.last]
+                for page in ended:
                     if progress:
                         progress(result, page)
+                    # The counts are the run's totals once the transaction that completed
+                    # this page committed (shared by the pages committed together).
                     bound.info(
                         "page_committed",
                         page=page.number,
                         items=len(page.items),
+                        pages_in_transaction=len(ended),
                         loaded=result.loaded,
                         unchanged=result.unchanged,
                         rejected=result.rejected,
