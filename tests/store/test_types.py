@@ -127,3 +127,5 @@ def test_index_migrations_on_big_tables_build_concurrently_on_postgresql() -> No
         before = sql[: sql.index(build)]
         assert before.rstrip().rsplit("\n", 1)[-1] != "BEGIN;"
         assert before.rfind("COMMIT;") > before.rfind("BEGIN;")  # outside any transaction
+    # 0006 drops an index of raw_responses the same way.
+    assert "DROP INDEX CONCURRENTLY ix_raw_responses_fingerprint" in sql

@@ -101,7 +101,6 @@ raw_responses = Table(
     Column("fingerprint", String(64)),
     Index("ix_raw_responses_fetched_at", "fetched_at"),
     Index("ix_raw_responses_run", "run_id"),
-    Index("ix_raw_responses_fingerprint", "source", "fingerprint"),
 )
 
 assets = Table(
