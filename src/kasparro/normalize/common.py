@@ -139,7 +139,8 @@ def loads_exact(body: bytes | str) -> Any:
     """Parse JSON with every non-integer number as an exact ``Decimal`` built from its text.
 
     ``NaN`` / ``Infinity`` / ``-Infinity`` literals become non-finite Decimals, which
-    :func:`to_decimal` rejects as ``"<field>: not finite"``. Integers stay ``int``.
+    :func:`to_decimal` rejects as ``"<field>: not finite"``. Integers stay ``int`` (one too long
+    for ``int()``, over 4300 digits, is kept as its text and rejected as too many digits).
     Raises ``ValueError`` (``json.JSONDecodeError``, ``UnicodeDecodeError``, or plain
     ``ValueError`` for absurd nesting) on a malformed body: that is a page-level failure,
     not a row rejection.
