@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.api.config import ApiConfig
 from kasparro.runs import repository as repo
+from kasparro.runs.pipeline import Pipeline, RunResult
 from kasparro.settings import Settings
 from tests.fixtures.api import AUTH, TOKEN, make_settings, running_app, wait_for_run, write_csv
 
@@ -224,3 +225,28 @@ async def test_rate_limit_429_with_retry_after(db_url: str, tmp_path: Path) -> N
         assert (
             await other.post("/api/v1/runs", json={"source": "csv"}, headers=AUTH)
         ).status_code == 202
+
+
+async def test_a_run_seen_finished_can_be_triggered_again_at_once(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A run's final status and its lease release commit together; its task then still has a
+    # tail (another lease release, metrics, logging). Stretch that tail: a client that saw
+    # the run finish and triggers again straight away got a spurious 409 from it.
+    original = Pipeline.run
+
+    async def slow_tail(self: Pipeline, *args: object, **kwargs: object) -> RunResult:
+        result = await original(self, *args, **kwargs)  # type: ignore[arg-type]
+        await asyncio.sleep(0.5)
+        return result
+
+    monkeypatch.setattr(Pipeline, "run", slow_tail)
+    write_csv(tmp_path / "markets.csv", 2)
+    async with running_app(make_settings(db_url, tmp_path)) as client:
+        first = await client.post("/api/v1/runs", json={"source": "csv"}, headers=AUTH)
+        assert first.status_code == 202
+        run = await wait_for_run(client, first.json()["data"]["runs"][0]["run_id"])
+        assert run["status"] == "success"
+        again = await client.post("/api/v1/runs", json={"source": "csv"}, headers=AUTH)
+        assert again.status_code == 202, again.text
+        await wait_for_run(client, again.json()["data"]["runs"][0]["run_id"])

@@ -59,6 +59,10 @@ STOP_MESSAGE = (
     "stopped: the API is shutting down; the next run resumes from the last committed page"
 )
 CANCEL_GRACE_SECONDS = 5.0
+# How long a trigger waits for a run task whose lease is already released (its final status is
+# committed with that release) to return. Triggers are serialized and each waits for its run
+# row, created after the lease is taken, so a live task without a lease holder is finishing.
+TASK_TAIL_SECONDS = 2.0
 
 
 class RunManager:
@@ -108,14 +112,19 @@ class RunManager:
             return [outcomes[n] for n in names]
 
     async def _busy(self, name: str) -> Outcome | None:
+        lease = f"source:{name}"
+        async with self.read_engine.connect() as conn:
+            holder, expires_at = await repo.lease_holder(conn, lease)
         task = self._tasks.get(name)
+        if task is not None and not task.done() and holder is None:
+            # The run's final status and its lease release commit together, but its task
+            # still has a tail to run (closing the run, metrics): a client that saw the run
+            # finish and triggers the next one at once must not get a spurious 409.
+            await asyncio.wait({task}, timeout=TASK_TAIL_SECONDS)
         if task is not None and not task.done():
             return Outcome(
                 name, "skipped", reason=f"{name} is already running (started by this API)"
             )
-        async with self.read_engine.connect() as conn:
-            holder, expires_at = await repo.lease_holder(conn, f"source:{name}")
-        lease = f"source:{name}"
         released = is_dead_local_owner(holder) or lease_owner_has_ended(
             self.write_engine, lease, holder
         )
