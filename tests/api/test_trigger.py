@@ -178,7 +178,9 @@ async def test_409_while_this_app_runs_it_and_shutdown_stops_it(
     engine: AsyncEngine, db_url: str, tmp_path: Path
 ) -> None:
     write_csv(tmp_path / "markets.csv", 3000)
-    settings = make_settings(db_url, tmp_path, csv_batch_rows=1)  # 3000 transactions: slow
+    # One row per page and per transaction (pages ready together would share one): 3000
+    # transactions, slow.
+    settings = make_settings(db_url, tmp_path, csv_batch_rows=1, load_batch_rows=1)
     async with running_app(settings) as client:
         first = await client.post("/api/v1/runs", json={"source": "csv"}, headers=AUTH)
         assert first.status_code == 202

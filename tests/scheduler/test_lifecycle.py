@@ -110,7 +110,11 @@ async def test_stop_lets_a_running_run_finish_within_the_timeout(
 ) -> None:
     rows = 100
     settings = csv_settings(
-        db_url, write_csv(tmp_path / "m.csv", rows), csv_batch_rows=1, schedule_csv_seconds=0.05
+        db_url,
+        write_csv(tmp_path / "m.csv", rows),
+        csv_batch_rows=1,
+        load_batch_rows=1,  # one transaction per page, not pages ready together in one
+        schedule_csv_seconds=0.05,
     )
     sched = Scheduler(engine, settings, http=http, limiters=limiters)
     await sched.start()
@@ -135,7 +139,11 @@ async def test_stop_aborts_a_run_past_the_timeout_at_a_page_boundary(
 ) -> None:
     rows = 3000  # one page per row: far longer than the test waits
     settings = csv_settings(
-        db_url, write_csv(tmp_path / "m.csv", rows), csv_batch_rows=1, schedule_csv_seconds=0.05
+        db_url,
+        write_csv(tmp_path / "m.csv", rows),
+        csv_batch_rows=1,
+        load_batch_rows=1,  # one transaction per page, not pages ready together in one
+        schedule_csv_seconds=0.05,
     )
     sched = Scheduler(engine, settings, http=http, limiters=limiters)
     await sched.start()

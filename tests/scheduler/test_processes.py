@@ -132,7 +132,9 @@ async def test_replica_killed_mid_run_is_recovered_by_the_survivor(
     env = {
         **scheduler_env(db_url, tmp_path),
         "KASPARRO_CSV_PATHS": str(write_csv(tmp_path / "big.csv", rows)),
-        "KASPARRO_CSV_BATCH_ROWS": "1",  # one page per row: the first run outlasts the kill
+        # One page per row, one transaction per page: the first run outlasts the kill.
+        "KASPARRO_CSV_BATCH_ROWS": "1",
+        "KASPARRO_LOAD_BATCH_ROWS": "1",
     }
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     procs = [spawn(env, tmp_path, log) for log in logs]
