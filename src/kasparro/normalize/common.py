@@ -34,7 +34,6 @@ __all__ = [
     "bounded",
     "decimal_from_text",
     "loads_exact",
-    "loads_exact_element",
     "optional_number",
     "optional_text",
     "parse_timestamp",
@@ -135,7 +134,7 @@ _decoder: Final = json.JSONDecoder(
 _fast_decoder: Final = msgspec.json.Decoder(float_hook=_parse_float)
 
 
-def loads_exact(body: bytes | str) -> Any:
+def loads_exact(body: bytes | str | msgspec.Raw) -> Any:
     """Parse JSON with every non-integer number as an exact ``Decimal`` built from its text.
 
     ``NaN`` / ``Infinity`` / ``-Infinity`` literals become non-finite Decimals, which
@@ -144,6 +143,10 @@ def loads_exact(body: bytes | str) -> Any:
     Raises ``ValueError`` (``json.JSONDecodeError``, ``UnicodeDecodeError``, or plain
     ``ValueError`` for absurd nesting) on a malformed body: that is a page-level failure,
     not a row rejection.
+
+    ``body`` may also be one element of an array ``parse_json_array`` already validated (a
+    ``msgspec.Raw`` view): what only decoding checks there, such as an integer over 4300
+    digits, takes the same stdlib path, so it becomes one record's rejection, not the page's.
     """
     try:
         return _fast_decoder.decode(body)
@@ -151,21 +154,7 @@ def loads_exact(body: bytes | str) -> Any:
         pass
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
-    return _loads_exact_stdlib(body)
-
-
-def loads_exact_element(element: msgspec.Raw) -> Any:
-    """One element of an array already validated by ``parse_json_array``, decoded like
-    :func:`loads_exact`. What only decoding checks (an integer over 4300 digits, which
-    msgspec refuses) goes to the stdlib decoder like a whole body would, so such a number
-    becomes one record's rejection instead of failing the page."""
-    try:
-        return _fast_decoder.decode(element)
-    except msgspec.DecodeError:
-        pass
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
-    return _loads_exact_stdlib(bytes(element))
+    return _loads_exact_stdlib(bytes(body) if type(body) is msgspec.Raw else body)
 
 
 def _loads_exact_stdlib(body: bytes | str) -> Any:

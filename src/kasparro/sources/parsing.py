@@ -8,7 +8,7 @@ from typing import Any, overload
 
 import msgspec
 
-from kasparro.normalize.common import loads_exact, loads_exact_element
+from kasparro.normalize.common import loads_exact
 
 # Bodies are validated as UTF-8 in slices of this size: no full-size str copy of the body.
 _UTF8_SLICE = 1 << 20
@@ -50,7 +50,7 @@ class JsonArray(Sequence[Any]):
 
 
 def _decode(element: Any) -> Any:
-    return loads_exact_element(element) if type(element) is msgspec.Raw else element
+    return loads_exact(element) if type(element) is msgspec.Raw else element
 
 
 _split = msgspec.json.Decoder(list[msgspec.Raw])
