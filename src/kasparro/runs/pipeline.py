@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import operator
 import os
 import signal
 import time
@@ -171,13 +172,14 @@ def split_page(
     return records, rejections, duplicates
 
 
+# Every field of a record, in order (read once: dataclasses.fields per record was half the
+# cost of hashing a 48k-item page's records).
+_fields: Final = operator.attrgetter(*(f.name for f in dataclasses.fields(MarketRecord)))
+
+
 def _record_hash(rec: MarketRecord) -> int:
     # Numbers hashed with their text: hash(Decimal(-1)) == hash(Decimal(-2)) in CPython.
     return hash(tuple(str(v) if isinstance(v, Decimal) else v for v in _fields(rec)))
-
-
-def _fields(rec: MarketRecord) -> tuple[Any, ...]:
-    return tuple(getattr(rec, f.name) for f in dataclasses.fields(rec))
 
 
 @dataclass(slots=True)
