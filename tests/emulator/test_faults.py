@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from kasparro.emulator import EmulatorConfig, EmulatorServer, FaultKind, FaultRule
-from kasparro.emulator.faults import MUTATION_KINDS
+from kasparro.emulator.faults import MUTATION_KINDS, REFERENCE_KINDS, UNKNOWN_PLATFORM
 from kasparro.emulator.seed import seed_json
 from tests.emulator.util import decimal_json
 from tests.fixtures.emulator import EmulatorHandle
@@ -174,7 +174,9 @@ def _fetch(emulator: EmulatorHandle, api: str) -> httpx.Response:
 
 
 @pytest.mark.parametrize("api", ["coingecko", "coinpaprika"])
-@pytest.mark.parametrize("kind", sorted(MUTATION_KINDS - {FaultKind.LARGE_RESPONSE}, key=str))
+@pytest.mark.parametrize(
+    "kind", sorted(MUTATION_KINDS - REFERENCE_KINDS - {FaultKind.LARGE_RESPONSE}, key=str)
+)
 def test_data_mutations_change_exactly_the_first_rows(
     shared: EmulatorHandle, api: str, kind: FaultKind
 ) -> None:
@@ -284,3 +286,47 @@ def test_faults_from_config(emulator_factory: Any) -> None:
     server = emulator_factory(faults=["coingecko:502:/coins/markets:page=2"])
     assert _cg(server, page=1).status_code == 200
     assert _cg(server, page=2).status_code == 502
+
+
+def _platforms(emulator: EmulatorHandle) -> list[dict[str, Any]]:
+    url = f"{emulator.coingecko_base_url}/coins/list"
+    return httpx.get(url, params={"include_platform": "true"}).json()
+
+
+def _tokens(rows: list[dict[str, Any]]) -> list[int]:
+    """Positions of coins that list at least one real contract address."""
+    return [i for i, r in enumerate(rows) if any(k and v for k, v in r["platforms"].items())]
+
+
+@pytest.mark.parametrize("kind", sorted(REFERENCE_KINDS, key=str))
+def test_reference_mutations_break_exactly_the_first_rows_contracts(
+    shared: EmulatorHandle, kind: FaultKind
+) -> None:
+    clean = _platforms(shared)
+    shared.state.set_faults([FaultRule("coingecko", kind, route="/coins/list", rows=40)])
+    rows = _platforms(shared)
+    assert len(rows) == len(clean) and rows[40:] == clean[40:]
+    tokens = [i for i in _tokens(clean) if i < 40]
+    assert tokens, "the first rows hold tokens"
+    for i in range(40):
+        before, after = clean[i]["platforms"], rows[i]["platforms"]
+        if i not in tokens:
+            assert after == before
+        elif kind is FaultKind.EMPTY_ADDRESS:
+            assert set(after) == set(before) and all(v == "" for k, v in after.items() if k)
+        elif kind is FaultKind.UNKNOWN_CHAIN:
+            assert all(k.startswith(UNKNOWN_PLATFORM) for k in after if k)
+            assert sorted(after.values()) == sorted(before.values())
+    if kind is FaultKind.DUPLICATE_CONTRACT:
+        # At least one token now lists an address that a later coin lists on that platform.
+        listed = [(p, a) for r in rows for p, a in r["platforms"].items() if a]
+        assert len(listed) > len(set(listed))
+
+
+def test_coinpaprika_contract_faults_apply_to_the_contract_lists(shared: EmulatorHandle) -> None:
+    url = f"{shared.coinpaprika_base_url}/contracts/eth-ethereum"
+    clean = httpx.get(url).json()
+    shared.state.set_faults(["coinpaprika:empty_address:/contracts/{platform}:rows=2"])
+    rows = httpx.get(url).json()
+    assert [r["address"] for r in rows[:2]] == ["", ""]
+    assert rows[2:] == clean[2:]

