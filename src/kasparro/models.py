@@ -42,3 +42,58 @@ class Rejection:
 
 
 Normalized = MarketRecord | Rejection
+
+
+# --- reference data (identity linking) ------------------------------------------------------
+
+
+@dataclass(slots=True, frozen=True)
+class Contract:
+    """A token contract as one API lists it."""
+
+    platform: str  # the API's own platform id (``ethereum``, ``eth-ethereum``)
+    address: str  # as sent, trimmed
+    chain: str | None  # canonical chain (normalize.chains); None: an unknown chain
+
+
+@dataclass(slots=True, frozen=True)
+class ReferenceCoin:
+    """One coin of an API's coin list (CoinGecko ``/coins/list``, CoinPaprika ``/coins``).
+
+    ``issues`` names bad reference data that was kept out of linking but not silently: an
+    empty address, an unknown chain (``"empty_address:ethereum"``, ``"unknown_chain:hydra"``).
+    """
+
+    source: str
+    source_asset_id: str
+    symbol: str
+    name: str
+    kind: str | None = None  # "coin" | "token"; None when the API does not say
+    rank: int | None = None
+    active: bool | None = None
+    contracts: tuple[Contract, ...] = ()
+    issues: tuple[str, ...] = ()
+
+
+@dataclass(slots=True, frozen=True)
+class ReferenceContract:
+    """One entry of CoinPaprika ``/contracts/{platform}``: a coin's contract on a platform."""
+
+    source: str
+    source_asset_id: str
+    contract: Contract
+    type: str | None = None
+    active: bool | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class ReferencePlatform:
+    """One platform of CoinPaprika ``/contracts``; ``chain`` None: no mapping (not fetched)."""
+
+    source: str
+    platform: str
+    chain: str | None
+
+
+# What a reference source's normalizer yields.
+ReferenceRecord = ReferenceCoin | ReferenceContract | ReferencePlatform

@@ -88,3 +88,36 @@ COINPAPRIKA_TICKERS = Contract(
     },
     nested=frozenset({"quotes", "quotes.USD"}),
 )
+
+BOOL = FieldSpec(frozenset({"boolean"}))
+
+# /coins/list?include_platform=true (OpenAPI CoinsList; the docs example shows platforms).
+COINGECKO_COINS_LIST = Contract(
+    endpoint="/coins/list",
+    fields={"id": STR, "symbol": STR, "name": STR, "platforms": FieldSpec(frozenset({"object"}))},
+)
+
+# /v1/coins (OpenAPI coin).
+COINPAPRIKA_COINS = Contract(
+    endpoint="/coins",
+    fields={
+        "id": STR,
+        "name": STR,
+        "symbol": STR,
+        "rank": NUM,
+        "is_new": BOOL,
+        "is_active": BOOL,
+        "type": STR,
+    },
+)
+
+# /v1/contracts/{platform_id} (OpenAPI contracts_contract; `active` as the API serves it).
+COINPAPRIKA_CONTRACTS = Contract(
+    endpoint="/contracts/{platform}",
+    fields={
+        "address": STR,
+        "id": STR,
+        "type": STR,
+        "active": FieldSpec(frozenset({"boolean"}), optional=True),
+    },
+)

@@ -156,6 +156,12 @@ CURATED: Final[tuple[CuratedCoin, ...]] = (
         (("ICP", "Internet Computer"),),
     ),
     CuratedCoin("curated:iota", "iota", "miota-iota", (("MIOTA", "IOTA"), ("IOTA", "IOTA"))),
+    CuratedCoin(
+        "curated:cronos",
+        "crypto-com-chain",
+        "cro-cryptocom-chain",
+        (("CRO", "Cronos"), ("CRO", "Crypto.com Chain"), ("CRO", "Crypto.com Coin")),
+    ),
 )
 
 OVERRIDES: Final[dict[tuple[str, str], str]] = {
