@@ -79,10 +79,22 @@ class Settings(BaseSettings):
     schedule_coingecko_seconds: Annotated[float, Field(gt=0)] = 600.0
     schedule_coinpaprika_seconds: Annotated[float, Field(gt=0)] = 600.0
     schedule_csv_seconds: Annotated[float, Field(gt=0)] = 300.0
+    # Reference data (coin lists and contracts, for cross-source identity) is checked this
+    # often and fetched again once the stored snapshot is older than reference_refresh_seconds
+    # (listings change daily at most; the free CoinPaprika plan counts calls per month).
+    schedule_coingecko_reference_seconds: Annotated[float, Field(gt=0)] = 3600.0
+    schedule_coinpaprika_reference_seconds: Annotated[float, Field(gt=0)] = 3600.0
+    reference_refresh_seconds: Annotated[float, Field(ge=0)] = 86400.0
     # A failed scheduled run is retried after min(interval, base * 2**(failures-1)).
     schedule_retry_base_seconds: Annotated[float, Field(gt=0)] = 30.0
     schedule_enabled_sources: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["coingecko", "coinpaprika", "csv"]
+        default_factory=lambda: [
+            "coingecko",
+            "coinpaprika",
+            "csv",
+            "coingecko_reference",
+            "coinpaprika_reference",
+        ]
     )
 
     # Deterministic failure injection for demos and tests: "source:page" (e.g. "coingecko:3").

@@ -146,8 +146,8 @@ async def test_409_while_another_process_holds_the_lease(
         assert alias.status_code == 409
 
         # "all": busy sources are skipped, the free one starts.
-        await _hold_lease(engine, "coingecko")
-        await _hold_lease(engine, "coinpaprika")
+        for busy in ("coingecko", "coinpaprika", "coingecko_reference", "coinpaprika_reference"):
+            await _hold_lease(engine, busy)
         async with engine.begin() as conn:
             await repo.release_lease(conn, "source:csv", OTHER_OWNER)
         resp = await client.post("/api/v1/runs", json={"source": "all"}, headers=AUTH)

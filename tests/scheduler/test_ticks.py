@@ -201,7 +201,13 @@ def test_enabled_sources_are_validated(tmp_path: Path) -> None:
         scheduled_intervals(base.model_copy(update={"schedule_enabled_sources": ["nope"]}))
     assert scheduled_intervals(base.model_copy(update={"schedule_enabled_sources": []})) == {}
     every = scheduled_intervals(base.model_copy(update={"schedule_enabled_sources": ["all"]}))
-    assert every == {"coingecko": 600.0, "coinpaprika": 600.0, "csv": 60.0}
+    assert every == {
+        "coingecko": 600.0,
+        "coinpaprika": 600.0,
+        "csv": 60.0,
+        "coingecko_reference": 3600.0,
+        "coinpaprika_reference": 3600.0,
+    }
 
 
 async def test_claim_is_a_compare_and_set_that_exactly_one_transaction_wins(

@@ -1,8 +1,12 @@
 """Identity resolution: (source, source_asset_id) -> canonical asset, set-based per batch.
 
 Rules (QUIRKS.md "Matching a CoinGecko coin to a CoinPaprika coin"):
-- A mapping, once decided, is sticky and reused (one SELECT for the whole batch).
-- New ids resolve by a curated override key or by ``symbol:name-slug`` — never by symbol alone.
+- A mapping, once decided, is sticky and reused (one SELECT for the whole batch); re-linking
+  (``load.relink``) is the only thing that moves it, with its observations.
+- A new id the identity linker has decided (``identity_links``: contracts, overrides, names,
+  market caps, manual decisions) takes that identity key and method.
+- Other new ids resolve by a curated override key or by ``symbol:name-slug`` — never by
+  symbol alone.
 - One source can hold a key only once. When a second id of the same source wants a key that is
   already held (or two ids in one batch want it), the newcomer gets its own source-scoped asset
   and the mapping is recorded as ``ambiguous`` with a note naming the holder: recorded, not
@@ -15,17 +19,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kasparro.load.bulk import insert_rows
+from kasparro.load.identity import identity_lock
 from kasparro.models import MarketRecord
 from kasparro.normalize.identity import resolve_key
+from kasparro.normalize.linking import CONFIDENCE as LINK_CONFIDENCE
 from kasparro.store.dialect import key_table
-from kasparro.store.schema import asset_mappings, assets
+from kasparro.store.schema import asset_mappings, assets, identity_links
 
-CONFIDENCE = {
+CONFIDENCE: dict[str, Decimal | None] = {
+    **LINK_CONFIDENCE,
     "override": Decimal("1"),
     "symbol_name": Decimal("0.9"),
     "new": None,
@@ -39,6 +47,7 @@ class _Decision:
     key: str
     method: str
     note: str | None = None
+    evidence: str | None = None
 
 
 def _rank_order(rec: MarketRecord) -> tuple[int, Decimal, str]:
@@ -54,6 +63,7 @@ async def resolve_assets(
     run_id: int,
     *,
     pages: Sequence[int] | None = None,
+    new_ids: list[str] | None = None,
 ) -> dict[str, int]:
     """Return source_asset_id -> asset id for every record, creating assets/mappings as needed.
 
@@ -64,14 +74,19 @@ async def resolve_assets(
     firsts: dict[str, tuple[MarketRecord, int]] = {}
     for i, rec in enumerate(records):
         firsts.setdefault(rec.source_asset_id, (rec, 0 if pages is None else pages[i]))
+    # Identities are read and decided under the identity lock: a concurrent relink must not
+    # merge away an asset this batch is mapping coins to.
+    await identity_lock(conn, exclusive=False)
     resolved = await _existing_mappings(conn, source, list(firsts))
     unknown = [first for sid, first in firsts.items() if sid not in resolved]
     if not unknown:
         return resolved
 
+    linked = await _linked_keys(conn, source, [rec.source_asset_id for rec, _ in unknown])
     wanted: dict[str, list[tuple[MarketRecord, str, int]]] = {}
     for rec, page in unknown:
-        key, method = resolve_key(rec)
+        link = linked.get(rec.source_asset_id)
+        key, method = (link[0], link[1]) if link else resolve_key(rec)
         wanted.setdefault(key, []).append((rec, method, page))
     holders = await _keys_held_by_source(conn, source, list(wanted))
 
@@ -81,7 +96,8 @@ async def resolve_assets(
         holder = holders.get(key)
         for i, (rec, method, _) in enumerate(candidates):
             if holder is None and i == 0:
-                decisions.append(_Decision(rec, key, method))
+                link = linked.get(rec.source_asset_id)
+                decisions.append(_Decision(rec, key, method, evidence=link[2] if link else None))
                 continue
             held_by = holder if holder is not None else candidates[0][0].source_asset_id
             decisions.append(
@@ -98,7 +114,12 @@ async def resolve_assets(
     mapping_rows = []
     for d in decisions:
         method = d.method
-        if method == "symbol_name" and d.key in created:
+        if d.record.source_asset_id in linked:
+            # The linker's method stands (a pair's first coin too); a coin it found no
+            # partner for, joining an asset another source created, matched by its key.
+            if method == "new" and d.key not in created:
+                method = "symbol_name"
+        elif method == "symbol_name" and d.key in created:
             method = "new"  # nothing to match yet: this source is the first to see the coin
         mapping_rows.append(
             {
@@ -108,6 +129,7 @@ async def resolve_assets(
                 "method": method,
                 "confidence": CONFIDENCE[method],
                 "note": d.note,
+                "evidence": d.evidence,
                 "source_symbol": d.record.symbol,
                 "source_name": d.record.name,
                 "decided_at": now,
@@ -116,7 +138,29 @@ async def resolve_assets(
         )
         resolved[d.record.source_asset_id] = key_ids[d.key]
     await insert_rows(conn, asset_mappings, mapping_rows, conflict=("source", "source_asset_id"))
+    if new_ids is not None:
+        new_ids += [str(row["source_asset_id"]) for row in mapping_rows]
     return resolved
+
+
+async def _linked_keys(
+    conn: AsyncConnection, source: str, source_ids: list[str]
+) -> dict[str, tuple[str, str, str | None]]:
+    """source_asset_id -> (identity key, method, evidence) the identity linker decided."""
+    li = identity_links.c
+    keys = key_table(conn, source_ids)
+
+    def probe(column: Any) -> Any:  # one primary-key probe per id (see key_table)
+        return (
+            select(column)
+            .where(li.source == source, li.source_asset_id == keys.c.value)
+            .scalar_subquery()
+        )
+
+    rows = await conn.execute(
+        select(keys.c.value, probe(li.identity_key), probe(li.method), probe(li.evidence))
+    )
+    return {sid: (key, method, ev) for sid, key, method, ev in rows if key is not None}
 
 
 async def _existing_mappings(
@@ -140,7 +184,7 @@ async def _keys_held_by_source(
     m = asset_mappings.c
     keys = key_table(conn, identity_keys)
     asset_id = (
-        select(assets.c.id)
+        select(func.coalesce(assets.c.alias_of, assets.c.id))  # a merged asset's key: its target
         .where(assets.c.identity_key == keys.c.value)
         .correlate(keys)  # two levels down: auto-correlation only looks one level up
         .scalar_subquery()
@@ -187,7 +231,9 @@ async def _ensure_assets(
     if rest:
         keys = key_table(conn, rest)
         asset_id = (
-            select(assets.c.id).where(assets.c.identity_key == keys.c.value).scalar_subquery()
+            select(func.coalesce(assets.c.alias_of, assets.c.id))
+            .where(assets.c.identity_key == keys.c.value)
+            .scalar_subquery()
         )
         ids.update((key, aid) for key, aid in await conn.execute(select(keys.c.value, asset_id)))
     return ids, created

@@ -36,7 +36,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kasparro import metrics
 from kasparro.load.assets import resolve_assets
 from kasparro.load.drift import record_drift
-from kasparro.load.observations import insert_observations, observation_row
+from kasparro.load.identity import LINKED_SOURCES
+from kasparro.load.observations import LoadResult, insert_observations, observation_row
 from kasparro.load.quarantine import quarantine_rejections
 from kasparro.load.raw import (
     ArchivedPayload,
@@ -48,9 +49,11 @@ from kasparro.load.raw import (
     save_raw,
     save_raws,
 )
+from kasparro.load.reference import ReferenceBatch, load_reference
 from kasparro.models import MarketRecord, Rejection
 from kasparro.normalize.drift import TYPE_SAMPLE, DriftFinding, detect_drift
 from kasparro.runs import repository as repo
+from kasparro.runs.identity import relink_quietly
 from kasparro.runs.owner import is_dead_local_owner, new_owner
 from kasparro.settings import Settings
 from kasparro.sources.base import Page, Source, SourceError
@@ -102,6 +105,9 @@ class RunResult:
     resumed_from: int | None = None
     crashed_runs: list[int] = field(default_factory=list)
     duration_s: float = 0.0
+    # Source ids this run mapped for the first time (not persisted): they may need linking.
+    new_ids: int = 0
+    relink: str | None = None  # how the identity relink after the run ended, if one ran
 
     @property
     def reconciles(self) -> bool:
@@ -124,11 +130,16 @@ def _one_line_error(exc: BaseException, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _market_key(rec: Any) -> tuple[str, Any]:
+    return (rec.source_asset_id, rec.observed_at)
+
+
 def split_page(
     source: Source,
     items: list[Any],
     earlier: dict[tuple[str, Any], int] | None = None,
-) -> tuple[list[MarketRecord], list[Rejection], int]:
+    normalize: Callable[[Any], Any] | None = None,
+) -> tuple[list[Any], list[Rejection], int]:
     """Normalize a page; in-page duplicates of a key are unchanged if identical, else rejected.
 
     Returns (records, rejections, duplicate_count) where duplicates are identical repeats.
@@ -137,16 +148,18 @@ def split_page(
     earlier batch's key by hash (keeping every record of a 50k-item page alive to compare
     exactly would undo the batching's memory bound).
     """
-    records: list[MarketRecord] = []
+    records: list[Any] = []  # MarketRecord, or a reference source's records
     rejections: list[Rejection] = []
-    seen: dict[tuple[str, Any], MarketRecord] = {}
+    seen: dict[tuple[str, Any], Any] = {}
     duplicates = 0
+    normalize = normalize or source.normalize
+    key_of = getattr(source, "record_key", _market_key)
     for item in items:
-        out = source.normalize(item)
+        out = normalize(item)
         if isinstance(out, Rejection):
             rejections.append(out)
             continue
-        key = (out.source_asset_id, out.observed_at)
+        key = key_of(out)
         prior = seen.get(key)
         if prior is None and earlier is not None and key in earlier:
             same = earlier[key] == _record_hash(out)
@@ -162,9 +175,9 @@ def split_page(
             rejections.append(
                 Rejection(
                     "duplicate key in one response with different values "
-                    f"(id={out.source_asset_id!r}, last_updated={out.observed_at.isoformat()})",
+                    f"({_describe_key(out, key)})",
                     item,
-                    out.source_asset_id,
+                    getattr(out, "source_asset_id", None),
                 )
             )
     if earlier is not None:
@@ -172,12 +185,26 @@ def split_page(
     return records, rejections, duplicates
 
 
-# Every field of a record, in order (read once: dataclasses.fields per record was half the
-# cost of hashing a 48k-item page's records).
-_fields: Final = operator.attrgetter(*(f.name for f in dataclasses.fields(MarketRecord)))
+def _describe_key(rec: Any, key: tuple[str, Any]) -> str:
+    if isinstance(rec, MarketRecord):
+        return f"id={rec.source_asset_id!r}, last_updated={rec.observed_at.isoformat()}"
+    return f"key={key!r}"
 
 
-def _record_hash(rec: MarketRecord) -> int:
+# Every field of a record, in order, per record type (read once: dataclasses.fields per
+# record was half the cost of hashing a 48k-item page's records).
+_FIELDS: Final[dict[type, Callable[[Any], tuple[Any, ...]]]] = {}
+
+
+def _fields(rec: Any) -> tuple[Any, ...]:
+    getter = _FIELDS.get(type(rec))
+    if getter is None:
+        getter = operator.attrgetter(*(f.name for f in dataclasses.fields(rec)))
+        _FIELDS[type(rec)] = getter
+    return getter(rec)
+
+
+def _record_hash(rec: Any) -> int:
     # Numbers hashed with their text: hash(Decimal(-1)) == hash(Decimal(-2)) in CPython.
     return hash(tuple(str(v) if isinstance(v, Decimal) else v for v in _fields(rec)))
 
@@ -191,6 +218,8 @@ class PageLoad:
     rejected: int = 0
     # Drift findings: a drifting payload is never skipped, so its drift events keep counting.
     drifted: int = 0
+    # Records loaded from the page so far (a reference page replaces its scope only if >0).
+    stored: int = 0
 
 
 @dataclass(slots=True)
@@ -312,16 +341,46 @@ class Pipeline:
         progress: ProgressCallback | None = None,
     ) -> RunResult:
         name = source.name
+        fresh = await self._still_fresh(source)
+        if fresh is not None:
+            return RunResult(run_id=0, source=name, status="skipped", error=fresh)
         lease = f"source:{name}"
         await self._acquire(lease)
         try:
-            return await self._run_locked(source, trigger, progress)
+            result = await self._run_locked(source, trigger, progress)
         finally:
             try:
                 async with self.engine.begin() as conn:
                     await repo.release_lease(conn, lease, self.owner)
             except Exception:  # the database is down: let the next run here take it over
                 _ENDED_LEASE_OWNERS[(_store(self.engine), lease)] = self.owner
+        if result.status in ("success", "partial") and (
+            getattr(source, "reference", False) or (name in LINKED_SOURCES and result.new_ids > 0)
+        ):
+            # After the lease is released: a relink never delays the source's next run.
+            outcome = await relink_quietly(self.engine, trigger=f"{name} run {result.run_id}")
+            result.relink = outcome.status
+        return result
+
+    async def _still_fresh(self, source: Source) -> str | None:
+        """Why a run of ``source`` is not needed now (reference data refreshed recently), or
+        None. An interrupted refresh is never fresh: it resumes."""
+        refresh = getattr(source, "refresh_seconds", None)
+        if not refresh:
+            return None
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(kasparro_read_only=True)
+            checkpoint = await repo.get_checkpoint(conn, source.name)
+            finished = await repo.last_success_at(conn, source.name)
+        if finished is None or (checkpoint and checkpoint.get("in_progress")):
+            return None
+        age = (repo.utcnow() - finished).total_seconds()
+        if age >= refresh:
+            return None
+        return (
+            f"fresh: refreshed {age / 60:.0f} min ago, next refresh after {refresh / 3600:g} h "
+            "(KASPARRO_REFERENCE_REFRESH_SECONDS)"
+        )
 
     async def _run_locked(
         self, source: Source, trigger: str, progress: ProgressCallback | None
@@ -533,7 +592,10 @@ class Pipeline:
         batch gets the full type-check sample and later ones a few records each (key sets are
         checked on every record, and the normalizers reject any single bad value anyway)."""
         size = self.settings.load_batch_rows
-        contract = getattr(source, "contract", None)
+        contract_for = getattr(source, "contract_for", None)
+        contract = (
+            contract_for(page.raw.endpoint) if contract_for else getattr(source, "contract", None)
+        )
         # zlib and hashlib release the GIL: a 36 MB body is compressed and hashed on worker
         # threads while the event loop goes on with the database.
         raw_body, fp = await asyncio.gather(
@@ -550,7 +612,7 @@ class Pipeline:
         earlier: dict[tuple[str, Any], int] | None = {} if total > size else None
         for start in range(0, max(total, 1), size):
             items = list(page.items[start : start + size])  # decodes this slice only
-            records, rejections, duplicates = split_page(source, items, earlier)
+            records, rejections, duplicates = split_page(source, items, earlier, page.normalize)
             yield Batch(
                 page=page,
                 load=load,
@@ -622,20 +684,11 @@ class Pipeline:
                 endpoint = batch.page.raw.endpoint
                 found = await record_drift(conn, name, endpoint, batch.findings, run_id, now)
                 new_drift += [(endpoint, f) for f in found]
-            asset_ids = (
-                await resolve_assets(
-                    conn,
-                    name,
-                    records,
-                    run_id,
-                    pages=[b.page.number for b in group for _ in b.records],
-                )
-                if records
-                else {}
-            )
-            self._crashpoints("after_assets", name, numbers)
-            rows = [observation_row(r, asset_ids[r.source_asset_id], run_id, now) for r in records]
-            loaded = await insert_observations(conn, rows)
+            if getattr(source, "reference", False):
+                # Stored under the API's name: the linker joins CoinGecko to CoinPaprika.
+                loaded = await self._load_reference(conn, getattr(source, "api", name), group, now)
+            else:
+                loaded = await self._load_market(conn, name, group, records, run_id, now, result)
             self._crashpoints("after_observations", name, numbers)
             await quarantine_rejections(conn, name, rejections, run_id, now)
             fetched = sum(b.fetched for b in group)
@@ -675,6 +728,53 @@ class Pipeline:
         metrics.RECORDS.labels(name, "loaded").inc(loaded.loaded)
         metrics.RECORDS.labels(name, "unchanged").inc(unchanged)
         metrics.RECORDS.labels(name, "rejected").inc(len(rejections))
+
+    async def _load_market(
+        self,
+        conn: Any,
+        name: str,
+        group: list[Batch],
+        records: list[MarketRecord],
+        run_id: int,
+        now: datetime,
+        result: RunResult,
+    ) -> LoadResult:
+        new_ids: list[str] = []
+        asset_ids = (
+            await resolve_assets(
+                conn,
+                name,
+                records,
+                run_id,
+                pages=[b.page.number for b in group for _ in b.records],
+                new_ids=new_ids,
+            )
+            if records
+            else {}
+        )
+        self._crashpoints("after_assets", name, sorted({b.page.number for b in group}))
+        rows = [observation_row(r, asset_ids[r.source_asset_id], run_id, now) for r in records]
+        loaded = await insert_observations(conn, rows)
+        result.new_ids += len(new_ids)
+        return loaded
+
+    async def _load_reference(
+        self, conn: Any, name: str, group: list[Batch], now: datetime
+    ) -> LoadResult:
+        batches = []
+        for b in group:
+            b.load.stored += len(b.records)
+            assert b.load.raw_id is not None  # archived by this or an earlier transaction
+            batches.append(
+                ReferenceBatch(
+                    scope=b.page.scope or "",
+                    raw_id=b.load.raw_id,
+                    records=b.records,
+                    # An empty or all-rejected listing must not wipe the stored snapshot.
+                    last=b.last and b.load.stored > 0,
+                )
+            )
+        return await load_reference(conn, name, batches, now)
 
     async def _save_failed_raw(self, name: str, run_id: int, exc: SourceError) -> None:
         raw = getattr(exc, "raw", None)

@@ -201,3 +201,15 @@ async def lease_holder(conn: AsyncConnection, name: str) -> tuple[str | None, da
         await conn.execute(select(leases.c.owner, leases.c.expires_at).where(leases.c.name == name))
     ).first()
     return (row[0], row[1]) if row else (None, None)
+
+
+async def last_success_at(conn: AsyncConnection, source: str) -> datetime | None:
+    """When the source's last successful (or partial) run finished."""
+    r = runs.c
+    found = await conn.execute(
+        select(r.finished_at)
+        .where(r.source == source, r.status.in_(("success", "partial")))
+        .order_by(r.finished_at.desc())
+        .limit(1)
+    )
+    return found.scalar_one_or_none()

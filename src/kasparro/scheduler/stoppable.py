@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from kasparro.models import Normalized
+from kasparro.models import Normalized, ReferenceRecord
 from kasparro.sources.base import Page, Source, SourceError
 
 SHUTDOWN_REASON = (
@@ -39,8 +39,13 @@ class StoppableSource:
         self.fetching = False  # True only while awaiting the upstream (no transaction open)
         self.aborted = False
 
-    def normalize(self, item: Any) -> Normalized:
+    def normalize(self, item: Any) -> Normalized | ReferenceRecord:
         return self._inner.normalize(item)
+
+    def __getattr__(self, name: str) -> Any:
+        # The rest of what the pipeline asks a source (its drift contract, a reference
+        # source's loader flags and refresh interval) is the wrapped source's.
+        return getattr(self._inner, name)
 
     async def pages(self, checkpoint: dict[str, Any] | None) -> AsyncIterator[Page]:
         pages = aiter(self._inner.pages(checkpoint))

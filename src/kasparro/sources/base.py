@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from kasparro.models import Normalized
+from kasparro.models import Normalized, ReferenceRecord
 
 if TYPE_CHECKING:
     import httpx
@@ -41,6 +41,10 @@ class Page:
     # Set by a source when a page could not be parsed as a list of records; such pages
     # are recorded raw and fail the run with this reason (after retries are exhausted).
     error: str | None = None
+    # Reference sources: the snapshot scope this page replaces (load.reference), and the
+    # normalizer of its items when it is not the source's own (it needs the page's context).
+    scope: str | None = None
+    normalize: Callable[[Any], Any] | None = None
 
 
 @dataclass(slots=True)
@@ -58,7 +62,7 @@ class Source(Protocol):
 
     name: str
 
-    def normalize(self, item: Any) -> Normalized: ...
+    def normalize(self, item: Any) -> Normalized | ReferenceRecord: ...
 
     def pages(self, checkpoint: dict[str, Any] | None) -> AsyncIterator[Page]: ...
 

@@ -6,14 +6,16 @@ import math
 from collections.abc import AsyncIterator
 from typing import Any
 
-from kasparro.models import Normalized
+from kasparro.models import Normalized, ReferenceCoin, Rejection
 from kasparro.normalize.coingecko import normalize_market
-from kasparro.normalize.contracts import COINGECKO_MARKETS
+from kasparro.normalize.contracts import COINGECKO_COINS_LIST, COINGECKO_MARKETS
+from kasparro.normalize.reference import SCOPE_COINS, normalize_coingecko_coin
 from kasparro.sources.base import Page, SourceContext
 from kasparro.sources.http import Fetcher
 from kasparro.sources.parsing import parse_json_array
 
 ENDPOINT = "/coins/markets"
+COINS_LIST = "/coins/list"
 
 
 class CoinGeckoSource:
@@ -72,3 +74,44 @@ class CoinGeckoSource:
             if last:
                 return
             page += 1
+
+
+class CoinGeckoReferenceSource:
+    """``/coins/list?include_platform=true``: every coin with its contract per platform, one
+    page (a snapshot of the ``coins`` scope, see load.reference). The identity linker's
+    CoinGecko side; refreshed every ``reference_refresh_seconds``."""
+
+    name = "coingecko_reference"
+    api = "coingecko"
+    reference = True
+
+    contract = COINGECKO_COINS_LIST
+
+    def __init__(self, ctx: SourceContext) -> None:
+        self.fetcher = Fetcher("coingecko", ctx.http, ctx.limiters, ctx.settings)
+        self.url = ctx.settings.coingecko_base_url.rstrip("/") + COINS_LIST
+        self.headers = ctx.settings.coingecko_key_header()
+        self.refresh_seconds = ctx.settings.reference_refresh_seconds
+
+    def normalize(self, item: Any) -> ReferenceCoin | Rejection:
+        return normalize_coingecko_coin(item)
+
+    def record_key(self, rec: ReferenceCoin) -> tuple[str, Any]:
+        return (rec.source_asset_id, None)
+
+    async def pages(self, checkpoint: dict[str, Any] | None) -> AsyncIterator[Page]:
+        raw, items = await self.fetcher.get(
+            self.url,
+            endpoint=COINS_LIST,
+            params={"include_platform": "true"},
+            parse=parse_json_array,
+            headers=self.headers,
+        )
+        yield Page(
+            number=1,
+            raw=raw,
+            items=items,
+            checkpoint={"in_progress": False, "next_page": 1},
+            total_pages=1,
+            scope=SCOPE_COINS,
+        )

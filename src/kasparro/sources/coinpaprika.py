@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from kasparro.models import Normalized
+from kasparro.models import (
+    Normalized,
+    ReferenceCoin,
+    ReferenceContract,
+    ReferencePlatform,
+    Rejection,
+)
+from kasparro.normalize.chains import normalize_address
 from kasparro.normalize.coinpaprika import normalize_ticker
-from kasparro.normalize.contracts import COINPAPRIKA_TICKERS
-from kasparro.sources.base import Page, SourceContext
+from kasparro.normalize.contracts import (
+    COINPAPRIKA_COINS,
+    COINPAPRIKA_CONTRACTS,
+    COINPAPRIKA_TICKERS,
+)
+from kasparro.normalize.drift import Contract
+from kasparro.normalize.reference import (
+    SCOPE_COINS,
+    SCOPE_PLATFORMS,
+    contracts_scope,
+    normalize_coinpaprika_coin,
+    normalize_coinpaprika_contract,
+    normalize_coinpaprika_platform,
+)
+from kasparro.sources.base import Page, RawResponse, SourceContext
 from kasparro.sources.http import Fetcher
 from kasparro.sources.parsing import parse_json_array
 
 ENDPOINT = "/tickers"
+CONTRACTS = "/contracts/{platform}"
 
 
 class CoinPaprikaSource:
@@ -43,4 +65,113 @@ class CoinPaprikaSource:
             items=items,
             checkpoint={"in_progress": False, "next_page": 1},
             total_pages=1,
+        )
+
+
+class CoinPaprikaReferenceSource:
+    """CoinPaprika's coin list and contracts, the identity linker's CoinPaprika side.
+
+    Pages: 1 ``/coins`` (every coin: id, symbol, name, rank, type), 2 ``/contracts`` (the
+    platforms), then ``/contracts/{platform}`` for each platform mapped to a chain (sorted;
+    unmapped platforms are recorded, not fetched: their contracts could never link). About a
+    dozen requests in all, inside the CoinPaprika budget; refreshed every
+    ``reference_refresh_seconds``. A run stopped half-way resumes at its next platform (the
+    platform list travels in the checkpoint)."""
+
+    name = "coinpaprika_reference"
+    api = "coinpaprika"
+    reference = True
+
+    def __init__(self, ctx: SourceContext) -> None:
+        self.fetcher = Fetcher("coinpaprika", ctx.http, ctx.limiters, ctx.settings)
+        self.base = ctx.settings.coinpaprika_base_url.rstrip("/")
+        self.headers = ctx.settings.coinpaprika_key_header()
+        self.refresh_seconds = ctx.settings.reference_refresh_seconds
+
+    def contract_for(self, endpoint: str) -> Contract | None:
+        return {"/coins": COINPAPRIKA_COINS, CONTRACTS: COINPAPRIKA_CONTRACTS}.get(endpoint)
+
+    def normalize(self, item: Any) -> ReferenceCoin | Rejection:
+        return normalize_coinpaprika_coin(item)
+
+    def record_key(self, rec: Any) -> tuple[str, Any]:
+        if isinstance(rec, ReferenceContract):
+            return (rec.source_asset_id, normalize_address(rec.contract.address))
+        if isinstance(rec, ReferencePlatform):
+            return (rec.platform, None)
+        return (rec.source_asset_id, None)
+
+    async def _get(self, endpoint: str, path: str) -> tuple[RawResponse, Any]:
+        return await self.fetcher.get(
+            self.base + path,
+            endpoint=endpoint,
+            params={},
+            parse=parse_json_array,
+            headers=self.headers,
+        )
+
+    async def pages(self, checkpoint: dict[str, Any] | None) -> AsyncIterator[Page]:
+        start, platforms = 1, []
+        if checkpoint and checkpoint.get("in_progress"):
+            start = int(checkpoint.get("next_page", 1))
+            platforms = list(checkpoint.get("platforms") or [])
+            if not platforms:
+                start = min(start, 2)  # the platform list is read again
+        if start <= 1:
+            raw, items = await self._get("/coins", "/coins")
+            yield self._page(1, raw, items, SCOPE_COINS, platforms, 3 + len(platforms))
+        if start <= 2 or not platforms:
+            raw, items = await self._get("/contracts", "/contracts")
+            listed = [normalize_coinpaprika_platform(p) for p in items]
+            platforms = sorted(
+                {p.platform for p in listed if isinstance(p, ReferencePlatform) and p.chain}
+            )
+            yield self._page(
+                2,
+                raw,
+                items,
+                SCOPE_PLATFORMS,
+                platforms,
+                2 + len(platforms),
+                normalize=normalize_coinpaprika_platform,
+            )
+        for i, platform in enumerate(platforms):
+            number = 3 + i
+            if number < start:
+                continue
+            raw, items = await self._get(CONTRACTS, f"/contracts/{platform}")
+            yield self._page(
+                number,
+                raw,
+                items,
+                contracts_scope(platform),
+                platforms,
+                2 + len(platforms),
+                normalize=functools.partial(normalize_coinpaprika_contract, platform),
+            )
+
+    def _page(
+        self,
+        number: int,
+        raw: RawResponse,
+        items: Any,
+        scope: str,
+        platforms: list[str],
+        total: int,
+        *,
+        normalize: Callable[[Any], Any] | None = None,
+    ) -> Page:
+        last = number >= total
+        return Page(
+            number=number,
+            raw=raw,
+            items=items,
+            checkpoint={
+                "in_progress": not last,
+                "next_page": 1 if last else number + 1,
+                "platforms": [] if last else platforms,
+            },
+            total_pages=total,
+            scope=scope,
+            normalize=normalize,
         )

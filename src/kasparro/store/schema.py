@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -111,6 +112,9 @@ assets = Table(
     Column("symbol", String(64), nullable=False),
     Column("name", String(300), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    # Set when the asset was merged into another (identity re-linking): its id and key now
+    # resolve to that asset, the API answers its id with a redirect. Always one hop.
+    Column("alias_of", BigId, ForeignKey("assets.id")),
     Index("ix_assets_symbol", "symbol"),
 )
 
@@ -120,10 +124,11 @@ asset_mappings = Table(
     Column("source", String(64), primary_key=True),
     Column("source_asset_id", String(300), primary_key=True),
     Column("asset_id", BigId, ForeignKey("assets.id"), nullable=False),
-    # override | symbol_name | new | ambiguous
+    # override | contract | symbol_name | market_cap_tiebreak | manual | new | ambiguous
     Column("method", String(32), nullable=False),
     Column("confidence", ExactDecimal()),
     Column("note", Text),
+    Column("evidence", Text),  # JSON: what the link rests on (contracts, names, market caps)
     Column("source_symbol", String(64)),
     Column("source_name", String(300)),
     Column("decided_at", UTCDateTime(), nullable=False),
@@ -228,4 +233,132 @@ scheduler_state = Table(
     Column("consecutive_failures", Integer, nullable=False, default=0),
     Column("heartbeat_at", UTCDateTime()),
     Column("owner", String(200)),
+)
+
+# --- reference data and identity linking ----------------------------------------------------
+# Each API's coin list and contracts, as last fetched by its reference source; each scope (a
+# coin list, one platform's contracts) is a complete snapshot, replaced when it is re-read.
+
+reference_coins = Table(
+    "reference_coins",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("source_asset_id", String(300), primary_key=True),
+    Column("symbol", String(64), nullable=False),
+    Column("name", String(300), nullable=False),
+    Column("kind", String(16)),  # coin | token
+    Column("rank", Integer),
+    Column("active", Boolean),
+    Column("issues", Text),  # JSON list: bad contract data kept out of linking
+    Column("raw_id", BigId, nullable=False),  # the payload that last listed the coin
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+reference_contracts = Table(
+    "reference_contracts",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("platform", String(100), primary_key=True),  # the API's own platform id
+    Column("address", String(200), primary_key=True),  # normalized (chains.normalize_address)
+    Column("source_asset_id", String(300), primary_key=True),
+    Column("scope", String(120), nullable=False),  # "coins" or "contracts:<platform>"
+    Column("chain", String(32)),  # canonical chain; NULL: an unknown chain (never linked)
+    Column("spelled", String(200), nullable=False),  # as the API sent it
+    Column("raw_id", BigId, nullable=False),
+    Index("ix_reference_contracts_coin", "source", "source_asset_id"),
+    Index("ix_reference_contracts_scope", "source", "scope"),
+)
+
+reference_platforms = Table(
+    "reference_platforms",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("platform", String(100), primary_key=True),
+    Column("chain", String(32)),  # NULL: no mapping, its contracts are not fetched
+    Column("raw_id", BigId, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# The decided identity of every listed coin (normalize.linking), rewritten by each relink:
+# loading a new coin takes its identity key from here.
+identity_links = Table(
+    "identity_links",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("source_asset_id", String(300), primary_key=True),
+    Column("identity_key", String(300), nullable=False),
+    Column("method", String(32), nullable=False),
+    Column("counterpart", String(300)),  # the other API's id, for a pair
+    Column("confidence", ExactDecimal()),
+    Column("evidence", Text),  # JSON
+    Column("relink_id", BigId, nullable=False),
+    Column("decided_at", UTCDateTime(), nullable=False),
+)
+
+# Pairings for a human: proposed by the linker (pending) or decided (accepted/rejected,
+# sticky: they override automatic decisions). A pending pairing the linker no longer
+# proposes becomes obsolete.
+identity_review = Table(
+    "identity_review",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("coingecko_id", String(300), nullable=False),
+    Column("coinpaprika_id", String(300), nullable=False),
+    Column("status", String(16), nullable=False),  # pending | accepted | rejected | obsolete
+    Column("reason", String(64), nullable=False),
+    Column("evidence", Text),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("decided_at", UTCDateTime()),
+    Column("decided_by", String(200)),
+    Column("note", Text),
+    UniqueConstraint("coingecko_id", "coinpaprika_id", name="uq_identity_review_pair"),
+    Index("ix_identity_review_status", "status"),
+)
+
+# One row per relink: when, why, and what it found and changed (JSON stats).
+identity_relinks = Table(
+    "identity_relinks",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("trigger", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # running | success | skipped | failed
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    Column("stats", Text),
+    Column("error", Text),
+)
+
+# Bad reference data found by the last relink (a contract listed for two coins, empty
+# addresses, unknown chains, conflicting manual decisions): counted and visible.
+identity_anomalies = Table(
+    "identity_anomalies",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("relink_id", BigId, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("ids", Text),  # JSON list
+    Index("ix_identity_anomalies_kind", "kind"),
+)
+
+# What re-linking did to assets: a source id moved between assets (with its observations),
+# an asset merged into another (its id now an alias). Never rewritten.
+asset_events = Table(
+    "asset_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("kind", String(16), nullable=False),  # move | merge
+    Column("asset_id", BigId, nullable=False),  # where it went (the surviving asset)
+    Column("from_asset_id", BigId),
+    Column("source", String(64)),
+    Column("source_asset_id", String(300)),
+    Column("method", String(32)),
+    Column("evidence", Text),
+    Column("observations", Integer),  # observations that moved with it
+    Column("relink_id", BigId),
+    Index("ix_asset_events_asset", "asset_id"),
+    Index("ix_asset_events_from", "from_asset_id"),
 )

@@ -1,0 +1,451 @@
+"""Re-linking: move the store's mappings to the identities the linker decided.
+
+Coins loaded before the linker knew them (no reference data yet, a rename, a contract that
+arrived later) sit on the asset their ``symbol:name`` key gave them. Once
+``identity_links`` says otherwise, :func:`reconcile` moves each such source id to the asset
+of its decided identity key, **with its observations** (nothing lost, nothing duplicated:
+observations are unique per source id, only their asset changes), and:
+
+- an asset left without mappings is *merged*: ``alias_of`` points at the asset that took its
+  source ids, so its id and its key keep resolving (the API redirects), never 404;
+- an asset whose key some link wants keeps that key and is filled by that key's coins;
+- a source id left on a target beside the newcomer of its own source (an id no longer
+  listed) is split off onto an asset of its own, since an asset holds one id per source;
+- every move and merge is recorded in ``asset_events``.
+
+:func:`plan_relink` is the pure decision (tested on its own); :func:`reconcile` reads the
+store, plans and applies it set-based. Callers hold the identity lock (``load.identity``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import func, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kasparro.load.bulk import insert_rows, update_rows
+from kasparro.load.identity import LINKED_SOURCES
+from kasparro.store.dialect import key_table
+from kasparro.store.schema import (
+    asset_events,
+    asset_mappings,
+    assets,
+    identity_links,
+    latest_observations,
+    observations,
+)
+
+PAIR_METHODS: Final = frozenset(
+    {"manual", "override", "contract", "symbol_name", "market_cap_tiebreak"}
+)
+SourceId = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    key: str
+    method: str
+    confidence: Any
+    evidence: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Mapped:
+    asset_id: int
+    method: str
+    confidence: Any
+    evidence: str | None
+
+
+@dataclass(slots=True)
+class RelinkPlan:
+    # Keys with no asset yet: created (key -> a member whose symbol/name the asset takes).
+    create: dict[str, SourceId] = field(default_factory=dict)
+    # Keys registered as aliases of an existing asset (key -> asset id).
+    alias_keys: dict[str, int] = field(default_factory=dict)
+    # (source id, from asset, to key): the key resolves to the target after create/alias.
+    moves: list[tuple[SourceId, int, str]] = field(default_factory=list)
+    # Assets left empty: asset id -> key of the target they merge into.
+    merges: dict[int, str] = field(default_factory=dict)
+    # Mappings whose method/evidence change: source id -> (method, confidence, evidence).
+    relabel: dict[SourceId, tuple[str, Any, str | None]] = field(default_factory=dict)
+    target_of: dict[str, int | None] = field(default_factory=dict)  # key -> asset (None: new)
+
+
+def plan_relink(
+    mapped: Mapping[SourceId, Mapped],
+    wanted: Mapping[SourceId, Wanted],
+    asset_of_key: Mapping[str, int],
+    key_of_asset: Mapping[int, str],
+) -> RelinkPlan:
+    """Decide the moves that give every mapped, linked source id the asset of its key.
+
+    ``mapped``: every mapping (all sources); ``wanted``: the linker's identity of each listed
+    coin; ``asset_of_key``: key -> the asset it resolves to (aliases followed);
+    ``key_of_asset``: asset -> its own key (assets that are not aliases)."""
+    plan = RelinkPlan()
+    groups: dict[str, list[SourceId]] = defaultdict(list)
+    for sid, want in wanted.items():
+        if sid in mapped:
+            groups[want.key].append(sid)
+    link_keys = {w.key for w in wanted.values()}
+    claimed: set[int] = set()
+    for key in sorted(groups):
+        owner = asset_of_key.get(key)
+        if owner is not None:
+            plan.target_of[key] = owner
+            claimed.add(owner)
+    # An asset whose own key a link wants belongs to that key's group, mapped or not yet.
+    owned = {aid for aid, key in key_of_asset.items() if key in link_keys}
+    for key in sorted(groups):
+        if key in plan.target_of:
+            continue
+        members = sorted(groups[key], key=lambda s: (LINKED_SOURCES.index(s[0]), s[1]))
+        for member in members:
+            aid = mapped[member].asset_id
+            if aid not in claimed and aid not in owned:
+                plan.target_of[key] = aid
+                plan.alias_keys[key] = aid
+                claimed.add(aid)
+                break
+        else:
+            plan.target_of[key] = None
+            plan.create[key] = members[0]
+
+    def target(key: str) -> int | None:
+        return plan.target_of[key]
+
+    # Moves of linked ids.
+    holders: dict[int, list[SourceId]] = defaultdict(list)
+    for sid, m in mapped.items():
+        holders[m.asset_id].append(sid)
+    leaving: set[SourceId] = set()
+    for key, members in groups.items():
+        for sid in members:
+            if mapped[sid].asset_id != target(key):
+                plan.moves.append((sid, mapped[sid].asset_id, key))
+                leaving.add(sid)
+    # Same-source neighbours on a target: the newcomer stays, the unlisted id is split off.
+    arriving: dict[int, set[str]] = defaultdict(set)
+    for sid, _, key in plan.moves:
+        existing = target(key)
+        if existing is not None:  # a new asset holds nothing yet
+            arriving[existing].add(sid[0])
+    for where, sources in list(arriving.items()):
+        for sid in holders.get(where, ()):
+            if sid in leaving or sid[0] not in sources or sid in wanted:
+                continue
+            split_key = f"{sid[0]}:{sid[1]}"
+            if asset_of_key.get(split_key) == where:
+                split_key += "#split"  # its own key already names this asset
+            plan.target_of.setdefault(split_key, asset_of_key.get(split_key))
+            if plan.target_of[split_key] is None:
+                plan.create[split_key] = sid
+            plan.moves.append((sid, where, split_key))
+            leaving.add(sid)
+    # Assets emptied of linked ids: the rest of their ids follow when they all went to one
+    # target (which has no id of those sources), and the emptied asset becomes its alias.
+    went: dict[int, set[str]] = defaultdict(set)
+    for sid, from_asset, key in plan.moves:
+        if sid in wanted:
+            went[from_asset].add(key)
+    for aid, keys in sorted(went.items()):
+        staying = [s for s in holders[aid] if s not in leaving]
+        if any(s in wanted for s in staying) or aid in owned or len(keys) != 1:
+            continue
+        (key,) = keys
+        dest = target(key)
+        dest_sources = {s[0] for s in holders.get(dest, ())} if dest is not None else set()
+        dest_sources |= {s[0] for s, _, k in plan.moves if k == key}
+        if any(s[0] in dest_sources for s in staying):
+            continue
+        for s in staying:
+            plan.moves.append((s, aid, key))
+            leaving.add(s)
+        plan.merges[aid] = key
+    # Methods and evidence: a pair's members carry the link's; a lone coin is "new".
+    for sid, want in wanted.items():
+        found = mapped.get(sid)
+        if found is None:
+            continue
+        m = found
+        if want.method in PAIR_METHODS:
+            desired = (want.method, want.confidence, want.evidence)
+        elif m.method in PAIR_METHODS:
+            desired = ("new", None, None)
+        else:
+            continue
+        if (m.method, m.confidence, m.evidence) != desired:
+            plan.relabel[sid] = desired
+    return plan
+
+
+@dataclass(slots=True)
+class RelinkStats:
+    moved: int = 0
+    merged: int = 0
+    created: int = 0
+    relabeled: int = 0
+    observations_moved: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "moved": self.moved,
+            "merged": self.merged,
+            "created": self.created,
+            "relabeled": self.relabeled,
+            "observations_moved": self.observations_moved,
+        }
+
+
+async def _read_state(
+    conn: AsyncConnection,
+) -> tuple[dict[SourceId, Mapped], dict[SourceId, Wanted], dict[int, str]]:
+    m, li, a = asset_mappings.c, identity_links.c, assets.c
+    mapped = {
+        (s, sid): Mapped(aid, method, conf, ev)
+        for s, sid, aid, method, conf, ev in await conn.execute(
+            select(m.source, m.source_asset_id, m.asset_id, m.method, m.confidence, m.evidence)
+        )
+    }
+    wanted = {
+        (s, sid): Wanted(key, method, conf, ev)
+        for s, sid, key, method, conf, ev in await conn.execute(
+            select(
+                li.source,
+                li.source_asset_id,
+                li.identity_key,
+                li.method,
+                li.confidence,
+                li.evidence,
+            )
+        )
+    }
+    key_of_asset = {
+        aid: key
+        for aid, key in await conn.execute(select(a.id, a.identity_key).where(a.alias_of.is_(None)))
+    }
+    return mapped, wanted, key_of_asset
+
+
+async def _resolve_keys(conn: AsyncConnection, keys: list[str]) -> dict[str, int]:
+    a = assets.c
+    if not keys:
+        return {}
+    table = key_table(conn, keys)
+    resolved = (
+        select(func.coalesce(a.alias_of, a.id))
+        .where(a.identity_key == table.c.value)
+        .scalar_subquery()
+    )
+    rows = await conn.execute(select(table.c.value, resolved))
+    return {key: int(aid) for key, aid in rows if aid is not None}
+
+
+async def reconcile(conn: AsyncConnection, relink_id: int, now: datetime) -> RelinkStats:
+    """Apply ``identity_links`` to the mappings (see the module docstring)."""
+    mapped, wanted, key_of_asset = await _read_state(conn)
+    keys = sorted({w.key for w in wanted.values()} | {f"{s}:{i}" for s, i in mapped})
+    asset_of_key = await _resolve_keys(conn, keys)
+    plan = plan_relink(mapped, wanted, asset_of_key, key_of_asset)
+    stats = RelinkStats()
+    if not (plan.moves or plan.relabel or plan.alias_keys):
+        return stats
+    names = await _names(conn, [*plan.create.values()])
+    rows: list[dict[str, Any]] = [
+        {
+            "identity_key": key,
+            "symbol": names.get(member, ("?", "?"))[0],
+            "name": names.get(member, ("?", "?"))[1],
+            "created_at": now,
+            "alias_of": None,
+        }
+        for key, member in sorted(plan.create.items())
+    ]
+    rows += [
+        {"identity_key": key, "symbol": "", "name": "", "created_at": now, "alias_of": aid}
+        for key, aid in sorted(plan.alias_keys.items())
+    ]
+    await insert_rows(conn, assets, rows, conflict=("identity_key",))
+    stats.created = len(plan.create)
+    resolved = await _resolve_keys(conn, sorted(plan.create))
+    target = {key: (resolved[key] if aid is None else aid) for key, aid in plan.target_of.items()}
+    await _apply_moves(conn, plan, target, wanted, relink_id, now, stats)
+    await _apply_merges(conn, plan, target, relink_id, now, stats)
+    relabels = [
+        {
+            "source": s,
+            "source_asset_id": sid,
+            "method": method,
+            "confidence": conf,
+            "evidence": ev,
+            "decided_at": now,
+        }
+        for (s, sid), (method, conf, ev) in sorted(plan.relabel.items())
+    ]
+    stats.relabeled = await update_rows(
+        conn, asset_mappings, relabels, key=("source", "source_asset_id")
+    )
+    return stats
+
+
+async def _names(conn: AsyncConnection, members: list[SourceId]) -> dict[SourceId, tuple[str, str]]:
+    m = asset_mappings.c
+    out: dict[SourceId, tuple[str, str]] = {}
+    for source in {s for s, _ in members}:
+        ids = [sid for s, sid in members if s == source]
+        table = key_table(conn, ids)
+        rows = await conn.execute(
+            select(m.source_asset_id, m.source_symbol, m.source_name).where(
+                m.source == source, m.source_asset_id.in_(select(table.c.value))
+            )
+        )
+        out.update(((source, sid), (sym or "?", name or "?")) for sid, sym, name in rows)
+    return out
+
+
+async def _apply_moves(
+    conn: AsyncConnection,
+    plan: RelinkPlan,
+    target: Mapping[str, int],
+    wanted: Mapping[SourceId, Wanted],
+    relink_id: int,
+    now: datetime,
+    stats: RelinkStats,
+) -> None:
+    if not plan.moves:
+        return
+    moves = [(sid, from_asset, target[key]) for sid, from_asset, key in plan.moves]
+    counts = await _observation_counts(conn, [sid for sid, _, _ in moves])
+    await update_rows(
+        conn,
+        asset_mappings,
+        [
+            {"source": s, "source_asset_id": i, "asset_id": to, "decided_at": now}
+            for (s, i), _, to in moves
+        ],
+        key=("source", "source_asset_id"),
+    )
+    await update_rows(
+        conn,
+        observations,
+        [{"source": s, "source_asset_id": i, "asset_id": to} for (s, i), _, to in moves],
+        key=("source", "source_asset_id"),
+    )
+    await _repoint_latest(conn, moves)
+    events = []
+    for (s, i), from_asset, to in moves:
+        want = wanted.get((s, i))
+        events.append(
+            {
+                "at": now,
+                "kind": "move",
+                "asset_id": to,
+                "from_asset_id": from_asset,
+                "source": s,
+                "source_asset_id": i,
+                "method": want.method if want else "split",
+                "evidence": want.evidence if want else None,
+                "observations": counts.get((s, i), 0),
+                "relink_id": relink_id,
+            }
+        )
+    await insert_rows(conn, asset_events, events, conflict=("id",))
+    stats.moved = len(moves)
+    stats.observations_moved = sum(counts.values())
+
+
+async def _observation_counts(conn: AsyncConnection, sids: list[SourceId]) -> dict[SourceId, int]:
+    o = observations.c
+    out: dict[SourceId, int] = {}
+    for source in sorted({s for s, _ in sids}):
+        table = key_table(conn, [i for s, i in sids if s == source])
+        count = (
+            select(func.count())
+            .where(o.source == source, o.source_asset_id == table.c.value)
+            .scalar_subquery()
+        )
+        rows = await conn.execute(select(table.c.value, count))
+        out.update(((source, sid), int(n)) for sid, n in rows)
+    return out
+
+
+async def _repoint_latest(conn: AsyncConnection, moves: list[tuple[SourceId, int, int]]) -> None:
+    """latest_observations of the moved ids: dropped where they left, rebuilt where they
+    arrived, from their newest observation (observed_at, then id, as the loader keeps it)."""
+    lo, o = latest_observations.c, observations.c
+    pairs = sorted(
+        {(from_asset, s) for (s, _), from_asset, _ in moves} | {(to, s) for (s, _), _, to in moves}
+    )
+    await conn.execute(
+        latest_observations.delete().where(tuple_(lo.asset_id, lo.source).in_(pairs))
+    )
+    destination = {sid: to for sid, _, to in moves}
+    rows: list[dict[str, Any]] = []
+    for source in sorted({s for s, _ in destination}):
+        table = key_table(conn, [i for s, i in destination if s == source])
+        newest = (
+            select(o.id)
+            .where(o.source == source, o.source_asset_id == table.c.value)
+            .order_by(o.observed_at.desc(), o.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        found = [(sid, oid) for sid, oid in await conn.execute(select(table.c.value, newest))]
+        ids = [oid for _, oid in found if oid is not None]
+        when = (
+            dict((await conn.execute(select(o.id, o.observed_at).where(o.id.in_(ids)))).all())
+            if ids
+            else {}
+        )
+        rows += [
+            {
+                "asset_id": destination[(source, sid)],
+                "source": source,
+                "observation_id": oid,
+                "observed_at": when[oid],
+            }
+            for sid, oid in found
+            if oid is not None
+        ]
+    await insert_rows(conn, latest_observations, rows, conflict=("asset_id", "source"))
+
+
+async def _apply_merges(
+    conn: AsyncConnection,
+    plan: RelinkPlan,
+    target: Mapping[str, int],
+    relink_id: int,
+    now: datetime,
+    stats: RelinkStats,
+) -> None:
+    a = assets.c
+    events = []
+    for aid, key in sorted(plan.merges.items()):
+        dest = target[key]
+        if dest == aid:
+            continue
+        # One hop: whatever pointed at the merged asset now points at its target.
+        await conn.execute(update(assets).where(a.alias_of == aid).values(alias_of=dest))
+        await conn.execute(update(assets).where(a.id == aid).values(alias_of=dest))
+        events.append(
+            {
+                "at": now,
+                "kind": "merge",
+                "asset_id": dest,
+                "from_asset_id": aid,
+                "source": None,
+                "source_asset_id": None,
+                "method": None,
+                "evidence": None,
+                "observations": None,
+                "relink_id": relink_id,
+            }
+        )
+    await insert_rows(conn, asset_events, events, conflict=("id",))
+    stats.merged = len(events)
