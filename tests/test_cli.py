@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.fixtures.etl import CSV_HEADER
 
@@ -79,3 +80,41 @@ def test_demo_runs_every_source_offline_on_emulated_data(tmp_path: Path) -> None
         assert source in proc.stdout
     assert "failed" not in proc.stdout
     assert (tmp_path / "cli.db").is_file()
+
+
+def test_identity_commands_against_the_emulator(tmp_path: Path, emulator: Any) -> None:
+    env = {
+        "KASPARRO_COINGECKO_BASE_URL": emulator.coingecko_base_url,
+        "KASPARRO_COINPAPRIKA_BASE_URL": emulator.coinpaprika_base_url,
+        "KASPARRO_COINGECKO_REQUESTS_PER_MINUTE": "60000",
+        "KASPARRO_COINPAPRIKA_REQUESTS_PER_MINUTE": "60000",
+        "KASPARRO_COINGECKO_MAX_COINS": "all",
+    }
+    first = run_cli(["etl", "run"], tmp_path, **env)
+    assert first.returncode == 0, first.stderr
+    assert "coingecko_reference" in first.stdout and "coinpaprika_reference" in first.stdout
+    # Reference data is fresh for a day: skipped, and that is not a failure.
+    again = run_cli(["etl", "run", "--source", "coingecko_reference"], tmp_path, **env)
+    assert again.returncode == 0, again.stderr
+    assert "fresh" in again.stdout
+    forced = run_cli(
+        ["etl", "run", "--source", "coingecko_reference", "--refresh-reference"], tmp_path, **env
+    )
+    assert forced.returncode == 0 and "success" in forced.stdout, forced.stderr
+    shown = run_cli(["identity", "show"], tmp_path, **env)
+    assert shown.returncode == 0, shown.stderr
+    summary = json.loads(shown.stdout)
+    assert summary["last_relink"]["status"] == "success"
+    assert summary["links"]["coingecko"]["contract"] > 100
+    review = run_cli(["identity", "review"], tmp_path, **env)
+    assert review.returncode == 0 and "identity review: pending" in review.stdout
+    first_id = next(
+        line.split("│")[1].strip()
+        for line in review.stdout.splitlines()
+        if line.startswith("│") and line.split("│")[1].strip().isdigit()
+    )
+    accepted = run_cli(["identity", "accept", first_id, "--note", "checked"], tmp_path, **env)
+    assert accepted.returncode == 0, accepted.stderr
+    assert "accepted; relink success" in accepted.stdout
+    missing = run_cli(["identity", "accept", "999999"], tmp_path, **env)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr

@@ -143,13 +143,13 @@ async def test_history_checks_existence_only_for_empty_pages(
 
     ids = await _seed(engine)
     checks: list[int] = []
-    real = q_assets.asset_exists
+    real = q_assets.asset_status
 
-    async def counting(reader: Any, asset_id: int) -> bool:
+    async def counting(reader: Any, asset_id: int) -> tuple[bool, int | None]:
         checks.append(asset_id)
         return await real(reader, asset_id)
 
-    monkeypatch.setattr(q_assets, "asset_exists", counting)
+    monkeypatch.setattr(q_assets, "asset_status", counting)
     path = f"/api/v1/assets/{ids['bitcoin']}/history"
     for _ in range(2):  # computed, then from the page cache
         assert len((await api_client.get(path)).json()["data"]) == 3

@@ -148,6 +148,35 @@ def test_a_name_core_shared_by_two_coins_is_decided_by_the_exact_name() -> None:
     assert ("mars", "mars-mars-network") not in plan.pairs()
 
 
+def test_a_name_that_is_just_the_symbol_never_decides_a_tiebreak() -> None:
+    # "BiFi" is its symbol; "Bitcoin File" shares only the symbol with it.
+    assert (
+        pairs(
+            [cg("bifi", "bifi", "BiFi", cap=186_821, rank=6129)],
+            [cp("bifi-bitcoin-file", "bifi", "Bitcoin File", cap=179_084, rank=5707)],
+        )
+        == set()
+    )
+    # Nor does a generic word: "Fire Protocol" is not "Fire Token" on market caps alone.
+    plan = link_coins(
+        [cg("fire-protocol", "fire", "Fire Protocol", cap=236_519)],
+        [cp("fire-fire-token", "fire", "Fire Token", cap=174_577)],
+    )
+    assert plan.pairs() == set()
+    assert [r.reason for r in plan.review] == ["names_differ_in_a_generic_word"]
+    # Versions and migrations are other coins.
+    assert (
+        pairs(
+            [cg("aave-mana-v1", "amana", "Aave MANA v1"), cg("sentinel", "dvpn", "Sentinel")],
+            [
+                cp("amana-aave-mana", "amana", "Aave MANA"),
+                cp("dvpn-sentinel-old", "dvpn", "Sentinel [OLD]"),
+            ],
+        )
+        == set()
+    )
+
+
 def test_market_cap_tiebreak_needs_one_plausible_candidate() -> None:
     gecko = [cg("gold-a", "gold", "Gold Token", cap=5_000_000, rank=700)]
     one = [cp("gold-gold", "gold", "Gold", cap=5_100_000, rank=690)]
@@ -164,10 +193,10 @@ def test_market_cap_tiebreak_needs_one_plausible_candidate() -> None:
 
 def test_two_plausible_candidates_are_left_to_a_human() -> None:
     plan = link_coins(
-        [cg("sun-a", "sun", "Sun", cap=1_000_000, rank=900)],
+        [cg("sun-swap", "sun", "Sun Swap", cap=1_000_000, rank=900)],
         [
-            cp("sun-sun", "sun", "SUN", cap=1_050_000, rank=905),
-            cp("sun-sun-2", "sun", "SUN", cap=980_000, rank=899),
+            cp("sun-sun", "sun", "Sun", cap=1_050_000, rank=905),
+            cp("sun-sun-2", "sun", "Sun", cap=980_000, rank=899),
         ],
     )
     assert plan.pairs() == set()

@@ -87,7 +87,7 @@ async def test_canonical_mapping_precision_and_recall_on_a_2500_coin_universe(
             " GROUP BY method",
         )
     )
-    assert {"contract", "symbol_name", "override", "market_cap_tiebreak"} <= set(methods)
+    assert {"contract", "symbol_name", "override"} <= set(methods)
     no_evidence = await count(
         engine,
         "SELECT count(*) FROM asset_mappings WHERE method IN ('contract', 'symbol_name',"

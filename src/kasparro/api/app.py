@@ -27,6 +27,7 @@ from kasparro.api.routers import (
     data,
     drift,
     health,
+    identity,
     metrics,
     quarantine,
     runs,
@@ -154,6 +155,7 @@ def create_app(
         stats.router,
         drift.router,
         quarantine.router,
+        identity.router,
         health.router,
         metrics.router,
     ):

@@ -61,6 +61,16 @@ class NotFound(ApiError):
     code = "not_found"
 
 
+class Moved(ApiError):
+    """A permanent redirect (a merged asset's id): the error shape, plus ``Location``."""
+
+    status = 308
+    code = "moved"
+
+    def __init__(self, message: str, *, location: str, details: Any = None) -> None:
+        super().__init__(message, details=details, headers={"Location": location})
+
+
 class Unauthorized(ApiError):
     status = 401
     code = "unauthorized"

@@ -91,7 +91,7 @@ class RunManager:
     def active_sources(self) -> list[str]:
         return sorted(name for name, task in self._tasks.items() if not task.done())
 
-    async def trigger(self, names: list[str]) -> list[Outcome]:
+    async def trigger(self, names: list[str], *, force: bool = False) -> list[Outcome]:
         async with self._lock:  # one trigger at a time per process: pre-checks stay valid
             if self._closing:
                 raise ShuttingDown("the API is shutting down")
@@ -103,7 +103,9 @@ class RunManager:
                     outcomes[name] = busy
                     continue
                 owner = new_owner()
-                task = asyncio.create_task(self._execute(name, owner), name=f"api-run:{name}")
+                task = asyncio.create_task(
+                    self._execute(name, owner, force), name=f"api-run:{name}"
+                )
                 self._tasks[name] = task
                 task.add_done_callback(functools.partial(self._finished, name))
                 pending.append((name, owner, task))
@@ -142,7 +144,7 @@ class RunManager:
         if self._closing:
             raise StopRequested(STOP_MESSAGE)
 
-    async def _execute(self, name: str, owner: str) -> RunResult:
+    async def _execute(self, name: str, owner: str, force: bool = False) -> RunResult:
         pipeline = Pipeline(self.write_engine, self.settings, owner=owner)
         results = await run_sources(
             self.write_engine,
@@ -153,6 +155,7 @@ class RunManager:
             trigger="api",
             pipeline=pipeline,
             progress_for=lambda _name: self._between_pages,
+            force=force,
         )
         return results[0]
 
@@ -182,6 +185,8 @@ class RunManager:
         result = task.result()
         if result.status == "skipped":  # the pipeline lost the lease race
             return Outcome(name, "skipped", reason=result.error or f"{name} is already running")
+        if result.status == "fresh":  # reference data refreshed recently: nothing to do
+            return Outcome(name, "skipped", reason=result.error)
         if not result.run_id:
             return Outcome(name, "failed", reason=result.error or "run could not start")
         return Outcome(name, "started", run_id=result.run_id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 DecimalStr = str
 TS = "2024-05-01T12:00:00.000000Z"
@@ -146,12 +146,21 @@ class HistoryResponse(BaseModel):
 class Mapping(BaseModel):
     source: str
     source_asset_id: str
-    method: str = Field(description="override | symbol_name | new | ambiguous")
+    method: str = Field(
+        description="How this source id was linked to the asset: `override` (curated "
+        "table), `contract` (same contract address on the same chain), `symbol_name`, "
+        "`market_cap_tiebreak`, `manual` (a reviewer's decision), `new` (no counterpart "
+        "found) or `ambiguous` (its key was held by another id of the same source)."
+    )
     confidence: DecimalStr | None
     note: str | None
     source_symbol: str | None
     source_name: str | None
     decided_at: str
+    evidence: dict[str, Any] | None = Field(
+        description="What the link rests on: the shared contracts, the names compared, "
+        "the market caps and ranks of a tie-break, a reviewer's note."
+    )
 
 
 class LatestQuote(BaseModel):
@@ -183,8 +192,10 @@ _ASSET_EXAMPLE = {
             "source_symbol": "btc",
             "source_name": "Bitcoin",
             "decided_at": TS,
+            "evidence": {"curated_key": "curated:bitcoin"},
         }
     ],
+    "merged_from": [],
     "latest": {
         "coingecko": {
             "observation_id": 1040,
@@ -202,6 +213,12 @@ _ASSET_EXAMPLE = {
 }
 
 
+class MergedAsset(BaseModel):
+    asset_id: int
+    at: str
+    relink_id: int | None
+
+
 class Asset(BaseModel):
     model_config = _ex(_ASSET_EXAMPLE)
     id: int
@@ -211,6 +228,11 @@ class Asset(BaseModel):
     created_at: str
     mappings: list[Mapping] = Field(description="Every source id mapped to this asset, and how.")
     latest: dict[str, LatestQuote] = Field(description="Latest observation per source.")
+    merged_from: list[MergedAsset] = Field(
+        default_factory=list,
+        description="Assets merged into this one by re-linking (one asset detail only); "
+        "their ids redirect here (308).",
+    )
 
 
 class AssetsResponse(BaseModel):
@@ -516,7 +538,21 @@ class TriggerRequest(BaseModel):
     )
     source: str = Field(
         description="A source name or `all`.",
-        json_schema_extra={"enum": ["coingecko", "coinpaprika", "csv", "all"]},
+        json_schema_extra={
+            "enum": [
+                "coingecko",
+                "coinpaprika",
+                "csv",
+                "coingecko_reference",
+                "coinpaprika_reference",
+                "all",
+            ]
+        },
+    )
+    force: StrictBool = Field(
+        default=False,
+        description="Refresh reference data even when it is younger than "
+        "KASPARRO_REFERENCE_REFRESH_SECONDS (otherwise such a source is `skipped`: fresh).",
     )
 
 
@@ -581,6 +617,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         401: "Missing or invalid bearer token",
         403: "Triggering disabled (KASPARRO_API_TOKEN is not set)",
         404: "Not found",
+        308: "Merged asset: follow Location to the asset it was merged into",
         409: "Source already running",
         414: "Query string too long",
         422: "Invalid parameters",
@@ -590,3 +627,68 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         s: {"model": ErrorResponse, "description": descriptions.get(s, "Error")} for s in statuses
     }
+
+
+# --- identity ------------------------------------------------------------------------------
+
+
+class ReviewCoin(BaseModel):
+    id: str
+    symbol: str | None
+    name: str | None
+    kind: str | None = None
+    contracts: list[dict[str, Any]]
+    asset_id: int | None = Field(description="The asset this source id is mapped to now.")
+
+
+class ReviewItem(BaseModel):
+    id: int
+    status: str = Field(description="pending | accepted | rejected | obsolete")
+    reason: str
+    evidence: dict[str, Any] | None
+    created_at: str
+    updated_at: str
+    decided_at: str | None
+    decided_by: str | None
+    note: str | None
+    coingecko: ReviewCoin
+    coinpaprika: ReviewCoin
+
+
+class ReviewResponse(BaseModel):
+    data: list[ReviewItem]
+    meta: PageMeta
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    decision: Literal["accept", "reject"]
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class PairDecisionIn(DecisionIn):
+    coingecko_id: str = Field(min_length=1, max_length=300)
+    coinpaprika_id: str = Field(min_length=1, max_length=300)
+
+
+class DecisionOut(BaseModel):
+    review_id: int
+    coingecko_id: str
+    coinpaprika_id: str
+    status: str
+    relink: dict[str, Any] = Field(description="The relink that applied the decision.")
+
+
+class DecisionResponse(BaseModel):
+    data: DecisionOut
+    meta: dict[str, Any]
+
+
+class IdentitySummaryResponse(BaseModel):
+    data: dict[str, Any]
+    meta: dict[str, Any]
+
+
+class AnomaliesResponse(BaseModel):
+    data: list[dict[str, Any]]
+    meta: dict[str, Any]

@@ -75,6 +75,9 @@ class RelinkPlan:
     # Mappings whose method/evidence change: source id -> (method, confidence, evidence).
     relabel: dict[SourceId, tuple[str, Any, str | None]] = field(default_factory=dict)
     target_of: dict[str, int | None] = field(default_factory=dict)  # key -> asset (None: new)
+    # Merged assets made assets again: their key names a coin apart from the merge target
+    # (a reviewer rejected the pair, a contract proved them different). id -> a member.
+    revive: dict[int, SourceId] = field(default_factory=dict)
 
 
 def plan_relink(
@@ -82,12 +85,15 @@ def plan_relink(
     wanted: Mapping[SourceId, Wanted],
     asset_of_key: Mapping[str, int],
     key_of_asset: Mapping[int, str],
+    aliased: Mapping[str, int] | None = None,
 ) -> RelinkPlan:
     """Decide the moves that give every mapped, linked source id the asset of its key.
 
     ``mapped``: every mapping (all sources); ``wanted``: the linker's identity of each listed
     coin; ``asset_of_key``: key -> the asset it resolves to (aliases followed);
-    ``key_of_asset``: asset -> its own key (assets that are not aliases)."""
+    ``key_of_asset``: asset -> its own key (assets that are not aliases); ``aliased``: key
+    -> the merged asset whose key it is, for keys that resolve through a merge."""
+    aliased = aliased or {}
     plan = RelinkPlan()
     groups: dict[str, list[SourceId]] = defaultdict(list)
     for sid, want in wanted.items():
@@ -97,9 +103,18 @@ def plan_relink(
     claimed: set[int] = set()
     for key in sorted(groups):
         owner = asset_of_key.get(key)
-        if owner is not None:
+        if owner is not None and key not in aliased:
             plan.target_of[key] = owner
             claimed.add(owner)
+    for key in sorted(k for k in groups if k in aliased):
+        owner = asset_of_key[key]
+        if owner not in claimed:
+            plan.target_of[key] = owner  # the merge stands: the coins are one
+        else:
+            # The merge target is another coin's asset now: the merged asset lives again.
+            plan.target_of[key] = aliased[key]
+            plan.revive[aliased[key]] = sorted(groups[key])[0]
+        claimed.add(plan.target_of[key] or 0)
     # An asset whose own key a link wants belongs to that key's group, mapped or not yet.
     owned = {aid for aid, key in key_of_asset.items() if key in link_keys}
     for key in sorted(groups):
@@ -192,11 +207,13 @@ class RelinkStats:
     created: int = 0
     relabeled: int = 0
     observations_moved: int = 0
+    revived: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {
             "moved": self.moved,
             "merged": self.merged,
+            "revived": self.revived,
             "created": self.created,
             "relabeled": self.relabeled,
             "observations_moved": self.observations_moved,
@@ -233,30 +250,65 @@ async def _read_state(
     return mapped, wanted, key_of_asset
 
 
-async def _resolve_keys(conn: AsyncConnection, keys: list[str]) -> dict[str, int]:
+async def _resolve_keys(
+    conn: AsyncConnection, keys: list[str]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """(key -> the asset it resolves to, key -> the merged asset it resolves through)."""
     a = assets.c
     if not keys:
-        return {}
+        return {}, {}
     table = key_table(conn, keys)
-    resolved = (
-        select(func.coalesce(a.alias_of, a.id))
-        .where(a.identity_key == table.c.value)
-        .scalar_subquery()
-    )
-    rows = await conn.execute(select(table.c.value, resolved))
-    return {key: int(aid) for key, aid in rows if aid is not None}
+
+    def probe(column: Any) -> Any:
+        return select(column).where(a.identity_key == table.c.value).scalar_subquery()
+
+    rows = await conn.execute(select(table.c.value, probe(a.id), probe(a.alias_of)))
+    resolved, aliased = {}, {}
+    for key, aid, alias_of in rows:
+        if aid is None:
+            continue
+        resolved[key] = int(alias_of if alias_of is not None else aid)
+        if alias_of is not None:
+            aliased[key] = int(aid)
+    return resolved, aliased
 
 
 async def reconcile(conn: AsyncConnection, relink_id: int, now: datetime) -> RelinkStats:
     """Apply ``identity_links`` to the mappings (see the module docstring)."""
     mapped, wanted, key_of_asset = await _read_state(conn)
     keys = sorted({w.key for w in wanted.values()} | {f"{s}:{i}" for s, i in mapped})
-    asset_of_key = await _resolve_keys(conn, keys)
-    plan = plan_relink(mapped, wanted, asset_of_key, key_of_asset)
+    asset_of_key, aliased = await _resolve_keys(conn, keys)
+    plan = plan_relink(mapped, wanted, asset_of_key, key_of_asset, aliased)
     stats = RelinkStats()
     if not (plan.moves or plan.relabel or plan.alias_keys):
         return stats
-    names = await _names(conn, [*plan.create.values()])
+    names = await _names(conn, [*plan.create.values(), *plan.revive.values()])
+    for aid, member in sorted(plan.revive.items()):
+        symbol, name = names.get(member, ("?", "?"))
+        await conn.execute(
+            update(assets).where(assets.c.id == aid).values(alias_of=None, symbol=symbol, name=name)
+        )
+    await insert_rows(
+        conn,
+        asset_events,
+        [
+            {
+                "at": now,
+                "kind": "revive",  # a merged asset is its own coin's asset again
+                "asset_id": aid,
+                "from_asset_id": asset_of_key.get(wanted[member].key) if member in wanted else None,
+                "source": member[0],
+                "source_asset_id": member[1],
+                "method": None,
+                "evidence": None,
+                "observations": None,
+                "relink_id": relink_id,
+            }
+            for aid, member in sorted(plan.revive.items())
+        ],
+        conflict=("id",),
+    )
+    stats.revived = len(plan.revive)
     rows: list[dict[str, Any]] = [
         {
             "identity_key": key,
@@ -273,7 +325,7 @@ async def reconcile(conn: AsyncConnection, relink_id: int, now: datetime) -> Rel
     ]
     await insert_rows(conn, assets, rows, conflict=("identity_key",))
     stats.created = len(plan.create)
-    resolved = await _resolve_keys(conn, sorted(plan.create))
+    resolved, _ = await _resolve_keys(conn, sorted(plan.create))
     target = {key: (resolved[key] if aid is None else aid) for key, aid in plan.target_of.items()}
     await _apply_moves(conn, plan, target, wanted, relink_id, now, stats)
     await _apply_merges(conn, plan, target, relink_id, now, stats)

@@ -71,11 +71,15 @@ CONFIDENCE: Final[dict[str, Decimal | None]] = {
     "new": None,
 }
 
-# Market caps within this factor are "the same order of magnitude".
+# Market caps within this factor are "the same order of magnitude": a plausible pairing.
 MAX_CAP_RATIO: Final = 10.0
-# A tie-break among several plausible candidates needs the best one this close ...
-CLEAR_CAP_RATIO: Final = 1.5
-# ... and every other one at least this far.
+# A link on contracts alone (symbols and names differ) needs market caps at least this close.
+CORE_CAP_RATIO: Final = 3.0
+# A tie-break links a pairing only this close: in the long tail, market caps of unrelated
+# coins fall within a few tens of percent of each other by chance (the other plausible
+# pairings go to review) ...
+CLEAR_CAP_RATIO: Final = 1.15
+# ... and only when every other plausible candidate is at least this far.
 RIVAL_CAP_RATIO: Final = 4.0
 
 Chainaddr = tuple[str, str]  # (canonical chain, normalized address)
@@ -181,6 +185,12 @@ def _words(name: str) -> list[str]:
     return _WORD.findall(folded)
 
 
+def _plain_name(name: str) -> str:
+    """A name without case, punctuation, spacing or a parenthesized suffix (generic words
+    kept): "ren BTC" is "renBTC", "Bolt (BOLT)" is "Bolt", "Fire Token" is not "Fire"."""
+    return "".join(_words(name)) or unicodedata.normalize("NFKC", name).casefold().strip()
+
+
 def name_core(name: str) -> str:
     """A name without case, punctuation, spacing, a parenthesized suffix or generic words:
     "Bob's Repair" = "Bobs Repair", "PancakeSwap" = "Pancake Swap", "Theta Token" = "Theta
@@ -201,9 +211,12 @@ def _symbol(symbol: str) -> str:
 # matches a name without it.
 _COPY_WORDS: Final = frozenset({"wrapped", "bridged", "peg", "pegged", "wormhole"})
 # Words that mark a copy only in a parenthesized suffix: "Golden Bridge Coin", "BSC Farm" and
-# "Multichain" are coins, "USDC (Polygon PoS Bridge)" and "Uniswap (BSC)" are copies.
+# "Multichain" are coins, "USDC (Polygon PoS Bridge)" and "Uniswap (BSC)" are copies, and
+# so is the pre-migration token "X [OLD]".
 _COPY_SUFFIXES: Final = frozenset(
     {"bridge", "bsc", "bep20", "erc20", "polygon", "pos", "multichain", "axelar", "portal"}
+    # A token replaced by a migration: "Sentinel [OLD]" is not "Sentinel".
+    | {"old", "legacy", "deprecated"}
 )
 
 
@@ -235,12 +248,16 @@ def _names_compatible(a: Candidate, b: Candidate) -> bool:
         return True
     name_a, name_b = _informative_name(a), _informative_name(b)
     if name_a is None or name_b is None:
-        return True
+        # Nothing to compare: a symbol and a market cap alone are not enough.
+        return False
     if name_core(name_a) == name_core(name_b):
         return True
     words_a = {w for w in _words(name_a) if w not in _GENERIC_WORDS}
     words_b = {w for w in _words(name_b) if w not in _GENERIC_WORDS}
-    return bool(words_a and words_b) and (words_a <= words_b or words_b <= words_a)
+    if not (words_a and words_b) or not (words_a <= words_b or words_b <= words_a):
+        return False
+    # A version or a number tells coins apart: "Aave MANA v1" is not "Aave MANA".
+    return not any(_VERSION.fullmatch(w) for w in words_a ^ words_b)
 
 
 def _informative_name(coin: Candidate) -> str | None:
@@ -251,17 +268,22 @@ def _informative_name(coin: Candidate) -> str | None:
 
 
 _DEDUP_SUFFIX: Final = re.compile(r"-\d+$")
+_VERSION: Final = re.compile(r"v?\d+")
 
 
 def _listed_as(cg: Candidate, cp: Candidate) -> bool:
     """CoinPaprika's id keeps the name a coin was listed under (``<symbol>-<name-slug>``,
     QUIRKS.md), which survives a rename of its display name: ``bnt-bancor`` is still
-    "Bancor" after a rebrand. True when that name is the CoinGecko coin's id or name."""
-    symbol = _slug(cp.symbol)
-    if not symbol or not cp.id.startswith(symbol + "-"):
-        return False
-    listed = _DEDUP_SUFFIX.sub("", cp.id[len(symbol) + 1 :])
-    return bool(listed) and listed in (_DEDUP_SUFFIX.sub("", cg.id.lower()), _slug(cg.name))
+    "Bancor" after a rebrand. True when that name is the CoinGecko coin's id or name (and
+    is more than the symbol: ``stonk-stonk`` and CoinGecko's ``stonk`` say nothing)."""
+    listed = _listed_name(cp)
+    return bool(listed) and listed != _slug(cp.symbol) and listed in _names_of(cg)
+
+
+def _names_of(cg: Candidate) -> set[str]:
+    """A CoinGecko coin's name and id as slugs, without those that are just the symbol."""
+    names = {_slug(cg.name), _DEDUP_SUFFIX.sub("", cg.id.lower())}
+    return {n for n in names if n and n != _slug(cg.symbol)}
 
 
 def _slug(text: str) -> str:
@@ -452,8 +474,15 @@ def _by_contract(state: _State) -> None:
     options: dict[tuple[str, str], list[tuple[tuple[int, int, int, int], str]]] = defaultdict(list)
 
     def plausible(a: Candidate, b: Candidate) -> bool:
-        same_symbol = _symbol(a.symbol) == _symbol(b.symbol)
-        return not _copy_mismatch(a, b) and (same_symbol or _names_compatible(a, b))
+        if _copy_mismatch(a, b):
+            return False
+        if _symbol(a.symbol) == _symbol(b.symbol) or _names_compatible(a, b):
+            return True
+        # Only the contracts agree: a coin renamed with a new ticker on one API, or an
+        # address listed under the wrong coin. Several shared addresses, or market caps
+        # that agree, tell the first from the second.
+        ratio = _cap_ratio(a, b)
+        return len(shared[(a.id, b.id)]) >= 2 or (ratio is not None and ratio < CORE_CAP_RATIO)
 
     for cg_id, cp_id in shared:
         if state.free(cg_id, cp_id) and plausible(state.cg[cg_id], state.cp[cp_id]):
@@ -475,9 +504,7 @@ def _by_contract(state: _State) -> None:
         if _copy_mismatch(a, b):
             # One API lists a bridged/wrapped copy's address under the original coin.
             state.propose(cg_id, cp_id, "contract_shared_with_a_copy", evidence)
-        elif _symbol(a.symbol) != _symbol(b.symbol) and not _names_compatible(a, b):
-            # Nothing but the address agrees: more likely an address listed under the wrong
-            # coin than a coin renamed with a new symbol on one API only.
+        elif not plausible(a, b):
             state.propose(cg_id, cp_id, "contract_shared_but_nothing_else", evidence)
         elif best(CG, cg_id) == cp_id and best(CP, cp_id) == cg_id:
             state.pair(cg_id, cp_id, "contract", evidence)
@@ -549,10 +576,20 @@ def _by_symbol_name(state: _State) -> None:
                 if identity_key(a.symbol, a.name) == identity_key(b.symbol, b.name)
             ]
             pair = exact[0] if len(exact) == 1 and _closest(*exact[0], cgs, cps) else None
-        if pair is not None and _eligible(state, *pair):
+        if pair is not None and _eligible(state, *pair) and _names_say_same(*pair):
             a, b = pair
             evidence = {"symbol": symbol, "name_core": core, "names": [a.name, b.name]}
             ratio = _cap_ratio(a, b)
+            same_name = _plain_name(a.name) == _plain_name(b.name)
+            bare = _is_symbol_only(a) or _is_symbol_only(b)  # "Celo" and "Celo Coin"
+            if not (same_name or bare or _listed_as(a, b)):
+                # Names equal only once generic words are dropped: "Theta Token" is "Theta
+                # Network", but "Fire Protocol" is not "Fire Token", and market caps in the
+                # long tail agree by chance. Settled when CoinPaprika's id names the coin as
+                # CoinGecko does (theta-theta-token), else a human decides.
+                cap = {"cap_ratio": round(ratio, 2)} if ratio is not None else {}
+                state.propose(a.id, b.id, "names_differ_in_a_generic_word", {**evidence, **cap})
+                continue
             if ratio is not None and ratio >= MAX_CAP_RATIO:
                 # Same name, market caps an order of magnitude apart: a namesake, most likely.
                 state.propose(
@@ -567,6 +604,20 @@ def _by_symbol_name(state: _State) -> None:
     _by_listed_name(state)
 
 
+def _names_say_same(a: Candidate, b: Candidate) -> bool:
+    """Whether two names whose cores are equal name one coin as far as names go. A name
+    that is just the symbol ("Celo", "TAO") matches the other name only when CoinPaprika's
+    id does not list the coin under a different name ("tao-taodao" is not "Tao Network")."""
+    if not (_is_symbol_only(a) or _is_symbol_only(b)):
+        return True
+    listed = _listed_name(b)
+    return listed is None or listed == _slug(b.symbol) or listed in _names_of(a)
+
+
+def _is_symbol_only(coin: Candidate) -> bool:
+    return "".join(_words(coin.name)) == _symbol_core(coin)
+
+
 def _listed_name(cp: Candidate) -> str | None:
     symbol = _slug(cp.symbol)
     if not symbol or not cp.id.startswith(symbol + "-"):
@@ -576,24 +627,27 @@ def _listed_name(cp: Candidate) -> str | None:
 
 def _by_listed_name(state: _State) -> None:
     """Same symbol, and the name CoinPaprika listed the coin under (kept in its id) is the
-    CoinGecko name: one candidate each way, as for display names."""
-    groups: dict[tuple[str, str], tuple[list[Candidate], list[Candidate]]] = defaultdict(
-        lambda: ([], [])
-    )
+    CoinGecko coin's name or id, exactly: one candidate each way."""
+    by_name: dict[tuple[str, str], set[str]] = defaultdict(set)
     for coin in state.cg.values():
         if coin.id not in state.pairs:
-            groups[(_symbol(coin.symbol), name_core(coin.name))][0].append(coin)
+            for name in _names_of(coin):
+                by_name[(_symbol(coin.symbol), name)].add(coin.id)
+    wanted: dict[str, list[str]] = defaultdict(list)
     for coin in state.cp.values():
         listed = _listed_name(coin)
-        if coin.id not in state.taken_cp and listed:
-            groups[(_symbol(coin.symbol), name_core(listed.replace("-", " ")))][1].append(coin)
-    for (symbol, core), (cgs, cps) in sorted(groups.items()):
-        if len(cgs) == 1 and len(cps) == 1 and _eligible(state, cgs[0], cps[0]):
-            a, b = cgs[0], cps[0]
-            ratio = _cap_ratio(a, b)
-            if ratio is None or ratio < MAX_CAP_RATIO:
-                evidence = {"symbol": symbol, "name_core": core, "names": [a.name, b.name]}
-                state.pair(a.id, b.id, "symbol_name", {**evidence, "listed_as": _listed_name(b)})
+        if coin.id in state.taken_cp or not listed or listed == _slug(coin.symbol):
+            continue  # an id that is the symbol twice ("stonk-stonk") names nothing
+        for cg_id in by_name.get((_symbol(coin.symbol), listed), ()):
+            wanted[cg_id].append(coin.id)
+    for cg_id, cp_ids in sorted(wanted.items()):
+        if len(cp_ids) != 1 or sum(cp_ids[0] in v for v in wanted.values()) != 1:
+            continue
+        a, b = state.cg[cg_id], state.cp[cp_ids[0]]
+        ratio = _cap_ratio(a, b)
+        if _eligible(state, a, b) and (ratio is None or ratio < MAX_CAP_RATIO):
+            evidence = {"symbol": _symbol(a.symbol), "names": [a.name, b.name]}
+            state.pair(a.id, b.id, "symbol_name", {**evidence, "listed_as": _listed_name(b)})
 
 
 def _closest(
@@ -687,11 +741,9 @@ def _decide_tiebreaks(state: _State, plausible: dict[tuple[str, str], float]) ->
 
     def clear(options: list[tuple[float, str]], other: str) -> bool:
         options = sorted(options)
-        if options[0][1] != other:
+        if options[0][1] != other or options[0][0] > CLEAR_CAP_RATIO:
             return False
-        if len(options) == 1:
-            return True
-        return options[0][0] <= CLEAR_CAP_RATIO and options[1][0] >= RIVAL_CAP_RATIO
+        return len(options) == 1 or options[1][0] >= RIVAL_CAP_RATIO
 
     for (cg_id, cp_id), ratio in sorted(plausible.items(), key=lambda kv: (kv[1], kv[0])):
         if not state.free(cg_id, cp_id):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from sqlalchemy import BigInteger, Integer, Select, String, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import BindParameter
@@ -40,6 +41,7 @@ MAPPING_FIELDS = (
     "source_symbol",
     "source_name",
     "decided_at",
+    "evidence",
 )
 LATEST_FIELDS = (
     "observation_id",
@@ -81,7 +83,7 @@ def _page_statement(
         a.identity_key,
         timestamp_out(a.created_at, dialect),
         key.expr.label("_sort"),
-    )
+    ).where(a.alias_of.is_(None))  # a merged asset answers only as a redirect
     if symbols:
         wanted: BindParameter[Any] = bindparam("symbols", expanding=True)
         by_mapping = select(m.asset_id).where(func.upper(m.source_symbol).in_(wanted))
@@ -127,30 +129,40 @@ async def list_assets(
 
 
 async def get_asset(conn: AsyncConnection, asset_id: int) -> dict[str, Any] | None:
+    """The asset with its details; ``alias_of`` set (and no details) for a merged one."""
     dialect = conn.dialect.name
     row = (
         await conn.execute(
             select(
-                a.id, a.symbol, a.name, a.identity_key, timestamp_out(a.created_at, dialect)
+                a.id,
+                a.symbol,
+                a.name,
+                a.identity_key,
+                timestamp_out(a.created_at, dialect),
+                a.alias_of,
             ).where(a.id == asset_id)
         )
     ).first()
     if row is None:
         return None
-    item = dict(zip(ASSET_FIELDS, row, strict=True))
-    await _attach_details(conn, [item])
+    item = dict(zip((*ASSET_FIELDS, "alias_of"), row, strict=True))
+    if item["alias_of"] is None:
+        await _attach_details(conn, [item])
     return item
 
 
 @lru_cache(maxsize=4)
-def _exists_statement(dialect: str) -> Prepared:
-    stmt = select(a.id).where(a.id == bindparam("asset_id", type_=BigInteger()))
+def _status_statement(dialect: str) -> Prepared:
+    stmt = select(a.id, a.alias_of).where(a.id == bindparam("asset_id", type_=BigInteger()))
     return prepare(stmt, dialect_for(dialect))
 
 
-async def asset_exists(reader: Reader, asset_id: int) -> bool:
-    """One round trip on the fast reader (a primary-key probe)."""
-    return len(await reader.fetch(_exists_statement(reader.dialect), {"asset_id": asset_id})) > 0
+async def asset_status(reader: Reader, asset_id: int) -> tuple[bool, int | None]:
+    """(exists, the asset it was merged into): one primary-key probe on the fast reader."""
+    rows = await reader.fetch(_status_statement(reader.dialect), {"asset_id": asset_id})
+    if not rows:
+        return False, None
+    return True, rows[0][1]
 
 
 async def _attach_details(conn: AsyncConnection, items: list[dict[str, Any]]) -> None:
@@ -171,12 +183,15 @@ async def _attach_details(conn: AsyncConnection, items: list[dict[str, Any]]) ->
             m.source_symbol,
             m.source_name,
             timestamp_out(m.decided_at, dialect),
+            m.evidence,
         )
         .where(m.asset_id.in_(ids))
         .order_by(m.asset_id, m.source, m.source_asset_id)
     )
     for r in rows:
-        mappings[r[0]].append(dict(zip(MAPPING_FIELDS, r[1:], strict=True)))
+        mapping = dict(zip(MAPPING_FIELDS, r[1:], strict=True))
+        mapping["evidence"] = orjson.loads(mapping["evidence"]) if mapping["evidence"] else None
+        mappings[r[0]].append(mapping)
     latest: dict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
     rows = await conn.execute(
         select(

@@ -339,11 +339,14 @@ class Pipeline:
         *,
         trigger: str = "cli",
         progress: ProgressCallback | None = None,
+        force: bool = False,
     ) -> RunResult:
+        """Run ``source`` once; ``force`` runs a reference source even when its data is
+        fresh (see ``_still_fresh``)."""
         name = source.name
-        fresh = await self._still_fresh(source)
-        if fresh is not None:
-            return RunResult(run_id=0, source=name, status="skipped", error=fresh)
+        fresh = None if force else await self._still_fresh(source)
+        if fresh is not None:  # not recorded as a run: nothing ran
+            return RunResult(run_id=0, source=name, status="fresh", error=fresh)
         lease = f"source:{name}"
         await self._acquire(lease)
         try:

@@ -47,6 +47,7 @@ async def run_sources(
     trigger: str = "cli",
     pipeline: Pipeline | None = None,
     progress_for: Callable[[str], ProgressCallback | None] | None = None,
+    force: bool = False,
 ) -> list[RunResult]:
     names = validate_names(names)
     pipeline = pipeline or Pipeline(engine, settings)
@@ -56,7 +57,7 @@ async def run_sources(
         source = SOURCES[name](ctx)
         progress = progress_for(name) if progress_for else None
         try:
-            return await pipeline.run(source, trigger=trigger, progress=progress)
+            return await pipeline.run(source, trigger=trigger, progress=progress, force=force)
         except AlreadyRunning as exc:
             return RunResult(run_id=0, source=name, status="skipped", error=str(exc))
         except Exception as exc:  # e.g. database down before the run row existed

@@ -372,7 +372,8 @@ class Scheduler:
             # Shutdown is not the source's fault: due again now, so whichever scheduler runs
             # next resumes from the checkpoint without waiting a full interval.
             values, event = {"next_run_at": now}, "scheduled_run_aborted"
-        elif result.status in OK_STATUSES:
+        elif result.status in OK_STATUSES or result.status == "fresh":
+            # "fresh": reference data refreshed recently enough; checked again next slot.
             values, event = {"consecutive_failures": 0}, "scheduled_run_succeeded"
         elif result.status == "skipped":  # lost the race for the pipeline lease
             bound.info("scheduled_run_skipped", reason=result.error)

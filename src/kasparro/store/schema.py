@@ -350,7 +350,7 @@ asset_events = Table(
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("at", UTCDateTime(), nullable=False),
-    Column("kind", String(16), nullable=False),  # move | merge
+    Column("kind", String(16), nullable=False),  # move | merge | revive
     Column("asset_id", BigId, nullable=False),  # where it went (the surviving asset)
     Column("from_asset_id", BigId),
     Column("source", String(64)),

@@ -9,13 +9,14 @@ from starlette.responses import Response
 
 from kasparro.api import params as p
 from kasparro.api.deps import State
-from kasparro.api.errors import NotFound
+from kasparro.api.errors import Moved, NotFound
 from kasparro.api.hotpath import observation_page
 from kasparro.api.queryspec import Param, QuerySpec
 from kasparro.api.render import envelope, page_envelope
 from kasparro.api.routers.data import COMMON
 from kasparro.api.schemas import AssetResponse, AssetsResponse, HistoryResponse, error_responses
 from kasparro.query import assets as q_assets
+from kasparro.query import identity as q_identity
 from kasparro.query.cursor import scope_digest
 from kasparro.query.observations import ObservationFilter
 
@@ -38,8 +39,10 @@ AssetIdPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="Canonical ass
     responses=error_responses(422, 503),
     summary="Canonical assets with per-source ids and latest prices",
     description="Each asset lists every `(source, source_asset_id)` mapped to it with the "
-    "matching method (`override`, `symbol_name`, `new`, `ambiguous`) and its latest "
-    "observation per source. Keyset-paginated; default order `id` ascending.",
+    "link method (`override`, `contract`, `symbol_name`, `market_cap_tiebreak`, `manual`, "
+    "`new`, `ambiguous`), its evidence, and its latest observation per source. Merged "
+    "assets are not listed (their ids redirect). Keyset-paginated; default order `id` "
+    "ascending.",
 )
 async def list_assets(
     request: Request,
@@ -90,21 +93,40 @@ async def list_assets(
     "/assets/{asset_id}",
     dependencies=STRICT,
     response_model=AssetResponse,
-    responses=error_responses(404, 422, 503),
+    responses=error_responses(308, 404, 422, 503),
     summary="One canonical asset",
+    description="Every source id of the asset with its link method and evidence, the "
+    "latest observation per source, and the assets merged into it. The id of a merged "
+    "asset answers 308 with `Location` pointing at the asset it was merged into.",
 )
 async def get_asset(request: Request, state: State, asset_id: AssetIdPath) -> Response:
     async with state.read_engine.connect() as conn:
         asset = await q_assets.get_asset(conn, asset_id)
+        if asset is not None and asset["alias_of"] is not None:
+            raise _merged(request, asset_id, asset["alias_of"])
+        if asset is not None:
+            asset["merged_from"] = await q_identity.merged_into(conn, asset_id)
     if asset is None:
         raise NotFound(f"asset {asset_id} does not exist", details={"asset_id": asset_id})
+    del asset["alias_of"]
     return envelope(request, asset)
+
+
+def _merged(request: Request, asset_id: int, target: int) -> Moved:
+    """A merged asset's id answers with a permanent redirect to where its coins went."""
+    path = request.url.path.replace(f"/assets/{asset_id}", f"/assets/{target}", 1)
+    location = path + (f"?{request.url.query}" if request.url.query else "")
+    return Moved(
+        f"asset {asset_id} was merged into asset {target}",
+        location=location,
+        details={"asset_id": asset_id, "merged_into": target},
+    )
 
 
 @router.get(
     "/assets/{asset_id}/history",
     response_model=HistoryResponse,
-    responses=error_responses(404, 422, 503),
+    responses=error_responses(308, 404, 422, 503),
     summary="Observation history of one asset",
     description="Time series of the asset's observations from every (or the given) source, "
     "by `observed_at` (default newest first), keyset-paginated like `/data`.",
@@ -115,9 +137,13 @@ async def asset_history(request: Request, state: State, asset_id: AssetIdPath) -
     since, until = p.time_range(q["since"], q["until"])
 
     async def must_exist() -> None:
-        # Only for empty pages: rows of a non-empty page prove the asset exists (FK).
-        if not await q_assets.asset_exists(state.reader, asset_id):
+        # Only for empty pages: rows of a non-empty page prove the asset exists (FK), and a
+        # merged asset has no observations left.
+        found, alias_of = await q_assets.asset_status(state.reader, asset_id)
+        if not found:
             raise NotFound(f"asset {asset_id} does not exist", details={"asset_id": asset_id})
+        if alias_of is not None:
+            raise _merged(request, asset_id, alias_of)
 
     flt = ObservationFilter(
         asset_ids=(asset_id,), sources=tuple(q["source"]), since=since, until=until

@@ -15,6 +15,7 @@ from kasparro.api.hotpath import observation_page
 from kasparro.api.queryspec import Param, QuerySpec
 from kasparro.api.schemas import DataResponse, error_responses
 from kasparro.api.state import AppState
+from kasparro.query.identity import resolve_aliases
 from kasparro.query.observations import SORT_FIELDS, ObservationFilter
 
 router = APIRouter(prefix="/api/v1", tags=["data"])
@@ -107,9 +108,15 @@ async def get_data(request: Request) -> Response:
         q["sort"], q["order"], allowed=SORT_FIELDS, default=("observed_at", True)
     )
     since, until = p.time_range(q["since"], q["until"])
+    asset_ids = tuple(q["asset_id"])
+    if asset_ids:
+        # A merged asset's id means the asset it was merged into (one primary-key probe,
+        # only when asset_id is given).
+        async with state.read_engine.connect() as conn:
+            asset_ids = await resolve_aliases(conn, asset_ids)
     flt = ObservationFilter(
         symbols=tuple(q["symbol"]),
-        asset_ids=tuple(q["asset_id"]),
+        asset_ids=asset_ids,
         sources=tuple(q["source"]),
         since=since,
         until=until,

@@ -127,10 +127,12 @@ def _outcome_json(o: Outcome) -> dict[str, Any]:
     }
 
 
-async def _trigger(request: Request, state: AppState, source: str) -> Response:
+async def _trigger(
+    request: Request, state: AppState, source: str, *, force: bool = False
+) -> Response:
     names = _names(source)
     try:
-        outcomes = await state.runs.trigger(names)
+        outcomes = await state.runs.trigger(names, force=force)
     except ShuttingDown:
         raise ServiceUnavailable("the API is shutting down; no new runs") from None
     started = [o for o in outcomes if o.status == "started"]
@@ -138,8 +140,8 @@ async def _trigger(request: Request, state: AppState, source: str) -> Response:
     if not started:
         if all(o.status == "skipped" for o in outcomes):
             raise Conflict(
-                f"{', '.join(o.source for o in outcomes)} already running; try again when it "
-                "finishes",
+                "; ".join(f"{o.source}: {o.reason or 'already running'}" for o in outcomes)
+                + "; try again when it finishes (reference data: or pass force)",
                 details=body,
             )
         raise ServiceUnavailable("the run could not start", details=body)
@@ -176,7 +178,7 @@ async def trigger_run(
     _allowed: TriggerAllowed,
     body: Annotated[TriggerRequest, Body()],
 ) -> Response:
-    return await _trigger(request, state, body.source)
+    return await _trigger(request, state, body.source, force=body.force)
 
 
 @router.get(

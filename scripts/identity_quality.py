@@ -1,0 +1,135 @@
+"""Measure the canonical mapping's precision and recall on emulated universes.
+
+    .venv/bin/python scripts/identity_quality.py [--coins 2500] [--seeds 1,2,3] [--database-url URL]
+
+For each seed: a fresh store (a temporary SQLite file unless --database-url names an empty
+database), the upstream emulator with that seed's universe, then the real ETL of every API
+source (CoinGecko all pages, CoinPaprika, both reference sources) and the relinks they
+trigger. The emulator's universe is the ground truth (one asset per real coin), so:
+
+- precision = linked pairs that are the same coin / linked pairs,
+- recall = same-coin pairs that are linked / same-coin pairs both APIs listed,
+- wrong merges = linked pairs of two different coins (the number that must be 0).
+
+Seed 1 is what the test suite measures (tests/runs/test_identity.py); other seeds are
+universes the linker was never tuned on. Prints a Markdown table (DATA_QUALITY.md keeps one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+from kasparro.emulator import EmulatorConfig, EmulatorServer
+from kasparro.runs.service import make_http_client, run_sources
+from kasparro.settings import Settings
+from kasparro.sources.http import Limiters
+from kasparro.store.engine import create_engine
+from kasparro.store.migrate import upgrade
+
+SOURCES = ["coingecko", "coinpaprika", "coingecko_reference", "coinpaprika_reference"]
+
+
+async def _measure(url: str, emu: EmulatorServer) -> dict[str, Any]:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=url,
+        coingecko_base_url=emu.coingecko_base_url,
+        coinpaprika_base_url=emu.coinpaprika_base_url,
+        coingecko_max_coins="all",
+        coingecko_requests_per_minute=60_000,
+        coinpaprika_requests_per_minute=60_000,
+        reference_refresh_seconds=0,
+        log_level="WARNING",
+    )
+    engine = create_engine(url)
+    http = make_http_client(settings)
+    started = time.monotonic()
+    try:
+        results = await run_sources(
+            engine, settings, SOURCES, http=http, limiters=Limiters.from_settings(settings)
+        )
+        failed = [r for r in results if r.status not in ("success", "partial")]
+        if failed:
+            raise SystemExit(f"runs failed: {[(r.source, r.error) for r in failed]}")
+        async with engine.connect() as conn:
+            pairs = {
+                (a, b)
+                for a, b in await conn.execute(
+                    text(
+                        "SELECT g.source_asset_id, p.source_asset_id FROM asset_mappings g"
+                        " JOIN asset_mappings p ON p.asset_id = g.asset_id"
+                        " WHERE g.source = 'coingecko' AND p.source = 'coinpaprika'"
+                    )
+                )
+            }
+            mapped = {
+                (s, i)
+                for s, i in await conn.execute(
+                    text("SELECT source, source_asset_id FROM asset_mappings")
+                )
+            }
+            pending = (
+                await conn.execute(
+                    text("SELECT count(*) FROM identity_review WHERE status = 'pending'")
+                )
+            ).scalar_one()
+    finally:
+        await http.aclose()
+        await engine.dispose()
+    truth = {
+        (a, b)
+        for a, b in emu.state.universe.cross_listed()
+        if ("coingecko", a) in mapped and ("coinpaprika", b) in mapped
+    }
+    right = pairs & truth
+    return {
+        "true_pairs": len(truth),
+        "linked": len(pairs),
+        "precision": len(right) / len(pairs) if pairs else 1.0,
+        "recall": len(right) / len(truth) if truth else 1.0,
+        "wrong_merges": len(pairs - truth),
+        "review_pending": int(pending),
+        "seconds": round(time.monotonic() - started, 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--coins", type=int, default=2500)
+    parser.add_argument("--seeds", default="1,2,3,4,5,6,7")
+    parser.add_argument("--database-url", help="an empty database (default: temporary SQLite)")
+    args = parser.parse_args()
+    print(
+        "| seed | coins | same-coin pairs | linked | precision | recall | wrong merges "
+        "| review pending | seconds |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    worst = 1.0
+    for seed in (int(s) for s in args.seeds.split(",")):
+        with tempfile.TemporaryDirectory() as tmp:
+            url = args.database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'quality.db'}"
+            upgrade(url)
+            with EmulatorServer(EmulatorConfig(coins=args.coins, seed=seed)) as emu:
+                row = asyncio.run(_measure(url, emu))
+        worst = min(worst, row["recall"])
+        print(
+            f"| {seed} | {args.coins} | {row['true_pairs']} | {row['linked']} "
+            f"| {row['precision']:.4f} | {row['recall']:.4f} | {row['wrong_merges']} "
+            f"| {row['review_pending']} | {row['seconds']} |",
+            flush=True,
+        )
+        if args.database_url:
+            break  # one database, one run
+    return 0 if worst >= 0.98 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

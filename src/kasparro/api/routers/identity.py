@@ -1,0 +1,174 @@
+"""Cross-source identity: the summary, the review queue and human decisions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from starlette.responses import Response
+
+from kasparro.api import params as p
+from kasparro.api.deps import State, TriggerAllowed
+from kasparro.api.errors import NotFound
+from kasparro.api.render import envelope, page_envelope
+from kasparro.api.schemas import (
+    AnomaliesResponse,
+    DecisionIn,
+    DecisionResponse,
+    IdentitySummaryResponse,
+    PairDecisionIn,
+    ReviewResponse,
+    error_responses,
+)
+from kasparro.load.identity import decide, review_item
+from kasparro.query import identity as q
+from kasparro.query.cursor import Position, scope_digest
+from kasparro.query.quarantine import ID_SORT_KEY
+from kasparro.runs.identity import relink
+from kasparro.runs.repository import utcnow
+
+router = APIRouter(prefix="/api/v1", tags=["identity"])
+STRICT = [Depends(p.strict_query)]
+ReviewIdPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="Review item id.")]
+
+
+@router.get(
+    "/identity",
+    dependencies=STRICT,
+    response_model=IdentitySummaryResponse,
+    responses=error_responses(503),
+    summary="How coins are linked across sources",
+    description="The last relink (when, why, what it linked and changed), each API's "
+    "reference snapshot (coins, contracts, refreshed at), links per source and method, the "
+    "review queue by status and the bad reference data found, by kind.",
+)
+async def identity_summary(request: Request, state: State) -> Response:
+    async with state.read_engine.connect() as conn:
+        return envelope(request, await q.summary(conn))
+
+
+@router.get(
+    "/identity/review",
+    dependencies=STRICT,
+    response_model=ReviewResponse,
+    responses=error_responses(422, 503),
+    summary="Pairings waiting for a human (or decided)",
+    description="Pairings the linker could not decide alone: contracts shared with several "
+    "coins or with a bridged copy, same names with different contracts, several coins "
+    "plausible by market cap. Each shows both coins (symbol, name, contracts, current "
+    "asset) and the evidence. Accept or reject with `POST /api/v1/identity/review/{id}`; "
+    "decisions are sticky and override automatic links. Oldest first, keyset-paginated.",
+)
+async def review_queue(
+    request: Request,
+    state: State,
+    status: Annotated[
+        str, Query(pattern="^(pending|accepted|rejected|obsolete)$", description="Item status.")
+    ] = "pending",
+    limit: p.LimitParam = 50,
+    cursor: p.CursorParam = None,
+) -> Response:
+    scope = scope_digest("identity-review", status)
+    after = p.decode_cursor(cursor, scope=scope, key=ID_SORT_KEY)
+    async with state.read_engine.connect() as conn:
+        page = await q.review_queue(conn, status, limit=limit, after_id=after.id if after else None)
+    nxt = p.encode_cursor(scope, Position(page.next_id, page.next_id)) if page.next_id else None
+    return page_envelope(
+        request, page.items, limit=limit, next_cursor=nxt, sort="id", descending=False
+    )
+
+
+@router.get(
+    "/identity/anomalies",
+    dependencies=STRICT,
+    response_model=AnomaliesResponse,
+    responses=error_responses(422, 503),
+    summary="Bad reference data found by the last relink",
+    description="A contract listed for two coins of one API, empty addresses, unknown "
+    "chains, conflicting manual decisions: kept out of linking, never merging coins.",
+)
+async def list_anomalies(
+    request: Request,
+    state: State,
+    kind: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_]+$")] = None,
+    limit: p.LimitParam = 100,
+) -> Response:
+    async with state.read_engine.connect() as conn:
+        return envelope(request, await q.anomalies(conn, kind=kind, limit=limit))
+
+
+async def _decide_and_relink(
+    request: Request, state: State, cg: str, cp: str, accept: bool, note: str | None
+) -> Response:
+    client = request.client.host if request.client else "unknown"
+    async with state.write_engine.begin() as conn:
+        review_id = await decide(
+            conn,
+            cg,
+            cp,
+            accept=accept,
+            decided_by=f"api:{client}",
+            note=note,
+            now=utcnow(),
+        )
+    result = await relink(state.write_engine, trigger=f"api decision {review_id}")
+    data = {
+        "review_id": review_id,
+        "coingecko_id": cg,
+        "coinpaprika_id": cp,
+        "status": "accepted" if accept else "rejected",
+        "relink": {
+            "status": result.status,
+            "relink_id": result.relink_id,
+            "reason": result.reason,
+            "relinked": result.stats.get("relinked"),
+        },
+    }
+    return envelope(request, data)
+
+
+@router.post(
+    "/identity/review/{review_id}",
+    response_model=DecisionResponse,
+    responses=error_responses(401, 403, 404, 422, 429, 503),
+    summary="Accept or reject a proposed pairing (authenticated)",
+    description="Records the decision (sticky: automatic relinks never change it) and "
+    "relinks at once, so an accepted pair shares one asset and a rejected one never does, "
+    "observations included. Requires `Authorization: Bearer <KASPARRO_API_TOKEN>`.",
+)
+async def decide_review(
+    request: Request,
+    state: State,
+    _allowed: TriggerAllowed,
+    review_id: ReviewIdPath,
+    body: DecisionIn,
+) -> Response:
+    async with state.read_engine.connect() as conn:
+        pair = await review_item(conn, review_id)
+    if pair is None:
+        raise NotFound(f"review item {review_id} does not exist", details={"id": review_id})
+    return await _decide_and_relink(
+        request, state, pair[0], pair[1], body.decision == "accept", body.note
+    )
+
+
+@router.post(
+    "/identity/decisions",
+    response_model=DecisionResponse,
+    responses=error_responses(401, 403, 422, 429, 503),
+    summary="Pair (or keep apart) any two coins by hand (authenticated)",
+    description="For pairings the linker never proposed: `accept` links the CoinGecko and "
+    "CoinPaprika ids into one asset, `reject` keeps them apart forever. Same effect and "
+    "authentication as a review decision.",
+)
+async def decide_pair(
+    request: Request, state: State, _allowed: TriggerAllowed, body: PairDecisionIn
+) -> Response:
+    return await _decide_and_relink(
+        request,
+        state,
+        body.coingecko_id,
+        body.coinpaprika_id,
+        body.decision == "accept",
+        body.note,
+    )

@@ -1,0 +1,242 @@
+"""Read side of identity linking: the summary, the review queue, anomalies, merged assets."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kasparro.load.identity import REFERENCE_SOURCES
+from kasparro.query.sqltext import timestamp_out
+from kasparro.store.schema import (
+    asset_events,
+    asset_mappings,
+    assets,
+    identity_anomalies,
+    identity_links,
+    identity_relinks,
+    identity_review,
+    reference_coins,
+    reference_contracts,
+    runs,
+)
+
+REVIEW_STATUSES = ("pending", "accepted", "rejected", "obsolete")
+
+
+def _json(text: str | None) -> Any:
+    return orjson.loads(text) if text else None
+
+
+async def alias_target(conn: AsyncConnection, asset_id: int) -> int | None:
+    """The asset ``asset_id`` was merged into, if it was."""
+    found = await conn.execute(select(assets.c.alias_of).where(assets.c.id == asset_id))
+    return found.scalar_one_or_none()
+
+
+async def resolve_aliases(conn: AsyncConnection, asset_ids: tuple[int, ...]) -> tuple[int, ...]:
+    """``asset_ids`` with merged assets replaced by the asset they were merged into."""
+    a = assets.c
+    rows = await conn.execute(
+        select(a.id, a.alias_of).where(a.id.in_(asset_ids), a.alias_of.is_not(None))
+    )
+    moved = dict(rows.all())
+    return tuple(dict.fromkeys(moved.get(i, i) for i in asset_ids))
+
+
+async def merged_into(conn: AsyncConnection, asset_id: int) -> list[dict[str, Any]]:
+    """The assets merged into ``asset_id`` (their ids now redirect here), oldest first."""
+    e, a = asset_events.c, assets.c
+    rows = await conn.execute(
+        select(e.from_asset_id, timestamp_out(e.at, conn.dialect.name), e.relink_id)
+        .join(assets, a.id == e.from_asset_id)
+        .where(e.asset_id == asset_id, e.kind == "merge", a.alias_of == asset_id)
+        .order_by(e.id)
+    )
+    return [{"asset_id": aid, "at": at, "relink_id": rid} for aid, at, rid in rows]
+
+
+async def summary(conn: AsyncConnection) -> dict[str, Any]:
+    dialect = conn.dialect.name
+    r, li, rv, an = identity_relinks.c, identity_links.c, identity_review.c, identity_anomalies.c
+    last = (
+        await conn.execute(
+            select(
+                r.id,
+                r.trigger,
+                r.status,
+                timestamp_out(r.started_at, dialect),
+                timestamp_out(r.finished_at, dialect),
+                r.stats,
+                r.error,
+            )
+            .order_by(r.id.desc())
+            .limit(1)
+        )
+    ).first()
+    links = await conn.execute(
+        select(li.source, li.method, func.count()).group_by(li.source, li.method)
+    )
+    by_method: dict[str, dict[str, int]] = defaultdict(dict)
+    for source, method, n in links:
+        by_method[source][method] = int(n)
+    review = await _counts(conn, select(rv.status, func.count()).group_by(rv.status))
+    anomalies = await _counts(conn, select(an.kind, func.count()).group_by(an.kind))
+    return {
+        "last_relink": None
+        if last is None
+        else {
+            "id": last[0],
+            "trigger": last[1],
+            "status": last[2],
+            "started_at": last[3],
+            "finished_at": last[4],
+            "stats": _json(last[5]),
+            "error": last[6],
+        },
+        "reference": await _reference(conn),
+        "links": {source: dict(sorted(m.items())) for source, m in sorted(by_method.items())},
+        "review": {status: int(review.get(status, 0)) for status in REVIEW_STATUSES},
+        "anomalies": {k: int(v) for k, v in sorted(anomalies.items())},
+    }
+
+
+async def _counts(conn: AsyncConnection, stmt: Any) -> dict[str, int]:
+    return {str(key): int(n) for key, n in await conn.execute(stmt)}
+
+
+async def _reference(conn: AsyncConnection) -> dict[str, Any]:
+    dialect = conn.dialect.name
+    c, k, ru = reference_coins.c, reference_contracts.c, runs.c
+    coins = await _counts(conn, select(c.source, func.count()).group_by(c.source))
+    contracts = await _counts(
+        conn, select(k.source, func.count()).where(k.chain.is_not(None)).group_by(k.source)
+    )
+    out: dict[str, Any] = {}
+    for api, source in REFERENCE_SOURCES.items():
+        last = (
+            await conn.execute(
+                select(ru.id, timestamp_out(ru.finished_at, dialect))
+                .where(ru.source == source, ru.status.in_(("success", "partial")))
+                .order_by(ru.id.desc())
+                .limit(1)
+            )
+        ).first()
+        out[api] = {
+            "source": source,
+            "coins": int(coins.get(api, 0)),
+            "contracts": int(contracts.get(api, 0)),
+            "refreshed_at": last[1] if last else None,
+            "run_id": last[0] if last else None,
+        }
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewPage:
+    items: list[dict[str, Any]]
+    next_id: int | None
+
+
+async def review_queue(
+    conn: AsyncConnection, status: str, *, limit: int, after_id: int | None
+) -> ReviewPage:
+    dialect = conn.dialect.name
+    rv = identity_review.c
+    stmt = select(
+        rv.id,
+        rv.coingecko_id,
+        rv.coinpaprika_id,
+        rv.status,
+        rv.reason,
+        rv.evidence,
+        timestamp_out(rv.created_at, dialect),
+        timestamp_out(rv.updated_at, dialect),
+        timestamp_out(rv.decided_at, dialect),
+        rv.decided_by,
+        rv.note,
+    ).where(rv.status == status)
+    if after_id is not None:
+        stmt = stmt.where(rv.id > after_id)
+    rows = (await conn.execute(stmt.order_by(rv.id).limit(limit + 1))).all()
+    next_id = rows[limit - 1][0] if len(rows) > limit else None
+    rows = rows[:limit]
+    coins = await _coins(
+        conn, [("coingecko", r[1]) for r in rows] + [("coinpaprika", r[2]) for r in rows]
+    )
+    items = [
+        {
+            "id": r[0],
+            "status": r[3],
+            "reason": r[4],
+            "evidence": _json(r[5]),
+            "created_at": r[6],
+            "updated_at": r[7],
+            "decided_at": r[8],
+            "decided_by": r[9],
+            "note": r[10],
+            "coingecko": coins.get(("coingecko", r[1]), {"id": r[1]}),
+            "coinpaprika": coins.get(("coinpaprika", r[2]), {"id": r[2]}),
+        }
+        for r in rows
+    ]
+    return ReviewPage(items, next_id)
+
+
+async def _coins(
+    conn: AsyncConnection, ids: list[tuple[str, str]]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Reference data and current asset of each (source, id), for a reviewer."""
+    if not ids:
+        return {}
+    c, k, m = reference_coins.c, reference_contracts.c, asset_mappings.c
+    out: dict[tuple[str, str], dict[str, Any]] = {
+        key: {"id": key[1], "symbol": None, "name": None, "contracts": [], "asset_id": None}
+        for key in ids
+    }
+    for source in sorted({s for s, _ in ids}):
+        wanted = sorted({i for s, i in ids if s == source})
+        for sid, symbol, name, kind in await conn.execute(
+            select(c.source_asset_id, c.symbol, c.name, c.kind).where(
+                c.source == source, c.source_asset_id.in_(wanted)
+            )
+        ):
+            out[(source, sid)].update(symbol=symbol, name=name, kind=kind)
+        for sid, chain, platform, spelled in await conn.execute(
+            select(k.source_asset_id, k.chain, k.platform, k.spelled)
+            .where(k.source == source, k.source_asset_id.in_(wanted))
+            .order_by(k.platform, k.address)
+        ):
+            out[(source, sid)]["contracts"].append(
+                {"chain": chain, "platform": platform, "address": spelled}
+            )
+        for sid, asset_id in await conn.execute(
+            select(m.source_asset_id, m.asset_id).where(
+                m.source == source, m.source_asset_id.in_(wanted)
+            )
+        ):
+            out[(source, sid)]["asset_id"] = asset_id
+    return out
+
+
+async def anomalies(conn: AsyncConnection, *, kind: str | None, limit: int) -> list[dict[str, Any]]:
+    an = identity_anomalies.c
+    stmt = select(an.id, an.relink_id, an.kind, an.source, an.detail, an.ids)
+    if kind is not None:
+        stmt = stmt.where(an.kind == kind)
+    rows = await conn.execute(stmt.order_by(an.kind, an.id).limit(limit))
+    return [
+        {
+            "id": r[0],
+            "relink_id": r[1],
+            "kind": r[2],
+            "source": r[3],
+            "detail": r[4],
+            "ids": _json(r[5]) or [],
+        }
+        for r in rows
+    ]

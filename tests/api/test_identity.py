@@ -1,0 +1,179 @@
+"""Identity over the API: link methods and evidence, merged ids, the review queue, decisions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kasparro.emulator import EmulatorConfig
+from tests.fixtures.api import AUTH, make_settings, running_app
+from tests.fixtures.emulator import EmulatorFactory
+from tests.fixtures.etl import rows, run_etl
+from tests.runs.test_pipeline_http import emu_settings
+
+ALL = ("coingecko", "coinpaprika", "coingecko_reference", "coinpaprika_reference")
+
+
+async def _asset_of(client: httpx.AsyncClient, source: str, sid: str) -> dict[str, Any]:
+    data = (
+        await client.get("/api/v1/data", params={"source": source, "latest": "true", "limit": 1000})
+    ).json()["data"]
+    (row,) = [r for r in data if r["source_asset_id"] == sid]
+    asset = await client.get(f"/api/v1/assets/{row['asset']['id']}")
+    assert asset.status_code == 200
+    return dict(asset.json()["data"])
+
+
+async def _loaded(engine: AsyncEngine, db_url: str, emu: Any) -> None:
+    settings = emu_settings(db_url, emu, coingecko_max_coins="all")
+    results = await run_etl(engine, settings, *ALL)
+    assert all(r.status in ("success", "partial") for r in results.values()), results
+
+
+async def test_an_asset_shows_every_source_id_with_its_link_method_and_evidence(
+    engine: AsyncEngine, db_url: str, tmp_path: Path, emulator_factory: EmulatorFactory
+) -> None:
+    emu = emulator_factory(EmulatorConfig(coins=400, seed=1))
+    # Market data first: USD Coin ("USDC" on CoinPaprika) starts as two assets.
+    settings = emu_settings(db_url, emu, coingecko_max_coins="all")
+    await run_etl(engine, settings, "coingecko", "coinpaprika")
+    before = {
+        source: dict(
+            await rows(
+                engine,
+                "SELECT source_asset_id, asset_id FROM asset_mappings WHERE source = :s",
+                s=source,
+            )
+        )
+        for source in ("coingecko", "coinpaprika")
+    }
+    assert before["coingecko"]["usd-coin"] != before["coinpaprika"]["usdc-usd-coin"]
+    await run_etl(engine, settings, "coingecko_reference", "coinpaprika_reference")
+    async with running_app(make_settings(db_url, tmp_path)) as client:
+        usdc = await _asset_of(client, "coingecko", "usd-coin")
+        ids = {(m["source"], m["source_asset_id"]): m for m in usdc["mappings"]}
+        paprika = ids[("coinpaprika", "usdc-usd-coin")]
+        assert paprika["method"] == ids[("coingecko", "usd-coin")]["method"] == "contract"
+        (shared,) = paprika["evidence"]["shared"]
+        assert shared["chain"] == "ethereum"
+        assert shared["address"] == "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48"
+        assert set(usdc["latest"]) == {"coingecko", "coinpaprika"}
+        # The asset CoinPaprika's USDC had answers with a redirect, not 404.
+        old = {before["coingecko"]["usd-coin"], before["coinpaprika"]["usdc-usd-coin"]} - {
+            usdc["id"]
+        }
+        (old_id,) = old
+        assert {"asset_id": old_id} in [{"asset_id": m["asset_id"]} for m in usdc["merged_from"]]
+        moved = await client.get(f"/api/v1/assets/{old_id}")
+        assert moved.status_code == 308
+        assert moved.headers["location"] == f"/api/v1/assets/{usdc['id']}"
+        assert moved.json()["error"]["details"] == {"asset_id": old_id, "merged_into": usdc["id"]}
+        history = await client.get(f"/api/v1/assets/{old_id}/history", params={"limit": 5})
+        assert history.status_code == 308
+        assert history.headers["location"] == f"/api/v1/assets/{usdc['id']}/history?limit=5"
+        followed = await client.get(history.headers["location"])
+        assert {r["source"] for r in followed.json()["data"]} == {"coingecko", "coinpaprika"}
+        by_old = await client.get("/api/v1/data", params={"asset_id": old_id})
+        assert {r["asset"]["id"] for r in by_old.json()["data"]} == {usdc["id"]}
+        listed = (await client.get("/api/v1/assets", params={"limit": 1000})).json()["data"]
+        assert old_id not in {a["id"] for a in listed}
+
+
+async def test_summary_review_queue_and_decisions(
+    engine: AsyncEngine, db_url: str, tmp_path: Path, emulator_factory: EmulatorFactory
+) -> None:
+    emu = emulator_factory(EmulatorConfig(coins=2500, seed=1))
+    await _loaded(engine, db_url, emu)
+    async with running_app(make_settings(db_url, tmp_path)) as client:
+        summary = (await client.get("/api/v1/identity")).json()["data"]
+        assert summary["last_relink"]["status"] == "success"
+        assert summary["reference"]["coingecko"]["coins"] == len(emu.state.universe.coingecko)
+        assert summary["reference"]["coinpaprika"]["contracts"] > 500
+        assert summary["links"]["coingecko"]["contract"] > 500
+        assert summary["review"]["pending"] > 0
+        assert summary["anomalies"]["contract_listed_for_two_coins"] > 0
+        anomalies = (await client.get("/api/v1/identity/anomalies")).json()["data"]
+        assert {a["kind"] for a in anomalies} >= {"contract_listed_for_two_coins"}
+
+        queue = (await client.get("/api/v1/identity/review")).json()
+        item = next(i for i in queue["data"] if i["reason"] == "same_name_but_contracts_differ")
+        assert item["coingecko"]["contracts"] and item["coinpaprika"]["contracts"]
+        assert item["coingecko"]["asset_id"] != item["coinpaprika"]["asset_id"]
+        path = f"/api/v1/identity/review/{item['id']}"
+        # Changing identities takes the token, and fails closed without one.
+        assert (await client.post(path, json={"decision": "accept"})).status_code == 401
+        bad = await client.post(path, json={"decision": "maybe"}, headers=AUTH)
+        assert bad.status_code == 422
+        accepted = await client.post(
+            path, json={"decision": "accept", "note": "migrated contract"}, headers=AUTH
+        )
+        assert accepted.status_code == 200, accepted.text
+        assert accepted.json()["data"]["relink"]["status"] == "success"
+        cg_id, cp_id = item["coingecko"]["id"], item["coinpaprika"]["id"]
+        asset = await _asset_of(client, "coingecko", cg_id)
+        methods = {(m["source"], m["source_asset_id"]): m for m in asset["mappings"]}
+        assert methods[("coinpaprika", cp_id)]["method"] == "manual"
+        assert methods[("coinpaprika", cp_id)]["evidence"]["note"] == "migrated contract"
+        decided = (
+            await client.get("/api/v1/identity/review", params={"status": "accepted"})
+        ).json()["data"]
+        assert [d["id"] for d in decided] == [item["id"]]
+
+        # Rejecting a linked pair splits it for good, observations included.
+        rejected = await client.post(
+            "/api/v1/identity/decisions",
+            json={"coingecko_id": cg_id, "coinpaprika_id": cp_id, "decision": "reject"},
+            headers=AUTH,
+        )
+        assert rejected.status_code == 200, rejected.text
+        gecko = await _asset_of(client, "coingecko", cg_id)
+        assert {m["source"] for m in gecko["mappings"]} == {"coingecko"}
+        assert set(gecko["latest"]) == {"coingecko"}
+        missing = await client.post(
+            "/api/v1/identity/review/999999", json={"decision": "accept"}, headers=AUTH
+        )
+        assert missing.status_code == 404
+
+
+async def test_decisions_fail_closed_without_a_configured_token(
+    db_url: str, tmp_path: Path
+) -> None:
+    async with running_app(make_settings(db_url, tmp_path, api_token=None)) as client:
+        resp = await client.post(
+            "/api/v1/identity/decisions",
+            json={"coingecko_id": "a", "coinpaprika_id": "b", "decision": "accept"},
+            headers=AUTH,
+        )
+    assert resp.status_code == 403
+
+
+async def test_fresh_reference_data_is_not_fetched_again_unless_forced(
+    engine: AsyncEngine, db_url: str, tmp_path: Path, emulator_factory: EmulatorFactory
+) -> None:
+    from tests.fixtures.api import wait_for_run
+
+    emu = emulator_factory(EmulatorConfig(coins=300))
+    settings = make_settings(
+        db_url,
+        tmp_path,
+        coingecko_base_url=emu.coingecko_base_url,
+        coinpaprika_base_url=emu.coinpaprika_base_url,
+        reference_refresh_seconds=3600,
+    )
+    body = {"source": "coingecko_reference"}
+    async with running_app(settings) as client:
+        first = await client.post("/api/v1/runs", json=body, headers=AUTH)
+        assert first.status_code == 202, first.text
+        run = await wait_for_run(client, first.json()["data"]["runs"][0]["run_id"])
+        assert run["status"] == "success"
+        fresh = await client.post("/api/v1/runs", json=body, headers=AUTH)
+        assert fresh.status_code == 409
+        assert "fresh: refreshed" in fresh.json()["error"]["message"]
+        forced = await client.post("/api/v1/runs", json={**body, "force": True}, headers=AUTH)
+        assert forced.status_code == 202, forced.text
+        await wait_for_run(client, forced.json()["data"]["runs"][0]["run_id"])
+    requests = emu.state.stats()["coingecko"]["routes"]["/coins/list"]["requests"]
+    assert requests == 2
