@@ -8,10 +8,18 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from kasparro.logs import configure_logging
+from kasparro.runs.backfill import BackfillSpec
 from kasparro.runs.pipeline import ProgressCallback, RunResult
 from kasparro.settings import Settings
 
@@ -95,7 +103,13 @@ def etl_run(
         raise typer.Exit(1)
 
 
-async def _run_etl(settings: Settings, names: list[str], *, force: bool = False) -> list[RunResult]:
+async def _run_etl(
+    settings: Settings,
+    names: list[str],
+    *,
+    force: bool = False,
+    backfill: BackfillSpec | None = None,
+) -> list[RunResult]:
     from kasparro.heap import settle_heap
     from kasparro.runs.service import make_http_client, run_sources
     from kasparro.sources.http import Limiters
@@ -112,6 +126,8 @@ async def _run_etl(settings: Settings, names: list[str], *, force: bool = False)
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[detail]}"),
                 TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
                 console=err,
             ) as bar:
                 tasks = {n: bar.add_task(n, total=None, detail="") for n in names}
@@ -137,6 +153,7 @@ async def _run_etl(settings: Settings, names: list[str], *, force: bool = False)
                     trigger="cli",
                     progress_for=progress_for,
                     force=force,
+                    backfill=backfill,
                 )
         return await run_sources(
             engine,
@@ -146,10 +163,40 @@ async def _run_etl(settings: Settings, names: list[str], *, force: bool = False)
             limiters=Limiters.from_settings(settings),
             trigger="cli",
             force=force,
+            backfill=backfill,
+            progress_for=_progress_logs if backfill is not None else None,
         )
     finally:
         await http.aclose()
         await engine.dispose()
+
+
+def _progress_logs(name: str) -> ProgressCallback:
+    """Not a terminal: one JSON line per committed page, with an ETA from the pace so far."""
+    import time
+
+    import structlog
+
+    log = structlog.get_logger("kasparro.backfill")
+    started = time.monotonic()
+
+    def cb(result: RunResult, page: object) -> None:
+        total = getattr(page, "total_pages", None) or 0
+        elapsed = time.monotonic() - started
+        done = result.pages
+        eta = elapsed / done * (total - done) if done and total else None
+        log.info(
+            "backfill_progress",
+            source=result.source,
+            run_id=result.run_id,
+            pages=done,
+            total_pages=total,
+            rows=result.fetched,
+            elapsed_s=round(elapsed, 1),
+            eta_s=None if eta is None else round(eta, 1),
+        )
+
+    return cb
 
 
 def print_summary(results: list[RunResult]) -> None:
@@ -289,6 +336,66 @@ def demo(
             _settings(), port=port, emulator_port=emulator_port, coins=coins, serve_api=serve_api
         )
     )
+
+
+@app.command()
+def backfill(
+    source: Annotated[
+        list[str] | None,
+        typer.Option("--source", "-s", help="coingecko, coinpaprika (repeatable); default both."),
+    ] = None,
+    asset: Annotated[
+        list[int] | None, typer.Option("--asset", help="Canonical asset id (repeatable).")
+    ] = None,
+    top: Annotated[
+        int | None, typer.Option("--top", min=1, max=10_000, help="Top N coins by market cap.")
+    ] = None,
+    since: Annotated[
+        str, typer.Option(help="Start: a date, an ISO timestamp, or a duration before --until.")
+    ] = "365d",
+    until: Annotated[str, typer.Option(help="End: a date, an ISO timestamp or 'now'.")] = "now",
+    interval: Annotated[str, typer.Option(help="5m, 1h or 1d.")] = "1d",
+    migrate_first: Annotated[
+        bool, typer.Option("--migrate/--no-migrate", help="Apply migrations first.")
+    ] = True,
+) -> None:
+    """Load price history (CoinGecko market charts, CoinPaprika historical tickers) for the
+    given assets or the top N (default 100) into the observations. Resumable: per-coin
+    watermarks are committed with the data, so a rerun fetches only what is missing.
+
+    Its requests share each API's budget in this process; a `kasparro up` running
+    elsewhere has its own, so prefer `POST /api/v1/backfills` there (scheduled runs then
+    keep priority over the backfill)."""
+    from kasparro.runs.backfill import BackfillError, parse_when
+    from kasparro.runs.repository import utcnow
+
+    settings = _settings()
+    names = list(dict.fromkeys(source or ["coingecko", "coinpaprika"]))
+    try:
+        end = parse_when(until, relative_to=utcnow())
+        spec = BackfillSpec(
+            interval=interval,
+            since=parse_when(since, relative_to=end),
+            until=end,
+            asset_ids=tuple(asset or ()),
+            top=None if asset else (top or 100),
+        )
+    except BackfillError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if any(n not in ("coingecko", "coinpaprika") for n in names):
+        err.print("[red]error:[/red] --source must be coingecko or coinpaprika")
+        raise typer.Exit(2)
+    if migrate_first:
+        from kasparro.store.migrate import upgrade
+
+        upgrade(settings.database_url)
+    results = asyncio.run(_run_etl(settings, names, backfill=spec))
+    print_summary(results)
+    failed = [r for r in results if r.status not in OK_STATUSES]
+    for r in failed:
+        err.print(f"[red]{r.source} {r.status}:[/red] {r.error}")
+    raise typer.Exit(1 if failed else 0)
 
 
 identity_app = typer.Typer(

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     coinpaprika_api_key: SecretStr | None = None
     # Free tier allows 10 req/s but only 20k calls/month: one /tickers call per run is all we need.
     coinpaprika_requests_per_minute: Annotated[float, Field(gt=0)] = 60.0
+    # What /tickers/{id}/historical serves depends on the plan (see its OpenAPI table).
+    coinpaprika_plan: Literal["free", "starter", "pro", "business", "enterprise"] = "free"
 
     # Default: the sample file shipped with the package (demo data, clearly labelled as such).
     csv_paths: Annotated[list[Path], NoDecode] = Field(default_factory=lambda: [SAMPLE_CSV])

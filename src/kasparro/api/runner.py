@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.query.runs import run_id_for_owner
 from kasparro.runs import repository as repo
+from kasparro.runs.backfill import BackfillSpec
 from kasparro.runs.owner import is_dead_local_owner, new_owner
 from kasparro.runs.pipeline import Pipeline, RunResult, lease_owner_has_ended
 from kasparro.runs.service import run_sources
@@ -91,27 +92,32 @@ class RunManager:
     def active_sources(self) -> list[str]:
         return sorted(name for name, task in self._tasks.items() if not task.done())
 
-    async def trigger(self, names: list[str], *, force: bool = False) -> list[Outcome]:
+    async def trigger(
+        self, names: list[str], *, force: bool = False, backfill: BackfillSpec | None = None
+    ) -> list[Outcome]:
+        """Start runs of ``names`` (sources; with ``backfill``, APIs whose history source
+        runs that backfill) and report each as soon as its run row exists."""
         async with self._lock:  # one trigger at a time per process: pre-checks stay valid
             if self._closing:
                 raise ShuttingDown("the API is shutting down")
             outcomes: dict[str, Outcome] = {}
             pending: list[tuple[str, str, asyncio.Task[RunResult]]] = []
-            for name in names:
-                busy = await self._busy(name)
+            runs = {n: f"{n}_history" if backfill else n for n in names}
+            for name, run_name in runs.items():
+                busy = await self._busy(run_name)
                 if busy is not None:
-                    outcomes[name] = busy
+                    outcomes[run_name] = busy
                     continue
                 owner = new_owner()
                 task = asyncio.create_task(
-                    self._execute(name, owner, force), name=f"api-run:{name}"
+                    self._execute(name, owner, force, backfill), name=f"api-run:{run_name}"
                 )
-                self._tasks[name] = task
-                task.add_done_callback(functools.partial(self._finished, name))
-                pending.append((name, owner, task))
-            for name, owner, task in pending:
-                outcomes[name] = await self._started(name, owner, task)
-            return [outcomes[n] for n in names]
+                self._tasks[run_name] = task
+                task.add_done_callback(functools.partial(self._finished, run_name))
+                pending.append((run_name, owner, task))
+            for run_name, owner, task in pending:
+                outcomes[run_name] = await self._started(run_name, owner, task)
+            return [outcomes[runs[n]] for n in names]
 
     async def _busy(self, name: str) -> Outcome | None:
         lease = f"source:{name}"
@@ -144,7 +150,13 @@ class RunManager:
         if self._closing:
             raise StopRequested(STOP_MESSAGE)
 
-    async def _execute(self, name: str, owner: str, force: bool = False) -> RunResult:
+    async def _execute(
+        self,
+        name: str,
+        owner: str,
+        force: bool = False,
+        backfill: BackfillSpec | None = None,
+    ) -> RunResult:
         pipeline = Pipeline(self.write_engine, self.settings, owner=owner)
         results = await run_sources(
             self.write_engine,
@@ -156,6 +168,7 @@ class RunManager:
             pipeline=pipeline,
             progress_for=lambda _name: self._between_pages,
             force=force,
+            backfill=backfill,
         )
         return results[0]
 

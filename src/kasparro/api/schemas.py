@@ -10,7 +10,7 @@ check that real responses match them. Conventions:
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
@@ -556,6 +556,31 @@ class TriggerRequest(BaseModel):
     )
 
 
+class BackfillRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"source": "coingecko", "top": 200, "since": "365d", "interval": "1d"}]
+        },
+    )
+    source: Literal["coingecko", "coinpaprika", "all"] = Field(
+        default="all", description="Whose history: `coingecko`, `coinpaprika` or `all`."
+    )
+    asset_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(
+        default_factory=list, max_length=1000, description="Canonical asset ids."
+    )
+    top: Annotated[int, Field(ge=1, le=10_000)] | None = Field(
+        default=None, description="With no asset_ids: the top N coins by market cap (100)."
+    )
+    since: str = Field(
+        default="365d",
+        max_length=40,
+        description="A date, an ISO-8601 timestamp or a duration before `until` (`365d`).",
+    )
+    until: str = Field(default="now", max_length=40, description="A date, a timestamp, `now`.")
+    interval: Literal["5m", "1h", "1d"] = "1d"
+
+
 class TriggeredRun(BaseModel):
     source: str
     status: Literal["started", "skipped", "failed"]
@@ -692,3 +717,22 @@ class IdentitySummaryResponse(BaseModel):
 class AnomaliesResponse(BaseModel):
     data: list[dict[str, Any]]
     meta: dict[str, Any]
+
+
+class Candle(BaseModel):
+    bucket_start: str
+    source: str
+    open: DecimalStr = Field(description="Price of the bucket's first observation.")
+    high: DecimalStr
+    low: DecimalStr
+    close: DecimalStr = Field(description="Price of the bucket's last observation.")
+    market_cap_usd: DecimalStr | None = Field(description="The close's market cap.")
+    volume_24h_usd: DecimalStr | None = Field(description="The close's 24 h volume.")
+    observations: int
+    first_observed_at: str
+    last_observed_at: str
+
+
+class CandlesResponse(BaseModel):
+    data: list[Candle]
+    meta: PageMeta

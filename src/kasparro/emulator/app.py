@@ -18,7 +18,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from kasparro.emulator import render
+from kasparro.emulator import history, render
 from kasparro.emulator.config import EmulatorConfig
 from kasparro.emulator.faults import (
     ERROR_KINDS,
@@ -60,6 +60,8 @@ CP_QUOTES = _codes(
     "THB CLP CNY CZK DKK HUF IDR ILS INR MYR NOK PKR SEK TWD ZAR VND BOB COP PEN ARS ISK"
 )
 _CP_TICKER = re.compile(r"^/tickers/([^/]+)$")
+_CP_HISTORICAL = re.compile(r"^/tickers/([^/]+)/historical$")
+_CG_CHART = re.compile(r"^/coins/([^/]+)/market_chart(/range)?$")
 _CP_COIN = re.compile(r"^/coins/([^/]+)$")
 _CP_CONTRACTS = re.compile(r"^/contracts/([^/]+)$")
 
@@ -209,7 +211,13 @@ class EmulatorApp:
                 "/coins/list": self._cg_coins_list,
             }
             handler = cg_routes.get(rel)
-            return (rel, handler) if handler is not None else (UNMATCHED, self._not_found(api))
+            if handler is not None:
+                return rel, handler
+            chart = _CG_CHART.match(rel)
+            if chart:
+                route = "/coins/{id}/market_chart" + ("/range" if chart.group(2) else "")
+                return route, self._cg_chart
+            return UNMATCHED, self._not_found(api)
         cp_routes = {
             "/tickers": self._cp_tickers,
             "/global": self._cp_global,
@@ -221,6 +229,8 @@ class EmulatorApp:
             return rel, handler
         if _CP_TICKER.match(rel):
             return "/tickers/{id}", self._cp_ticker
+        if _CP_HISTORICAL.match(rel):
+            return "/tickers/{id}/historical", self._cp_historical
         if _CP_COIN.match(rel):
             return "/coins/{id}", self._cp_coin
         if _CP_CONTRACTS.match(rel):
@@ -273,6 +283,36 @@ class EmulatorApp:
             (b"total", str(total).encode()),
         ]
         return reply
+
+    def _cg_chart(self, tick: int, rel: str, params: Params) -> Reply:
+        """``/coins/{id}/market_chart/range?vs_currency&from&to`` and
+        ``/coins/{id}/market_chart?vs_currency&days[&interval=daily|hourly]``."""
+        match = _CG_CHART.match(rel)
+        asset = self.emulator.universe.by_cg_id.get(match.group(1)) if match else None
+        if not params.get("vs_currency"):
+            return _json(422, render.CG_ERROR_JSON, render.CG_MISSING_VS_CURRENCY)
+        if asset is None:
+            return _json(404, render.CG_ERROR_JSON, render.CG_COIN_NOT_FOUND)
+        now_ms = self.emulator.now_ms(tick)
+        if match and match.group(2):
+            start, end = _int_or_none(params.get("from", "")), _int_or_none(params.get("to", ""))
+            if start is None or end is None:
+                return _json(422, render.CG_ERROR_JSON, render.cg_error("invalid from/to"))
+            from_ms, to_ms = start * 1000, end * 1000
+            step = history.coingecko_step(from_ms, to_ms)
+        else:
+            days = params.get("days", "")
+            count = 100_000 if days == "max" else _int_or_none(days)
+            if count is None or count < 1:
+                return _json(422, render.CG_ERROR_JSON, render.cg_error("invalid days"))
+            from_ms, to_ms = now_ms - count * history.DAY_MS, now_ms
+            step = history.coingecko_step(from_ms, to_ms)
+            if params.get("interval") == "daily":
+                step = history.DAY_MS
+            elif params.get("interval") == "hourly":
+                step = history.HOUR_MS
+        body = self.emulator.views.cg_chart_body(asset, from_ms, to_ms, step, now_ms)
+        return self._cg_ok(tick, body)
 
     def _markets_query(self, params: Params) -> MarketsQuery | Reply:
         def invalid(message: str) -> Reply:
@@ -384,6 +424,28 @@ class EmulatorApp:
             return _json(404, render.CP_ERROR_JSON, render.CP_NOT_FOUND_ID)
         return self._cp_ok(tick, body, records=lambda: views.cp_contracts_records(platform) or [])
 
+    def _cp_historical(self, tick: int, rel: str, params: Params) -> Reply:
+        match = _CP_HISTORICAL.match(rel)
+        asset = self.emulator.universe.by_cp_id.get(match.group(1)) if match else None
+        if asset is None:
+            return _json(404, render.CP_ERROR_JSON, render.CP_NOT_FOUND_ID)
+        now_ms = self.emulator.now_ms(tick)
+        start = _cp_time(params.get("start"))
+        end = _cp_time(params.get("end")) if params.get("end") else now_ms
+        interval = history.CP_INTERVALS.get(params.get("interval") or "5m")
+        limit = _int_or_none(params.get("limit") or "1000")
+        quote = (params.get("quote") or "usd").lower()
+        if start is None or end is None or interval is None or quote not in ("usd", "btc"):
+            return _json(400, render.CP_ERROR_JSON, render.CP_INVALID_PARAMS)
+        if limit is None or not 1 <= limit <= 5000:
+            return _json(400, render.CP_ERROR_JSON, render.CP_INVALID_PARAMS)
+        try:
+            history.coinpaprika_plan_check(interval, start, now_ms, self.emulator.config.cp_plan)
+        except history.PlanError as exc:
+            return _json(402, render.CP_ERROR_JSON, orjson.dumps({"error": str(exc)}))
+        body = self.emulator.views.cp_history_body(asset, start, end, interval, limit, now_ms)
+        return self._cp_ok(tick, body)
+
     def _cp_global(self, tick: int, rel: str, params: Params) -> Reply:
         return self._cp_ok(tick, self.emulator.views.cp_global_body(tick))
 
@@ -461,6 +523,19 @@ def _params(scope: Scope) -> Params:
         return {}
     parsed = parse_qs(raw.decode("latin-1"), keep_blank_values=True)
     return {key: values[0] for key, values in parsed.items()}
+
+
+def _cp_time(text: str | None) -> int | None:
+    """CoinPaprika's ``start``/``end``: RFC 3339, ``yyyy-mm-dd`` or unix seconds (ms out)."""
+    if not text:
+        return None
+    if text.isdigit():
+        return int(text) * 1000
+    try:
+        value = render.parse_iso(text if "T" in text else f"{text}T00:00:00Z")
+    except ValueError:
+        return None
+    return value
 
 
 def _int_or_none(text: str) -> int | None:

@@ -25,6 +25,9 @@ class EmulatorConfig:
     cp_tickers_cap: int | None = None
     # Mimic the free plan's /v1/tickers without circulating_supply.
     cp_omit_circulating_supply: bool = False
+    # CoinPaprika plan for /v1/tickers/{id}/historical: "free" (daily points for the last
+    # year, hourly for the last day, no 5-minute data) or "pro" (everything).
+    cp_plan: str = "free"
     # Added before every API response (not control routes).
     latency_seconds: float = 0.0
     faults: list[FaultRule] = field(default_factory=list)
@@ -49,6 +52,8 @@ class EmulatorConfig:
                 raise ValueError(f"{name} must be > 0 or None")
         if self.cp_tickers_cap is not None and self.cp_tickers_cap < 0:
             raise ValueError("cp_tickers_cap must be >= 0 or None")
+        if self.cp_plan not in ("free", "pro"):
+            raise ValueError("cp_plan must be 'free' or 'pro'")
         if self.latency_seconds < 0:
             raise ValueError("latency_seconds must be >= 0")
         if self.tick_every_seconds is not None and self.tick_every_seconds <= 0:

@@ -106,6 +106,8 @@ CG_INTERNAL_ERROR = b'{"status":500,"error":"Internal Server Error"}'
 CG_NOT_FOUND = (
     b'{"error":"Incorrect path. Please check https://www.coingecko.com/api/documentation"}'
 )
+# /coins/{id} for an unknown or inactive id (coingecko/errors/404__coins-id__...).
+CG_COIN_NOT_FOUND = b'{"error":"Could not find coin with the given id"}'
 CP_NOT_FOUND_ID = b'{"error":"id not found"}'
 CP_RATE_LIMITED = b'{"error":"you have reached maximum request limit"}'
 # Documented in CoinPaprika's OpenAPI spec (400 examples of /tickers).

@@ -16,7 +16,7 @@ from kasparro.emulator.config import EmulatorConfig
 from kasparro.emulator.faults import APIS, FaultRule, FaultSet
 from kasparro.emulator.gcpause import gc_paused
 from kasparro.emulator.ratelimit import SlidingWindowLimiter
-from kasparro.emulator.universe import Universe, build_universe
+from kasparro.emulator.universe import BASE_TIME_MS, Universe, build_universe
 from kasparro.emulator.views import MarketsQuery, MarketViews
 
 
@@ -77,6 +77,11 @@ class Emulator:
         if every is not None:
             tick += int((self._clock() - self._epoch) // every)
         return tick
+
+    def now_ms(self, tick: int | None = None) -> int:
+        """The universe's clock: tick 0 is the recording's Date, each tick one step later."""
+        t = self.current_tick if tick is None else tick
+        return BASE_TIME_MS + t * self.config.tick_step_seconds * 1000
 
     def tick(self, n: int = 1) -> int:
         """Advance the data clock by ``n`` ticks; returns the new current tick."""

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from kasparro.emulator.gcpause import gc_paused
+from kasparro.emulator.history import History, as_float
 from kasparro.emulator.market import (
     cg_base,
     cg_record,
@@ -35,7 +36,14 @@ from kasparro.emulator.numbers import (
     quantize,
     scale,
 )
-from kasparro.emulator.render import NULL, Record, json_string, render_record, render_records
+from kasparro.emulator.render import (
+    NULL,
+    Record,
+    iso_seconds,
+    json_string,
+    render_record,
+    render_records,
+)
 from kasparro.emulator.rng import hash_ints
 from kasparro.emulator.seed import CP_GLOBAL, seed_numbers
 from kasparro.emulator.universe import BASE_TIME_MS, SALT_TICK, Asset, Universe
@@ -117,6 +125,7 @@ class MarketViews:
         # Reference bodies never change with the tick (identities are fixed).
         self._reference: dict[str, bytes] = {}
         self._platforms: dict[str, list[tuple[Asset, str, str]]] | None = None
+        self.history = History(universe.seed)
 
     # --- ticks ------------------------------------------------------------------------
 
@@ -235,6 +244,58 @@ class MarketViews:
             body = render_records(self.cg_coins_list_records(include_platform))
             self._coins_list[include_platform] = body
         return body
+
+    # --- history ----------------------------------------------------------------------
+
+    def cg_chart_body(
+        self, asset: Asset, from_ms: int, to_ms: int, step_ms: int, now_ms: int
+    ) -> bytes:
+        """``{"prices": [[ms, price]...], "market_caps": [...], "total_volumes": [...]}``;
+        a range reaching *now* ends with a point at *now* (CoinGecko's last point is the
+        current price, not 00:00)."""
+        points = self.history.points(asset, from_ms, to_ms, step_ms, now_ms)
+        end = self.history.end_ms(asset, now_ms)
+        if step_ms >= 3_600_000 and to_ms >= end >= from_ms and (not points or points[-1][0] < end):
+            points.append(self._now_point(asset, end, now_ms))
+        return orjson.dumps(
+            {
+                "prices": [[t, p] for t, p, _, _ in points],
+                "market_caps": [[t, c] for t, _, c, _ in points],
+                "total_volumes": [[t, v] for t, _, _, v in points],
+            }
+        )
+
+    def _now_point(self, asset: Asset, end_ms: int, now_ms: int) -> tuple[int, float, float, float]:
+        """The chart's last point is the coin's current market data (what /coins/markets
+        says at this tick), for a live coin; a dead one ends where it stopped."""
+        t, price, cap, volume = self.history.point_at(asset, end_ms, now_ms)
+        if asset.stale or end_ms != now_ms:
+            return t, price, cap, volume
+        base = cg_base(asset, self.seed)
+        k, _ = self.factors((now_ms - BASE_TIME_MS) // self.step_ms)[asset.index]
+        scale_by = 1.0 + k / 100_000.0
+        return (
+            t,
+            as_float(base.price) * scale_by,
+            as_float(base.market_cap) * scale_by,
+            volume,
+        )
+
+    def cp_history_body(
+        self, asset: Asset, start_ms: int, end_ms: int, step_ms: int, limit: int, now_ms: int
+    ) -> bytes:
+        points = self.history.points(asset, start_ms, end_ms, step_ms, now_ms)[:limit]
+        return orjson.dumps(
+            [
+                {
+                    "timestamp": iso_seconds(t // 1000),
+                    "price": p,
+                    "volume_24h": int(v),
+                    "market_cap": int(c),
+                }
+                for t, p, c, v in points
+            ]
+        )
 
     # --- CoinPaprika reference data -------------------------------------------------------
 

@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro import metrics
 from kasparro.load.assets import resolve_assets
+from kasparro.load.backfill import extend_watermarks
 from kasparro.load.drift import record_drift
 from kasparro.load.identity import LINKED_SOURCES
 from kasparro.load.observations import LoadResult, insert_observations, observation_row
@@ -487,6 +488,12 @@ class Pipeline:
         bound: Any,
     ) -> None:
         name = source.name
+        prepare = getattr(source, "prepare", None)
+        if prepare is not None:
+            # Sources that plan from the store (a backfill reads its targets and their
+            # watermarks): a plain read, inside the lease, before the first request.
+            async with self.engine.connect() as conn:
+                await prepare(await conn.execution_options(kasparro_read_only=True))
         groups = self._prefetched(source, checkpoint, await self._known(name, run_id))
         # aclosing: leaving the loop early (an error, a cancellation) must stop the producer
         # task now, not whenever the generator is garbage-collected.
@@ -692,6 +699,11 @@ class Pipeline:
                 loaded = await self._load_reference(conn, getattr(source, "api", name), group, now)
             else:
                 loaded = await self._load_market(conn, name, group, records, run_id, now, result)
+                covered = [b.page.watermark for b in group if b.last and b.page.watermark]
+                if covered:  # a backfill's watermark moves with the data it covers
+                    await extend_watermarks(
+                        conn, getattr(source, "api", name), covered, run_id, now
+                    )
             self._crashpoints("after_observations", name, numbers)
             await quarantine_rejections(conn, name, rejections, run_id, now)
             fetched = sum(b.fetched for b in group)

@@ -8,11 +8,12 @@ from collections.abc import Callable
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kasparro.runs.backfill import BackfillError, BackfillSpec
 from kasparro.runs.pipeline import AlreadyRunning, Pipeline, ProgressCallback, RunResult
 from kasparro.settings import Settings
 from kasparro.sources.base import SourceContext
 from kasparro.sources.http import Limiters
-from kasparro.sources.registry import SOURCES
+from kasparro.sources.registry import BACKFILLS, SOURCES
 
 
 def make_http_client(settings: Settings) -> httpx.AsyncClient:
@@ -48,21 +49,34 @@ async def run_sources(
     pipeline: Pipeline | None = None,
     progress_for: Callable[[str], ProgressCallback | None] | None = None,
     force: bool = False,
+    backfill: BackfillSpec | None = None,
 ) -> list[RunResult]:
-    names = validate_names(names)
+    """Run ``names`` concurrently; with ``backfill``, ``names`` are APIs whose history
+    sources run that backfill (``<api>_history``)."""
+    if backfill is not None:
+        unknown = [n for n in names or [] if n not in BACKFILLS]
+        if unknown or not names:
+            raise UnknownSource(
+                f"unknown backfill source(s): {', '.join(unknown)}; known: {', '.join(BACKFILLS)}"
+            )
+    else:
+        names = validate_names(names)
     pipeline = pipeline or Pipeline(engine, settings)
     ctx = SourceContext(settings=settings, http=http, limiters=limiters)
 
     async def one(name: str) -> RunResult:
-        source = SOURCES[name](ctx)
+        run_name = f"{name}_history" if backfill is not None else name
         progress = progress_for(name) if progress_for else None
         try:
+            source = BACKFILLS[name](ctx, backfill) if backfill is not None else SOURCES[name](ctx)
             return await pipeline.run(source, trigger=trigger, progress=progress, force=force)
         except AlreadyRunning as exc:
-            return RunResult(run_id=0, source=name, status="skipped", error=str(exc))
+            return RunResult(run_id=0, source=run_name, status="skipped", error=str(exc))
+        except BackfillError as exc:  # e.g. an interval the CoinPaprika plan does not serve
+            return RunResult(run_id=0, source=run_name, status="failed", error=str(exc))
         except Exception as exc:  # e.g. database down before the run row existed
             return RunResult(
-                run_id=0, source=name, status="failed", error=f"{type(exc).__name__}: {exc}"
+                run_id=0, source=run_name, status="failed", error=f"{type(exc).__name__}: {exc}"
             )
 
-    return list(await asyncio.gather(*(one(n) for n in names)))
+    return list(await asyncio.gather(*(one(n) for n in names or [])))

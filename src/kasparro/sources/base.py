@@ -45,6 +45,8 @@ class Page:
     # normalizer of its items when it is not the source's own (it needs the page's context).
     scope: str | None = None
     normalize: Callable[[Any], Any] | None = None
+    # History sources: (source id, interval, from, to) this page completes, committed with it.
+    watermark: tuple[str, str, datetime, datetime] | None = None
 
 
 @dataclass(slots=True)

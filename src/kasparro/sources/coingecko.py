@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
+from kasparro.load.backfill import targets
 from kasparro.models import Normalized, ReferenceCoin, Rejection
 from kasparro.normalize.coingecko import normalize_market
+from kasparro.normalize.common import loads_exact
 from kasparro.normalize.contracts import COINGECKO_COINS_LIST, COINGECKO_MARKETS
+from kasparro.normalize.history import coingecko_points, normalize_point
 from kasparro.normalize.reference import SCOPE_COINS, normalize_coingecko_coin
-from kasparro.sources.base import Page, SourceContext
+from kasparro.runs.backfill import BackfillSpec, Chunk, plan_chunks
+from kasparro.sources.base import Page, SourceContext, SourceError
 from kasparro.sources.http import Fetcher
 from kasparro.sources.parsing import parse_json_array
 
 ENDPOINT = "/coins/markets"
 COINS_LIST = "/coins/list"
+CHART = "/coins/{id}/market_chart/range"
 
 
 class CoinGeckoSource:
@@ -115,3 +121,87 @@ class CoinGeckoReferenceSource:
             total_pages=1,
             scope=SCOPE_COINS,
         )
+
+
+# What /coins/{id}/market_chart/range serves per granularity: the longest range per request,
+# and the shortest range that still gets that granularity (CoinGecko picks it from the
+# range: 5-minutely up to 1 day, hourly up to 90 days, daily beyond).
+_CHART_SPANS: dict[str, tuple[timedelta, timedelta | None]] = {
+    "5m": (timedelta(days=1), None),
+    "1h": (timedelta(days=90), timedelta(days=1, hours=1)),
+    "1d": (timedelta(days=400), timedelta(days=91)),
+}
+
+
+class CoinGeckoHistorySource:
+    """Backfill from ``/coins/{id}/market_chart/range``: one request per coin and chunk
+    (``runs.backfill.plan_chunks``), its points loaded as observations with the chunk's
+    watermark. Requests yield to scheduled runs in CoinGecko's budget (priority 1)."""
+
+    name = "coingecko_history"
+    api = "coingecko"
+    history = True
+
+    def __init__(self, ctx: SourceContext, spec: BackfillSpec) -> None:
+        self.spec = spec
+        self.fetcher = Fetcher("coingecko", ctx.http, ctx.limiters, ctx.settings, priority=1)
+        self.base = ctx.settings.coingecko_base_url.rstrip("/")
+        self.headers = ctx.settings.coingecko_key_header()
+        self.chunks: list[Chunk] = []
+
+    async def prepare(self, conn: Any) -> None:
+        found = await targets(
+            conn, "coingecko", self.spec.interval, asset_ids=self.spec.asset_ids, top=self.spec.top
+        )
+        if not found:
+            raise SourceError(
+                "no CoinGecko coins to backfill: run `kasparro etl run` first (the top coins "
+                "come from the latest market data) or name assets that CoinGecko lists"
+            )
+        max_span, min_span = _CHART_SPANS[self.spec.interval]
+        self.chunks = plan_chunks(found, self.spec, max_span=max_span, min_span=min_span)
+
+    def normalize(self, item: Any) -> Normalized:
+        return normalize_point("coingecko", item["id"], item["symbol"], item["name"], item)
+
+    async def pages(self, checkpoint: dict[str, Any] | None) -> AsyncIterator[Page]:
+        total = len(self.chunks)
+        for number, chunk in enumerate(self.chunks, start=1):
+            target = chunk.target
+            raw, body = await self.fetcher.get(
+                f"{self.base}/coins/{target.source_asset_id}/market_chart/range",
+                endpoint=CHART,
+                params={
+                    "vs_currency": "usd",
+                    "from": int(chunk.fetch_start.timestamp()),
+                    "to": int(chunk.end.timestamp()),
+                },
+                parse=_parse_chart,
+                headers=self.headers,
+            )
+            lo, hi = chunk.start.timestamp() * 1000, chunk.end.timestamp() * 1000
+            identity = {
+                "id": target.source_asset_id,
+                "symbol": target.symbol,
+                "name": target.name,
+            }
+            items = [
+                {**identity, **point}
+                for point in body
+                if point["t"] is None or lo <= point["t"] <= hi  # out of range: not ours
+            ]
+            yield Page(
+                number=number,
+                raw=raw,
+                items=items,
+                checkpoint={"in_progress": number < total, "next_page": 1},
+                total_pages=total,
+                watermark=(target.source_asset_id, self.spec.interval, chunk.start, chunk.end),
+            )
+
+
+def _parse_chart(body: bytes) -> list[dict[str, Any]]:
+    try:
+        return coingecko_points(loads_exact(body))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"not a market chart: {exc}") from exc

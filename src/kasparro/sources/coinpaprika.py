@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from typing import Any
 
+from kasparro.load.backfill import targets
 from kasparro.models import (
     Normalized,
     ReferenceCoin,
@@ -21,6 +24,7 @@ from kasparro.normalize.contracts import (
     COINPAPRIKA_TICKERS,
 )
 from kasparro.normalize.drift import Contract
+from kasparro.normalize.history import normalize_point
 from kasparro.normalize.reference import (
     SCOPE_COINS,
     SCOPE_PLATFORMS,
@@ -29,12 +33,14 @@ from kasparro.normalize.reference import (
     normalize_coinpaprika_contract,
     normalize_coinpaprika_platform,
 )
-from kasparro.sources.base import Page, RawResponse, SourceContext
+from kasparro.runs.backfill import INTERVALS, BackfillError, BackfillSpec, Chunk, plan_chunks
+from kasparro.sources.base import Page, RawResponse, SourceContext, SourceError
 from kasparro.sources.http import Fetcher
 from kasparro.sources.parsing import parse_json_array
 
 ENDPOINT = "/tickers"
 CONTRACTS = "/contracts/{platform}"
+HISTORICAL = "/tickers/{id}/historical"
 
 
 class CoinPaprikaSource:
@@ -175,3 +181,94 @@ class CoinPaprikaReferenceSource:
             scope=scope,
             normalize=normalize,
         )
+
+
+# /tickers/{id}/historical: how far back each plan serves each granularity (the OpenAPI
+# table), reckoned from the backfill's end; None: unlimited. The free plan has no 5-minute
+# history at all.
+_PLAN_DEPTH: dict[str, dict[str, timedelta | None]] = {
+    "free": {"1d": timedelta(days=365), "1h": timedelta(days=1), "5m": timedelta(0)},
+    "starter": {"1d": timedelta(days=5 * 365), "1h": timedelta(days=30), "5m": timedelta(days=7)},
+    "pro": {"1d": None, "1h": timedelta(days=90), "5m": timedelta(days=30)},
+    "business": {"1d": None, "1h": timedelta(days=365), "5m": timedelta(days=365)},
+    "enterprise": {"1d": None, "1h": None, "5m": None},
+}
+_MAX_POINTS = 5000  # `limit` of one historical request
+
+
+class CoinPaprikaHistorySource:
+    """Backfill from ``/tickers/{id}/historical`` within what the plan
+    (``KASPARRO_COINPAPRIKA_PLAN``) serves: the range is cut to the plan's depth, each
+    request asks for at most 5,000 points. Requests yield to scheduled runs (priority 1)."""
+
+    name = "coinpaprika_history"
+    api = "coinpaprika"
+    history = True
+
+    def __init__(self, ctx: SourceContext, spec: BackfillSpec) -> None:
+        depth = _PLAN_DEPTH[ctx.settings.coinpaprika_plan][spec.interval]
+        if depth == timedelta(0):
+            raise BackfillError(
+                f"the CoinPaprika {ctx.settings.coinpaprika_plan} plan has no {spec.interval} "
+                "history (KASPARRO_COINPAPRIKA_PLAN)"
+            )
+        if depth is not None and spec.since < spec.until - depth:
+            spec = dataclasses.replace(spec, since=spec.until - depth)
+        self.spec = spec
+        self.fetcher = Fetcher("coinpaprika", ctx.http, ctx.limiters, ctx.settings, priority=1)
+        self.base = ctx.settings.coinpaprika_base_url.rstrip("/")
+        self.headers = ctx.settings.coinpaprika_key_header()
+        self.chunks: list[Chunk] = []
+
+    async def prepare(self, conn: Any) -> None:
+        found = await targets(
+            conn,
+            "coinpaprika",
+            self.spec.interval,
+            asset_ids=self.spec.asset_ids,
+            top=self.spec.top,
+        )
+        if not found:
+            raise SourceError(
+                "no CoinPaprika coins to backfill: run `kasparro etl run` first (the top coins "
+                "come from the latest market data) or name assets that CoinPaprika lists"
+            )
+        step = INTERVALS[self.spec.interval]
+        self.chunks = plan_chunks(found, self.spec, max_span=step * (_MAX_POINTS - 1))
+
+    def normalize(self, item: Any) -> Normalized:
+        return normalize_point("coinpaprika", item["id"], item["symbol"], item["name"], item)
+
+    async def pages(self, checkpoint: dict[str, Any] | None) -> AsyncIterator[Page]:
+        total = len(self.chunks)
+        for number, chunk in enumerate(self.chunks, start=1):
+            target = chunk.target
+            raw, body = await self.fetcher.get(
+                f"{self.base}/tickers/{target.source_asset_id}/historical",
+                endpoint=HISTORICAL,
+                params={
+                    "start": chunk.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "end": chunk.end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "interval": self.spec.interval,
+                    "limit": _MAX_POINTS,
+                    "quote": "usd",
+                },
+                parse=parse_json_array,
+                headers=self.headers,
+            )
+            identity = {
+                "id": target.source_asset_id,
+                "symbol": target.symbol,
+                "name": target.name,
+            }
+            yield Page(
+                number=number,
+                raw=raw,
+                items=[
+                    {**identity, **dict(point)} if isinstance(point, dict) else point
+                    for point in body
+                ],
+                checkpoint={"in_progress": number < total, "next_page": 1},
+                total_pages=total,
+                watermark=(target.source_asset_id, self.spec.interval, chunk.start, chunk.end),
+            )

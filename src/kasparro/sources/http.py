@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -48,11 +49,27 @@ class RequestPacer:
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
-        self._lock = asyncio.Lock()
+        self._lock = PriorityLock()
         self._next_start = 0.0  # event-loop time (monotonic) before which nothing is sent
 
+    def slot(self, priority: int = 0) -> _Slot:
+        """``async with pacer.slot(priority)``: the next request slot; when several wait, the
+        lowest ``priority`` goes first (scheduled runs 0, backfills 1), FIFO within one."""
+        return _Slot(self, priority)
+
     async def __aenter__(self) -> None:
-        await self._lock.acquire()
+        await self._enter(0)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._exit()
+
+    async def _enter(self, priority: int) -> None:
+        await self._lock.acquire(priority)
         try:
             delay = self._next_start - asyncio.get_running_loop().time()
             if delay > 0:
@@ -61,14 +78,58 @@ class RequestPacer:
             self._lock.release()
             raise
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def _exit(self) -> None:
         self._next_start = asyncio.get_running_loop().time() + self.interval
         self._lock.release()
+
+
+class _Slot:
+    __slots__ = ("_pacer", "_priority")
+
+    def __init__(self, pacer: RequestPacer, priority: int) -> None:
+        self._pacer = pacer
+        self._priority = priority
+
+    async def __aenter__(self) -> None:
+        await self._pacer._enter(self._priority)
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._pacer._exit()
+
+
+class PriorityLock:
+    """A lock handed over by priority (lowest first), first come first served within one.
+
+    asyncio.Lock is FIFO only: a backfill queueing hundreds of requests would make a
+    scheduled run wait behind all of them. Hand-over is direct (the releaser gives the lock
+    to the best waiter), so a newcomer can never barge in ahead of a waiter."""
+
+    def __init__(self) -> None:
+        self._locked = False
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._seq = 0
+
+    async def acquire(self, priority: int = 0) -> None:
+        if not self._locked and not self._waiters:
+            self._locked = True
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._seq += 1
+        heapq.heappush(self._waiters, (priority, self._seq, future))
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release()  # handed over just as we were cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            _, _, future = heapq.heappop(self._waiters)
+            if not future.done():
+                future.set_result(None)  # still locked: ownership moves to that waiter
+                return
+        self._locked = False
 
 
 @dataclass
@@ -149,11 +210,20 @@ def _describe(exc: BaseException) -> str:
 class Fetcher:
     """GETs one upstream URL within the budget and retry policy; returns the raw response."""
 
-    def __init__(self, api: str, http: httpx.AsyncClient, limiters: Limiters, settings: Settings):
+    def __init__(
+        self,
+        api: str,
+        http: httpx.AsyncClient,
+        limiters: Limiters,
+        settings: Settings,
+        *,
+        priority: int = 0,
+    ):
         self.api = api
         self.http = http
         self.limiter = limiters.get(api)
         self.settings = settings
+        self.priority = priority  # 0: scheduled and triggered runs; 1: backfills (yield)
 
     def _backoff_hook(self, exc: Exception) -> bool | float:
         if isinstance(exc, RetryableUpstreamError):
@@ -212,7 +282,7 @@ class Fetcher:
     async def _attempt(
         self, url: str, endpoint: str, params: dict[str, Any], headers: dict[str, str]
     ) -> RawResponse:
-        async with self.limiter:
+        async with self.limiter.slot(self.priority):
             fetched_at = dt.datetime.now(dt.UTC)
             try:
                 resp = await self.http.get(url, params=params, headers=headers)

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from kasparro.sources.base import SourceFactory
-from kasparro.sources.coingecko import CoinGeckoReferenceSource, CoinGeckoSource
-from kasparro.sources.coinpaprika import CoinPaprikaReferenceSource, CoinPaprikaSource
+from collections.abc import Callable
+
+from kasparro.runs.backfill import BackfillSpec
+from kasparro.sources.base import Source, SourceContext, SourceFactory
+from kasparro.sources.coingecko import (
+    CoinGeckoHistorySource,
+    CoinGeckoReferenceSource,
+    CoinGeckoSource,
+)
+from kasparro.sources.coinpaprika import (
+    CoinPaprikaHistorySource,
+    CoinPaprikaReferenceSource,
+    CoinPaprikaSource,
+)
 from kasparro.sources.csv_files import CsvSource
 
 SOURCES: dict[str, SourceFactory] = {
@@ -14,6 +25,14 @@ SOURCES: dict[str, SourceFactory] = {
     # Reference data for cross-source identity (coin lists, contracts): see runs/identity.py.
     "coingecko_reference": CoinGeckoReferenceSource,
     "coinpaprika_reference": CoinPaprikaReferenceSource,
+}
+
+
+# History backfills (kasparro backfill, POST /api/v1/backfills): API name -> factory.
+# Their runs are named ``<api>_history``.
+BACKFILLS: dict[str, Callable[[SourceContext, BackfillSpec], Source]] = {
+    "coingecko": CoinGeckoHistorySource,
+    "coinpaprika": CoinPaprikaHistorySource,
 }
 
 

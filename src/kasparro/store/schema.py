@@ -362,3 +362,21 @@ asset_events = Table(
     Index("ix_asset_events_asset", "asset_id"),
     Index("ix_asset_events_from", "from_asset_id"),
 )
+
+# --- history backfill --------------------------------------------------------------------------
+
+# How far back (and forward) each source id's history has been fetched, per interval,
+# committed with the observations it covers: a backfill resumes from here after any crash,
+# and a second identical backfill fetches nothing. The range is what was asked and
+# answered, gaps in the upstream's data included.
+backfill_watermarks = Table(
+    "backfill_watermarks",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("source_asset_id", String(300), primary_key=True),
+    Column("interval", String(8), primary_key=True),  # 5m | 1h | 1d
+    Column("covered_from", UTCDateTime(), nullable=False),
+    Column("covered_to", UTCDateTime(), nullable=False),
+    Column("run_id", BigId),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from sqlalchemy import BigInteger
 from starlette.responses import Response
 
 from kasparro.api import params as p
@@ -14,11 +16,20 @@ from kasparro.api.hotpath import observation_page
 from kasparro.api.queryspec import Param, QuerySpec
 from kasparro.api.render import envelope, page_envelope
 from kasparro.api.routers.data import COMMON
-from kasparro.api.schemas import AssetResponse, AssetsResponse, HistoryResponse, error_responses
+from kasparro.api.schemas import (
+    AssetResponse,
+    AssetsResponse,
+    CandlesResponse,
+    HistoryResponse,
+    error_responses,
+)
 from kasparro.query import assets as q_assets
 from kasparro.query import identity as q_identity
-from kasparro.query.cursor import scope_digest
+from kasparro.query.candles import BUCKETS, candles
+from kasparro.query.cursor import Position, scope_digest
+from kasparro.query.keyset import SortKey
 from kasparro.query.observations import ObservationFilter
+from kasparro.store.schema import observations
 
 router = APIRouter(prefix="/api/v1", tags=["assets"])
 STRICT = [Depends(p.strict_query)]
@@ -26,7 +37,17 @@ STRICT = [Depends(p.strict_query)]
 HISTORY_SPEC = QuerySpec(
     *COMMON,
     Param("order", "enum", "Direction by `observed_at`.", default="desc", choices=("asc", "desc")),
+    Param(
+        "interval",
+        "enum",
+        "OHLC buckets instead of observations: open/high/low/close of the price per source "
+        "and bucket, with the close's market cap and volume and the number of observations. "
+        "`limit` then counts buckets (a page is a time window, so it costs the same on any "
+        "table size).",
+        choices=tuple(BUCKETS),
+    ),
 )
+BUCKET_CURSOR = SortKey("bucket", observations.c.id, observations.c.id, False, "int", BigInteger())
 
 AssetSort = Literal["id", "-id", "symbol", "-symbol"]
 AssetIdPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="Canonical asset id.")]
@@ -125,16 +146,20 @@ def _merged(request: Request, asset_id: int, target: int) -> Moved:
 
 @router.get(
     "/assets/{asset_id}/history",
-    response_model=HistoryResponse,
+    response_model=HistoryResponse | CandlesResponse,
     responses=error_responses(308, 404, 422, 503),
-    summary="Observation history of one asset",
+    summary="Observation history of one asset, or its OHLC buckets",
     description="Time series of the asset's observations from every (or the given) source, "
-    "by `observed_at` (default newest first), keyset-paginated like `/data`.",
+    "by `observed_at` (default newest first), keyset-paginated like `/data`. With "
+    "`interval=` (5m, 15m, 1h, 4h, 1d, 1w): OHLC buckets per source instead, built from "
+    "the observations (market runs and backfills alike).",
     openapi_extra={"parameters": HISTORY_SPEC.openapi()},
 )
 async def asset_history(request: Request, state: State, asset_id: AssetIdPath) -> Response:
     q = HISTORY_SPEC.parse(request.scope["query_string"])
     since, until = p.time_range(q["since"], q["until"])
+    if q["interval"]:
+        return await _bucketed(request, state, asset_id, q, since, until)
 
     async def must_exist() -> None:
         # Only for empty pages: rows of a non-empty page prove the asset exists (FK), and a
@@ -159,4 +184,44 @@ async def asset_history(request: Request, state: State, asset_id: AssetIdPath) -
         cursor=q["cursor"],
         on_empty=must_exist,
         asset_id=asset_id,
+    )
+
+
+async def _bucketed(
+    request: Request,
+    state: State,
+    asset_id: int,
+    q: dict[str, Any],
+    since: datetime | None,
+    until: datetime | None,
+) -> Response:
+    sources = tuple(sorted(set(q["source"])))
+    descending = q["order"] == "desc"
+    scope = scope_digest(f"candles:{asset_id}", q["interval"], descending, sources, since, until)
+    after = p.decode_cursor(q["cursor"], scope=scope, key=BUCKET_CURSOR)
+    async with state.read_engine.connect() as conn:
+        found, alias_of = await q_assets.asset_status(state.reader, asset_id)
+        if not found:
+            raise NotFound(f"asset {asset_id} does not exist", details={"asset_id": asset_id})
+        if alias_of is not None:
+            raise _merged(request, asset_id, alias_of)
+        page = await candles(
+            conn,
+            asset_id,
+            interval=q["interval"],
+            sources=sources,
+            since=since,
+            until=until,
+            descending=descending,
+            limit=q["limit"],
+            start=int(after.value) if after else None,
+        )
+    nxt = Position(page.next_start, page.next_start) if page.next_start is not None else None
+    return page_envelope(
+        request,
+        page.candles,
+        limit=q["limit"],
+        next_cursor=p.encode_cursor(scope, nxt),
+        sort="bucket_start",
+        descending=descending,
     )

@@ -13,6 +13,7 @@ from kasparro.api.errors import Conflict, InvalidParameter, NotFound, ServiceUna
 from kasparro.api.render import envelope, page_envelope
 from kasparro.api.runner import Outcome, ShuttingDown
 from kasparro.api.schemas import (
+    BackfillRequest,
     RunCompareResponse,
     RunResponse,
     RunsResponse,
@@ -24,6 +25,8 @@ from kasparro.api.state import AppState
 from kasparro.query import runs as q
 from kasparro.query.compare import RunNotFound, compare_runs
 from kasparro.query.cursor import Position, scope_digest
+from kasparro.runs import repository as repo
+from kasparro.runs.backfill import BackfillError, BackfillSpec, parse_when
 from kasparro.runs.service import UnknownSource, validate_names
 from kasparro.sources.registry import source_names
 
@@ -130,9 +133,19 @@ def _outcome_json(o: Outcome) -> dict[str, Any]:
 async def _trigger(
     request: Request, state: AppState, source: str, *, force: bool = False
 ) -> Response:
-    names = _names(source)
+    return await _start(request, state, _names(source), force=force)
+
+
+async def _start(
+    request: Request,
+    state: AppState,
+    names: list[str],
+    *,
+    force: bool = False,
+    backfill: BackfillSpec | None = None,
+) -> Response:
     try:
-        outcomes = await state.runs.trigger(names, force=force)
+        outcomes = await state.runs.trigger(names, force=force, backfill=backfill)
     except ShuttingDown:
         raise ServiceUnavailable("the API is shutting down; no new runs") from None
     started = [o for o in outcomes if o.status == "started"]
@@ -179,6 +192,41 @@ async def trigger_run(
     body: Annotated[TriggerRequest, Body()],
 ) -> Response:
     return await _trigger(request, state, body.source, force=body.force)
+
+
+@router.post(
+    "/backfills",
+    status_code=202,
+    response_model=TriggerResponse,
+    responses=_TRIGGER_ERRORS,
+    summary="Start a history backfill",
+    description="Loads price history (CoinGecko market charts, CoinPaprika historical "
+    "tickers) for `asset_ids` or the `top` N coins, from `since` to `until` at `interval`, "
+    "into the observations, as a run of `coingecko_history` / `coinpaprika_history` "
+    "(listed in `/api/v1/runs`). Resumable and idempotent: per-coin watermarks are "
+    "committed with the data, so a repeated backfill fetches only what is missing. Its "
+    "requests yield to scheduled runs in each API's budget. Same authentication, rate "
+    "limit and responses as `POST /api/v1/runs`.",
+)
+async def start_backfill(
+    request: Request,
+    state: State,
+    _allowed: TriggerAllowed,
+    body: Annotated[BackfillRequest, Body()],
+) -> Response:
+    try:
+        end = parse_when(body.until, relative_to=repo.utcnow())
+        spec = BackfillSpec(
+            interval=body.interval,
+            since=parse_when(body.since, relative_to=end),
+            until=end,
+            asset_ids=tuple(body.asset_ids),
+            top=None if body.asset_ids else (body.top or 100),
+        )
+    except BackfillError as exc:
+        raise InvalidParameter(str(exc), details=[{"loc": "body", "message": str(exc)}]) from None
+    names: list[str] = ["coingecko", "coinpaprika"] if body.source == "all" else [body.source]
+    return await _start(request, state, names, backfill=spec)
 
 
 @router.get(

@@ -1,0 +1,134 @@
+"""History backfill: what to ask each API for, given what earlier backfills fetched.
+
+A backfill is a run of a history source (``coingecko_history``, ``coinpaprika_history``)
+through the ordinary pipeline: leases, run rows, raw archive, quarantine, one transaction per
+page (or pages committed together) with the page's **watermark** (``backfill_watermarks``:
+the range fetched for that coin and interval). So a killed backfill resumes where its
+committed pages end, and a second identical one plans nothing. Its requests yield to
+scheduled runs in the per-API request budget (``RequestPacer`` priority).
+
+:func:`plan_chunks` (pure) cuts each coin's missing range into requests the API serves at
+the wanted granularity.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from kasparro.load.backfill import Target
+
+INTERVALS: Final[dict[str, timedelta]] = {
+    "5m": timedelta(minutes=5),
+    "1h": timedelta(hours=1),
+    "1d": timedelta(days=1),
+}
+_DURATION: Final = re.compile(r"^(\d+)([dhm])$")
+
+
+class BackfillError(ValueError):
+    """A backfill that cannot be planned (bad dates, an interval the plan does not serve)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillSpec:
+    interval: str
+    since: datetime
+    until: datetime
+    asset_ids: tuple[int, ...] = ()
+    top: int | None = None  # with no asset_ids: the top N by rank (default 100)
+
+    def __post_init__(self) -> None:
+        if self.interval not in INTERVALS:
+            raise BackfillError(f"interval must be one of {', '.join(INTERVALS)}")
+        if self.since.tzinfo is None or self.until.tzinfo is None:
+            raise BackfillError("since and until must be timezone-aware")
+        if self.since >= self.until:
+            raise BackfillError("since must be before until")
+        if self.top is not None and not 1 <= self.top <= 10_000:
+            raise BackfillError("top must be between 1 and 10000")
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "interval": self.interval,
+            "since": self.since.isoformat(),
+            "until": self.until.isoformat(),
+            "asset_ids": list(self.asset_ids),
+            "top": self.top,
+        }
+
+
+def parse_when(text: str, *, relative_to: datetime) -> datetime:
+    """``now``, ``365d`` / ``12h`` / ``30m`` (before ``relative_to``), a date (00:00 UTC) or
+    an ISO-8601 timestamp (UTC when it has no offset)."""
+    text = text.strip()
+    if text == "now":
+        return relative_to
+    match = _DURATION.match(text)
+    if match:
+        amount, unit = int(match.group(1)), match.group(2)
+        delta = {"d": timedelta(days=amount), "h": timedelta(hours=amount)}.get(
+            unit, timedelta(minutes=amount)
+        )
+        return relative_to - delta
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BackfillError(f"not a date, timestamp or duration: {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    target: Target
+    start: datetime  # the range this request covers (what its watermark will say)
+    end: datetime
+    fetch_start: datetime  # what is asked: wider when the API needs a longer range for the
+    # wanted granularity (CoinGecko answers hourly below 90 days; daily needs more)
+
+
+def missing_ranges(
+    covered: tuple[datetime, datetime] | None, since: datetime, until: datetime
+) -> list[tuple[datetime, datetime]]:
+    """What of [since, until] the covered range lacks: before it, then after it."""
+    if covered is None:
+        return [(since, until)]
+    lo, hi = covered
+    out = []
+    if since < lo:
+        out.append((since, min(lo, until)))
+    if until > hi:
+        out.append((max(hi, since), until))
+    return [(a, b) for a, b in out if b > a]
+
+
+def plan_chunks(
+    targets: list[Target],
+    spec: BackfillSpec,
+    *,
+    max_span: timedelta,
+    min_span: timedelta | None = None,
+) -> list[Chunk]:
+    """Requests for every coin's missing history, each at most ``max_span`` long; a request
+    shorter than ``min_span`` is widened backwards (its extra points are not loaded). The
+    range before the covered one is fetched newest first, so every committed request
+    touches the covered range and the watermark stays one range."""
+    chunks: list[Chunk] = []
+    for target in targets:
+        for start, end in missing_ranges(target.covered, spec.since, spec.until):
+            pieces: list[tuple[datetime, datetime]] = []
+            cursor = start
+            while cursor < end:
+                piece_end = min(cursor + max_span, end)
+                pieces.append((cursor, piece_end))
+                cursor = piece_end
+            if target.covered is not None and end <= target.covered[0]:
+                pieces.reverse()  # grow backwards from the covered range
+            for a, b in pieces:
+                fetch = a
+                if min_span is not None and b - a < min_span:
+                    fetch = b - min_span
+                chunks.append(Chunk(target, a, b, fetch))
+    return chunks
