@@ -1,6 +1,30 @@
 import os
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import settings
 
 # Tests never read a developer's .env or the default demo database by accident.
 os.environ.setdefault("KASPARRO_DATABASE_URL", "sqlite+aiosqlite:///./.pytest-never-used.db")
 
+# No per-example deadline: hypothesis' 200 ms default fails a property when a loaded machine
+# (a second suite running, a garbage collection in a worker holding big universes) merely
+# pauses the process, which says nothing about the property.
+settings.register_profile("kasparro", deadline=None)
+settings.load_profile("kasparro")
+
 pytest_plugins = ["tests.fixtures.db", "tests.fixtures.emulator", "tests.fixtures.api"]
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_run_state() -> Iterator[None]:
+    """The pipeline remembers, per database URL, runs it could not record while a database
+    was down. PostgreSQL tests of one worker share a URL, so a leftover entry would reach
+    the next test's first run: every test starts and ends with none."""
+    from kasparro.runs import pipeline
+
+    pipeline._ENDED_LEASE_OWNERS.clear()
+    pipeline._UNRECORDED_FINISHES.clear()
+    yield
+    pipeline._ENDED_LEASE_OWNERS.clear()
+    pipeline._UNRECORDED_FINISHES.clear()

@@ -169,6 +169,7 @@ async def test_fresh_reference_data_is_not_fetched_again_unless_forced(
         assert first.status_code == 202, first.text
         run = await wait_for_run(client, first.json()["data"]["runs"][0]["run_id"])
         assert run["status"] == "success"
+        await _idle(client)  # the relink after the run, done off the lease
         fresh = await client.post("/api/v1/runs", json=body, headers=AUTH)
         assert fresh.status_code == 409
         assert "fresh: refreshed" in fresh.json()["error"]["message"]
@@ -177,3 +178,15 @@ async def test_fresh_reference_data_is_not_fetched_again_unless_forced(
         await wait_for_run(client, forced.json()["data"]["runs"][0]["run_id"])
     requests = emu.state.stats()["coingecko"]["routes"]["/coins/list"]["requests"]
     assert requests == 2
+
+
+async def _idle(client: httpx.AsyncClient) -> None:
+    """Until the app's run manager has no task left (a finished run's relink included)."""
+    import asyncio
+
+    manager = client._transport.app.state.kasparro.runs  # type: ignore[attr-defined]
+    for _ in range(1200):
+        if not manager.active_sources():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("runs still active after 60 s")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import asyncpg
+
 from kasparro.query.fastread import PostgresReader, Prepared, open_reader
 
 
@@ -16,20 +18,40 @@ def _pg_reader(url: str, pool_size: int) -> PostgresReader:
 
 
 async def test_data_version_never_waits_behind_page_queries(pg_url: str) -> None:
+    """Queries block on a lock this test holds (no timing): with 3 - 1 = 2 query
+    connections, two wait inside PostgreSQL, the third in the reader's queue, and the cache
+    check still answers on the connection kept free for it."""
     reader = _pg_reader(pg_url, pool_size=3)
-    sleep = Prepared("SELECT pg_sleep(0.3)", (), {})
+    key = 424242
+    holder = await asyncpg.connect(_dsn(pg_url))
+    blocked = Prepared(f"SELECT pg_advisory_xact_lock({key})", (), {})
     try:
         await reader.fetch(Prepared("SELECT 1", (), {}), {})
-        started = time.perf_counter()
-        # Four queries on 3 - 1 = 2 query connections: they run two at a time.
-        queries = [asyncio.create_task(reader.fetch(sleep, {})) for _ in range(4)]
-        await asyncio.sleep(0.05)
-        assert await reader.data_version() is not None
-        assert time.perf_counter() - started < 0.25  # answered while both queries sleep
-        await asyncio.gather(*queries)
-        assert time.perf_counter() - started >= 0.55  # two rounds, never three at once
+        await holder.execute(f"SELECT pg_advisory_lock({key})")
+        queries = [asyncio.create_task(reader.fetch(blocked, {})) for _ in range(3)]
+        waiting = (
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND query LIKE 'SELECT pg_advisory_xact_lock%'"
+        )
+        deadline = time.monotonic() + 30  # a hang guard, not a timing assertion
+        while await holder.fetchval(waiting) < 2:
+            assert time.monotonic() < deadline, "the queries never reached the lock"
+            await asyncio.sleep(0.02)
+        version = await asyncio.wait_for(reader.data_version(), 30)
+        assert version is not None
+        assert not any(q.done() for q in queries)  # answered while every query waits
+        assert await holder.fetchval(waiting) == 2  # two at a time, never three
+        await holder.execute(f"SELECT pg_advisory_unlock({key})")
+        await asyncio.wait_for(asyncio.gather(*queries), 30)
     finally:
+        await holder.close()
         await reader.close()
+
+
+def _dsn(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 async def test_queued_queries_are_served_in_arrival_order(pg_url: str) -> None:

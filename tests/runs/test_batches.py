@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.normalize.coingecko import normalize_market
-from kasparro.runs.pipeline import Pipeline, split_page
+from kasparro.runs.pipeline import _END, Pipeline, _Ahead, split_page
 from kasparro.sources.coingecko import CoinGeckoSource
 from tests.fixtures.etl import count, rows, run_etl
 from tests.normalize._samples import CG_MARKETS_250, sample_json
@@ -144,17 +144,32 @@ async def test_a_drifting_payload_is_never_skipped(
     assert await count(engine, sql) == 2 * once  # counted again by the second run
 
 
-def _slow_commits(monkeypatch: pytest.MonkeyPatch, seconds: float) -> list[list[int]]:
-    """Make every commit wait ``seconds`` first (a slow database), so the producer gets
-    ahead; returns the page numbers of each committed group, in commit order."""
+def _slow_commits(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
+    """Make every commit wait until the producer is ahead (a slow database): until the
+    read-ahead buffer is full, so the producer blocks, or the source has ended. An event,
+    not a sleep, so a loaded machine cannot change the grouping. Returns the page numbers
+    of each committed group, in commit order."""
     groups: list[list[int]] = []
     original = Pipeline._commit_group
+    original_put = _Ahead.put
+    ahead = asyncio.Event()
+    ended: list[bool] = []
+
+    async def put(self: _Ahead, entry: Any, items: int = 0, nbytes: int = 0) -> None:
+        if entry is _END:
+            ended.append(True)  # nothing follows: no commit has anything left to wait for
+        if ended or not self._room_for(items, nbytes):
+            ahead.set()  # the buffer is as full as its bounds allow
+        await original_put(self, entry, items, nbytes)
 
     async def slow(self: Pipeline, source: Any, run_id: int, group: Any, result: Any) -> None:
-        await asyncio.sleep(seconds)
+        await asyncio.wait_for(ahead.wait(), 60)  # a hang guard only
+        if not ended:
+            ahead.clear()
         await original(self, source, run_id, group, result)
         groups.append([b.page.number for b in group])
 
+    monkeypatch.setattr(_Ahead, "put", put)
     monkeypatch.setattr(Pipeline, "_commit_group", slow)
     return groups
 
@@ -162,7 +177,7 @@ def _slow_commits(monkeypatch: pytest.MonkeyPatch, seconds: float) -> list[list[
 async def test_pages_ready_while_a_commit_runs_share_the_next_transaction(
     engine: AsyncEngine, db_url: str, emulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    groups = _slow_commits(monkeypatch, 0.3)
+    groups = _slow_commits(monkeypatch)
     settings = emu_settings(
         db_url, emulator, coingecko_max_coins=1000, coingecko_per_page=100, load_batch_rows=300
     )
@@ -189,7 +204,7 @@ async def test_pages_ready_while_a_commit_runs_share_the_next_transaction(
 async def test_a_failure_inside_a_group_commits_the_pages_before_it(
     engine: AsyncEngine, db_url: str, emulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    groups = _slow_commits(monkeypatch, 0.3)
+    groups = _slow_commits(monkeypatch)
     settings = emu_settings(
         db_url,
         emulator,

@@ -119,13 +119,16 @@ def plan_chunks(
     for target in targets:
         for start, end in missing_ranges(target.covered, spec.since, spec.until):
             pieces: list[tuple[datetime, datetime]] = []
-            cursor = start
-            while cursor < end:
-                piece_end = min(cursor + max_span, end)
-                pieces.append((cursor, piece_end))
-                cursor = piece_end
             if target.covered is not None and end <= target.covered[0]:
-                pieces.reverse()  # grow backwards from the covered range
+                cursor = end  # grow backwards from the covered range
+                while cursor > start:
+                    pieces.append((max(cursor - max_span, start), cursor))
+                    cursor = pieces[-1][0]
+            else:
+                cursor = start
+                while cursor < end:
+                    pieces.append((cursor, min(cursor + max_span, end)))
+                    cursor = pieces[-1][1]
             for a, b in pieces:
                 fetch = a
                 if min_span is not None and b - a < min_span:

@@ -1,0 +1,138 @@
+"""OHLC buckets on /api/v1/assets/{id}/history?interval=, and POST /api/v1/backfills."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kasparro.emulator import EmulatorConfig
+from tests.fixtures.api import AUTH, make_settings, rec, running_app, seed_run, walk
+from tests.fixtures.emulator import EmulatorFactory
+
+T = datetime(2024, 5, 1, tzinfo=UTC)
+# Prices by the hour over two days, with exact tiny and huge values, two sources.
+PRICES = ["1", "3", "2", "0.0000000001", "5", "4.5", "1e3", "2.25"]
+
+
+async def _seed(engine: AsyncEngine) -> int:
+    gecko = [
+        rec(
+            "coin",
+            symbol="CN",
+            name="Coin",
+            at=T + timedelta(hours=6 * i),
+            price=p,
+            market_cap=str(100 + i),
+            volume="7",
+        )
+        for i, p in enumerate(PRICES)
+    ]
+    paprika = [
+        rec(
+            "cn-coin",
+            source="coinpaprika",
+            symbol="CN",
+            name="Coin",
+            at=T + timedelta(hours=6 * i + 1),
+            price=str(Decimal(p) * 2),
+        )
+        for i, p in enumerate(PRICES)
+    ]
+    seeded = await seed_run(engine, "coingecko", gecko)
+    await seed_run(engine, "coinpaprika", paprika)
+    return seeded.asset_ids["coin"]
+
+
+async def test_daily_buckets_hold_exact_open_high_low_close_per_source(
+    engine: AsyncEngine, api_client: httpx.AsyncClient
+) -> None:
+    asset = await _seed(engine)
+    resp = await api_client.get(
+        f"/api/v1/assets/{asset}/history", params={"interval": "1d", "order": "asc"}
+    )
+    assert resp.status_code == 200, resp.text
+    got = [
+        (
+            c["bucket_start"],
+            c["source"],
+            c["open"],
+            c["high"],
+            c["low"],
+            c["close"],
+            c["observations"],
+        )
+        for c in resp.json()["data"]
+    ]
+    assert got == [
+        ("2024-05-01T00:00:00Z", "coingecko", "1", "3", "0.0000000001", "0.0000000001", 4),
+        ("2024-05-01T00:00:00Z", "coinpaprika", "2", "6", "0.0000000002", "0.0000000002", 4),
+        ("2024-05-02T00:00:00Z", "coingecko", "5", "1000", "2.25", "2.25", 4),
+        ("2024-05-02T00:00:00Z", "coinpaprika", "10", "2000", "4.5", "4.5", 4),
+    ]
+    first = resp.json()["data"][0]
+    assert first["market_cap_usd"] == "103" and first["volume_24h_usd"] == "7"  # the close's
+    only = await api_client.get(
+        f"/api/v1/assets/{asset}/history",
+        params={"interval": "1d", "source": "coinpaprika", "order": "desc"},
+    )
+    assert [c["bucket_start"] for c in only.json()["data"]] == [
+        "2024-05-02T00:00:00Z",
+        "2024-05-01T00:00:00Z",
+    ]
+
+
+async def test_buckets_page_by_time_window_without_gaps_or_repeats(
+    engine: AsyncEngine, api_client: httpx.AsyncClient
+) -> None:
+    asset = await _seed(engine)
+    path = f"/api/v1/assets/{asset}/history"
+    for order in ("asc", "desc"):
+        walked = await walk(
+            api_client, path, {"interval": "1h", "limit": 5, "source": "coingecko", "order": order}
+        )
+        starts = [c["bucket_start"] for c in walked]
+        assert len(starts) == len(PRICES) == len(set(starts))
+        assert starts == sorted(starts, reverse=order == "desc")
+    bad = await api_client.get(path, params={"interval": "2h"})
+    assert bad.status_code == 422
+    missing = await api_client.get("/api/v1/assets/424242/history", params={"interval": "1d"})
+    assert missing.status_code == 404
+
+
+async def test_a_backfill_started_over_the_api_is_a_run_like_any_other(
+    db_url: str, tmp_path: Path, emulator_factory: EmulatorFactory
+) -> None:
+    from tests.fixtures.api import wait_for_run
+
+    emu = emulator_factory(EmulatorConfig(coins=200))
+    settings = make_settings(
+        db_url,
+        tmp_path,
+        coingecko_base_url=emu.coingecko_base_url,
+        coinpaprika_base_url=emu.coinpaprika_base_url,
+    )
+    async with running_app(settings) as client:
+        market = await client.post("/api/v1/runs", json={"source": "coingecko"}, headers=AUTH)
+        await wait_for_run(client, market.json()["data"]["runs"][0]["run_id"])
+        body: dict[str, Any] = {
+            "source": "coingecko",
+            "top": 3,
+            "since": "2021-02-23",
+            "until": "2022-02-23T11:31:45Z",
+        }
+        assert (await client.post("/api/v1/backfills", json=body)).status_code == 401
+        bad = await client.post("/api/v1/backfills", json={**body, "since": "soon"}, headers=AUTH)
+        assert bad.status_code == 422
+        started = await client.post("/api/v1/backfills", json=body, headers=AUTH)
+        assert started.status_code == 202, started.text
+        (run,) = started.json()["data"]["runs"]
+        done = await wait_for_run(client, run["run_id"], within=60)
+        assert done["source"] == "coingecko_history" and done["status"] == "success"
+        assert done["pages"] == 3
+        listed = (await client.get("/api/v1/runs", params={"source": "coingecko_history"})).json()
+        assert [r["id"] for r in listed["data"]] == [run["run_id"]]

@@ -1,0 +1,308 @@
+"""History backfill end to end: watermarks, idempotency, kill -9 and resume, priority."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import kasparro
+from kasparro.emulator import EmulatorConfig, EmulatorServer
+from kasparro.load.backfill import Target
+from kasparro.normalize.common import loads_exact
+from kasparro.runs.backfill import BackfillError, BackfillSpec, missing_ranges, parse_when
+from kasparro.runs.backfill import plan_chunks as plan
+from kasparro.runs.pipeline import RunResult
+from kasparro.runs.service import run_sources
+from kasparro.settings import Settings
+from kasparro.sources.http import Limiters, RequestPacer
+from tests.fixtures.emulator import EmulatorFactory
+from tests.fixtures.etl import count, rows, run_etl
+from tests.runs.test_pipeline_http import emu_settings
+
+# The emulator's clock (tick 0 is the recording's Date): a year of daily history before it.
+UNTIL = datetime(2022, 2, 23, 11, 31, 45, tzinfo=UTC)
+SINCE = datetime(2021, 2, 23, tzinfo=UTC)
+DAILY = BackfillSpec("1d", SINCE, UNTIL, top=12)
+
+
+async def backfill(
+    engine: AsyncEngine, settings: Settings, spec: BackfillSpec, *apis: str
+) -> dict[str, RunResult]:
+    async with httpx.AsyncClient(timeout=10) as http:
+        results = await run_sources(
+            engine,
+            settings,
+            list(apis or ("coingecko", "coinpaprika")),
+            http=http,
+            limiters=Limiters.from_settings(settings),
+            backfill=spec,
+        )
+    return {r.source: r for r in results}
+
+
+def _chart_requests(emu: EmulatorServer) -> int:
+    routes = emu.state.stats()["coingecko"]["routes"]
+    return int(routes.get("/coins/{id}/market_chart/range", {}).get("requests", 0))
+
+
+async def test_a_year_of_daily_history_loads_once_and_a_second_backfill_fetches_nothing(
+    engine: AsyncEngine, db_url: str, emulator_factory: EmulatorFactory
+) -> None:
+    emu = emulator_factory(EmulatorConfig(coins=300))
+    settings = emu_settings(db_url, emu)
+    await run_etl(engine, settings, "coingecko", "coinpaprika")
+    market = await count(engine, "SELECT count(*) FROM observations")
+    first = await backfill(engine, settings, DAILY)
+    for name in ("coingecko_history", "coinpaprika_history"):
+        result = first[name]
+        assert result.status == "success", result.error
+        assert result.pages == 12 and result.reconciles
+        assert result.loaded > 12 * 300  # about 365 points per coin, minus gaps
+    assert _chart_requests(emu) == 12
+    assert await count(engine, "SELECT count(*) FROM observations") == market + sum(
+        r.loaded for r in first.values()
+    )
+    # One watermark per coin and source, covering what was asked (CoinPaprika's free plan:
+    # the last year only).
+    marks = await rows(
+        engine,
+        "SELECT source, count(*), min(covered_from), max(covered_to) FROM backfill_watermarks"
+        " GROUP BY source ORDER BY source",
+    )
+    assert [(s, n) for s, n, _, _ in marks] == [("coingecko", 12), ("coinpaprika", 12)]
+    second = await backfill(engine, settings, DAILY)
+    assert all(r.status == "success" and r.pages == r.fetched == 0 for r in second.values())
+    assert _chart_requests(emu) == 12  # nothing fetched again
+    # A longer range asks only for the new part, per coin.
+    longer = BackfillSpec("1d", SINCE - timedelta(days=30), UNTIL, top=12)
+    third = await backfill(engine, settings, longer, "coingecko")
+    assert third["coingecko_history"].pages == 12
+    assert third["coingecko_history"].fetched < 12 * 40
+
+
+async def test_history_points_are_exact_observations_of_the_mapped_asset(
+    engine: AsyncEngine, db_url: str, emulator_factory: EmulatorFactory
+) -> None:
+    emu = emulator_factory(EmulatorConfig(coins=300))
+    settings = emu_settings(db_url, emu)
+    await run_etl(engine, settings, "coingecko")
+    spec = BackfillSpec("1d", SINCE, UNTIL, asset_ids=(await _asset(engine, "bitcoin"),))
+    result = (await backfill(engine, settings, spec, "coingecko"))["coingecko_history"]
+    assert result.status == "success" and result.pages == 1
+    async with httpx.AsyncClient() as client:
+        answer = await client.get(
+            f"{emu.coingecko_base_url}/coins/bitcoin/market_chart/range",
+            params={
+                "vs_currency": "usd",
+                "from": int(SINCE.timestamp()),
+                "to": int(UNTIL.timestamp()),
+            },
+        )
+    body = answer.content
+    chart = {
+        datetime.fromtimestamp(t / 1000, UTC): price for t, price in loads_exact(body)["prices"]
+    }
+    stored = dict(
+        await rows(
+            engine,
+            "SELECT observed_at, price_usd FROM observations WHERE source = 'coingecko'"
+            " AND source_asset_id = 'bitcoin' AND run_id = :run",
+            run=result.run_id,
+        )
+    )
+    assert len(stored) == len(chart) > 300
+    # Exact to the digit the upstream sent (floats' text, parsed as Decimal, never as float).
+    as_stored = {_aware(k): Decimal(str(v)) for k, v in stored.items()}
+    assert as_stored == chart
+
+
+def _aware(value: Any) -> datetime:
+    if isinstance(value, str):  # SQLite hands raw SQL results back as text
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+async def _asset(engine: AsyncEngine, cg_id: str) -> int:
+    (asset_id,) = (
+        await rows(
+            engine,
+            "SELECT asset_id FROM asset_mappings WHERE source = 'coingecko'"
+            " AND source_asset_id = :s",
+            s=cg_id,
+        )
+    )[0]
+    return int(asset_id)
+
+
+async def test_a_backfill_killed_mid_way_resumes_with_nothing_lost_or_duplicated(
+    engine: AsyncEngine, db_url: str, emulator_factory: EmulatorFactory, tmp_path: Path
+) -> None:
+    emu = emulator_factory(EmulatorConfig(coins=300))
+    settings = emu_settings(db_url, emu)
+    await run_etl(engine, settings, "coingecko")
+    env = _cli_env(db_url, emu, KASPARRO_CRASH_AT="after_commit:coingecko_history:5")
+    args = [
+        "--source",
+        "coingecko",
+        "--top",
+        "12",
+        "--since",
+        "2021-02-23",
+        "--until",
+        "2022-02-23T11:31:45Z",
+    ]
+    killed = await _cli(env, tmp_path, args)
+    assert killed == -9  # SIGKILLed by itself after committing page 5
+    done = await count(engine, "SELECT count(*) FROM backfill_watermarks")
+    assert 5 <= done < 12  # page 5 committed (with whatever pages shared its transaction)
+    env.pop("KASPARRO_CRASH_AT")
+    assert await _cli(env, tmp_path, args) == 0
+    # Only the coins without a committed watermark were fetched again.
+    resumed = await rows(
+        engine, "SELECT pages FROM runs WHERE source = 'coingecko_history' ORDER BY id DESC"
+    )
+    assert resumed[0][0] == 12 - done
+    duplicates = await count(
+        engine,
+        "SELECT count(*) FROM (SELECT source, source_asset_id, observed_at FROM observations"
+        " GROUP BY source, source_asset_id, observed_at HAVING count(*) > 1) d",
+    )
+    assert duplicates == 0
+    crashed = await rows(
+        engine, "SELECT status FROM runs WHERE source = 'coingecko_history' ORDER BY id"
+    )
+    assert [s for (s,) in crashed] == ["crashed", "success"]
+    # The same store as a backfill never interrupted: every coin's year, once.
+    assert await count(engine, "SELECT count(*) FROM backfill_watermarks") == 12
+
+
+def _cli_env(db_url: str, emu: EmulatorServer, **extra: str) -> dict[str, str]:
+    src = str(Path(kasparro.__file__).resolve().parents[1])
+    env = dict(os.environ)
+    env.update(
+        PYTHONPATH=os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p),
+        KASPARRO_DATABASE_URL=db_url,
+        KASPARRO_COINGECKO_BASE_URL=emu.coingecko_base_url,
+        KASPARRO_COINPAPRIKA_BASE_URL=emu.coinpaprika_base_url,
+        KASPARRO_COINGECKO_REQUESTS_PER_MINUTE="60000",
+        KASPARRO_COINPAPRIKA_REQUESTS_PER_MINUTE="60000",
+        KASPARRO_LOG_JSON="true",
+        **extra,
+    )
+    return env
+
+
+async def _cli(env: dict[str, str], cwd: Path, args: list[str]) -> int:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "kasparro",
+        "backfill",
+        *args,
+        "--no-migrate",
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 120)
+    if proc.returncode not in (0, -9):
+        raise AssertionError(err.decode(errors="replace")[-2000:])
+    assert proc.returncode is not None
+    return proc.returncode
+
+
+async def test_no_coins_to_backfill_is_a_clear_failure(
+    engine: AsyncEngine, db_url: str, emulator: Any
+) -> None:
+    result = (await backfill(engine, emu_settings(db_url, emulator), DAILY, "coingecko"))[
+        "coingecko_history"
+    ]
+    assert result.status == "failed"
+    assert "run `kasparro etl run` first" in (result.error or "")
+
+
+async def test_the_coinpaprika_free_plan_has_no_five_minute_history(
+    engine: AsyncEngine, db_url: str, emulator: Any
+) -> None:
+    spec = BackfillSpec("5m", UNTIL - timedelta(hours=3), UNTIL, top=3)
+    result = (await backfill(engine, emu_settings(db_url, emulator), spec, "coinpaprika"))[
+        "coinpaprika_history"
+    ]
+    assert result.status == "failed" and "free plan has no 5m history" in (result.error or "")
+
+
+# --- planning (pure) -----------------------------------------------------------------------
+
+
+def _t(sid: str, covered: tuple[datetime, datetime] | None = None) -> Target:
+    return Target(sid, sid.upper(), sid.title(), covered)
+
+
+def test_chunks_grow_the_covered_range_outwards_and_widen_short_requests() -> None:
+    spec = BackfillSpec("1h", datetime(2022, 1, 1, tzinfo=UTC), datetime(2022, 6, 1, tzinfo=UTC))
+    covered = (datetime(2022, 3, 1, tzinfo=UTC), datetime(2022, 5, 31, tzinfo=UTC))
+    chunks = plan([_t("a", covered)], spec, max_span=timedelta(days=40), min_span=timedelta(days=2))
+    spans = [(c.start.date().isoformat(), c.end.date().isoformat()) for c in chunks]
+    # Before the covered range, newest first (every request touches what is covered).
+    assert spans == [
+        ("2022-01-20", "2022-03-01"),
+        ("2022-01-01", "2022-01-20"),
+        ("2022-05-31", "2022-06-01"),
+    ]
+    assert chunks[-1].fetch_start == chunks[-1].end - timedelta(days=2)  # widened
+    assert chunks[0].fetch_start == chunks[0].start
+    assert missing_ranges(covered, covered[0], covered[1]) == []
+
+
+def test_when_and_spec_parsing() -> None:
+    now = datetime(2026, 12, 4, 12, tzinfo=UTC)
+    assert parse_when("now", relative_to=now) == now
+    assert parse_when("365d", relative_to=now) == now - timedelta(days=365)
+    assert parse_when("2021-02-23", relative_to=now) == datetime(2021, 2, 23, tzinfo=UTC)
+    assert parse_when("2021-02-23T10:00:00+02:00", relative_to=now).hour == 10
+    with pytest.raises(BackfillError):
+        parse_when("yesterday-ish", relative_to=now)
+    with pytest.raises(BackfillError):
+        BackfillSpec("2d", SINCE, UNTIL)
+    with pytest.raises(BackfillError):
+        BackfillSpec("1d", UNTIL, SINCE)
+
+
+async def test_backfill_requests_yield_to_scheduled_ones() -> None:
+    pacer = RequestPacer(0.01)
+    order: list[str] = []
+    first_in_flight = asyncio.Event()
+    release_first = asyncio.Event()
+
+    async def request(label: str, priority: int) -> None:
+        async with pacer.slot(priority):
+            order.append(label)
+            if label == "b0":
+                first_in_flight.set()
+                await release_first.wait()
+
+    backfills = [asyncio.create_task(request(f"b{i}", 1)) for i in range(5)]
+    await first_in_flight.wait()  # b0 holds the slot; b1..b4 queue behind it
+    scheduled = [asyncio.create_task(request(f"s{i}", 0)) for i in range(2)]
+    for _ in range(3):
+        await asyncio.sleep(0)  # s0 and s1 queue too
+    release_first.set()
+    await asyncio.gather(*backfills, *scheduled)
+    assert order == ["b0", "s0", "s1", "b1", "b2", "b3", "b4"]
+    # Cancelled waiters never hold the slot up.
+    waiter = asyncio.create_task(request("gone", 0))
+    holder = asyncio.create_task(request("held", 1))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    await asyncio.gather(holder, return_exceptions=True)
+    assert order[-1] == "held"
