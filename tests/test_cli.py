@@ -75,8 +75,9 @@ def test_migrate_creates_the_schema(tmp_path: Path) -> None:
 def test_demo_runs_every_source_offline_on_emulated_data(tmp_path: Path) -> None:
     proc = run_cli(["demo", "--no-serve", "--coins", "600"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("Dashboard: http://127.0.0.1:8000/dashboard")
     assert "EMULATED DATA" in proc.stdout
-    for source in ("coingecko", "coinpaprika", "csv"):
+    for source in ("coingecko", "coinpaprika", "csv", "coingecko_history", "coinpaprika_history"):
         assert source in proc.stdout
     assert "failed" not in proc.stdout
     assert (tmp_path / "cli.db").is_file()

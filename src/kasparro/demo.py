@@ -2,18 +2,21 @@
 
 Starts the project's upstream emulator on loopback, points the CoinGecko and CoinPaprika
 sources at it, migrates the embedded SQLite database, runs the ETL for every source, prints
-the summary and then serves the API with the scheduler (``kasparro up``) on port 8000.
+the summary, backfills 90 days of the top 20 coins, and then serves the API, the dashboard and
+the scheduler (``kasparro up``) on port 8000. The dashboard's URL is printed first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+from datetime import UTC, datetime, timedelta
 
 from pydantic import SecretStr
 from rich.console import Console
 from rich.panel import Panel
 
+from kasparro.runs.backfill import BackfillSpec
 from kasparro.settings import Settings
 
 console = Console()
@@ -52,6 +55,8 @@ def run_demo(
     from kasparro.runs.service import validate_names
     from kasparro.store.migrate import upgrade
 
+    dashboard = f"http://{settings.api_host}:{port or settings.api_port}/dashboard"
+    console.print(f"[bold]Dashboard: {dashboard}[/bold]  (served once the first ETL run is in)")
     console.print(
         Panel.fit(
             "[bold yellow]EMULATED DATA[/bold yellow] — offline demo.\n"
@@ -68,14 +73,19 @@ def run_demo(
         upgrade(s.database_url)
         console.print(f"database: {s.database_url} (migrated)")
         results = asyncio.run(_run_etl(s, validate_names(None)))
+        # Some history, so the dashboard's charts have a past: 90 days of the top 20 coins.
+        until = datetime.fromtimestamp(emu.state.now_ms() / 1000, UTC)
+        spec = BackfillSpec("1d", until - timedelta(days=90), until, top=20)
+        results += asyncio.run(_run_etl(s, ["coingecko", "coinpaprika"], backfill=spec))
         print_summary(results)
-        ok = all(r.status in ("success", "partial") for r in results)
+        ok = all(r.status in ("success", "partial", "fresh") for r in results)
         if not serve_api:
             return 0 if ok else 1
         token = s.api_token.get_secret_value() if s.api_token else ""
         base = f"http://{s.api_host}:{s.api_port}"
         console.print(
             Panel.fit(
+                f"Dashboard: {base}/dashboard\n"
                 f"API:     {base}/api/v1/data?limit=5\n"
                 f"Docs:    {base}/docs\n"
                 f"Stats:   {base}/api/v1/stats\n"

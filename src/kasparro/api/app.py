@@ -24,6 +24,7 @@ from kasparro.api.ratelimit import TokenBuckets
 from kasparro.api.routers import (
     assets,
     bench,
+    dashboard,
     data,
     drift,
     health,
@@ -157,6 +158,7 @@ def create_app(
         quarantine.router,
         identity.router,
         health.router,
+        dashboard.router,
         metrics.router,
     ):
         # The middleware answers 414 on every route (query string too long): document it there.

@@ -49,8 +49,7 @@ async def targets(
             .order_by(m.source_asset_id)
         )
     else:
-        # By market cap, which market data and history points both carry (a backfilled
-        # chart's last point may be the newest observation, and it has no rank).
+        # By market cap of the latest market snapshot (ranks can be junk: QUIRKS.md).
         cap = decimal_sort(o.market_cap_usd, conn.dialect.name)
         stmt = (
             select(o.source_asset_id, o.symbol, o.name)

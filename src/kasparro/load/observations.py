@@ -51,15 +51,30 @@ def observation_row(
     }
 
 
-async def insert_observations(conn: AsyncConnection, rows: list[dict[str, object]]) -> LoadResult:
+async def insert_observations(
+    conn: AsyncConnection, rows: list[dict[str, object]], *, advance_latest: bool = True
+) -> LoadResult:
     """INSERT ... ON CONFLICT DO NOTHING; rows that already exist count as unchanged.
 
     A key repeated in ``rows`` (the same coin on two pages committed together; the pipeline
     dedupes within a page first) is inserted once and its repeat counts as unchanged, as it
     would if the pages were committed one after the other.
+
+    ``advance_latest`` False (history backfills): the rows are history and leave
+    ``latest_observations`` to market snapshots, which carry rank and supplies a chart
+    point lacks (a chart's last point is as recent as the snapshot, or more).
     """
     if not rows:
         return LoadResult(0, 0)
+    if not advance_latest:
+        kept = await insert_rows(
+            conn,
+            observations,
+            rows,
+            conflict=("source", "source_asset_id", "observed_at"),
+            returning=(observations.c.id,),
+        )
+        return LoadResult(loaded=len(kept), unchanged=len(rows) - len(kept))
     if conn.dialect.name == "postgresql":
         inserted = await _insert_and_advance_pg(conn, rows)
         return LoadResult(loaded=inserted, unchanged=len(rows) - inserted)

@@ -698,7 +698,10 @@ class Pipeline:
                 # Stored under the API's name: the linker joins CoinGecko to CoinPaprika.
                 loaded = await self._load_reference(conn, getattr(source, "api", name), group, now)
             else:
-                loaded = await self._load_market(conn, name, group, records, run_id, now, result)
+                history = getattr(source, "history", False)
+                loaded = await self._load_market(
+                    conn, name, group, records, run_id, now, result, history=history
+                )
                 covered = [b.page.watermark for b in group if b.last and b.page.watermark]
                 if covered:  # a backfill's watermark moves with the data it covers
                     await extend_watermarks(
@@ -753,6 +756,8 @@ class Pipeline:
         run_id: int,
         now: datetime,
         result: RunResult,
+        *,
+        history: bool = False,
     ) -> LoadResult:
         new_ids: list[str] = []
         asset_ids = (
@@ -769,7 +774,7 @@ class Pipeline:
         )
         self._crashpoints("after_assets", name, sorted({b.page.number for b in group}))
         rows = [observation_row(r, asset_ids[r.source_asset_id], run_id, now) for r in records]
-        loaded = await insert_observations(conn, rows)
+        loaded = await insert_observations(conn, rows, advance_latest=not history)
         result.new_ids += len(new_ids)
         return loaded
 
