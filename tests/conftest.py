@@ -1,3 +1,4 @@
+import asyncio
 import os
 from collections.abc import Iterator
 
@@ -14,6 +15,18 @@ settings.register_profile("kasparro", deadline=None)
 settings.load_profile("kasparro")
 
 pytest_plugins = ["tests.fixtures.db", "tests.fixtures.emulator", "tests.fixtures.api"]
+
+
+@pytest.fixture(autouse=True)
+def _no_running_loop_left_behind(request: pytest.FixtureRequest) -> None:
+    """An earlier test that left an event loop marked running on this thread (Playwright's
+    sync API does while a browser is open) breaks every asyncio test after it, far from the
+    cause: name the cause instead."""
+    if asyncio._get_running_loop() is not None and "browser" not in request.fixturenames:
+        pytest.fail(
+            "an event loop is still running on this thread, left by an earlier test "
+            "(a browser fixture wider than its module?)"
+        )
 
 
 @pytest.fixture(autouse=True)

@@ -44,7 +44,11 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps its event loop marked as running on
+# this thread while it is open, so every asyncio test this worker ran after the browser
+# module (in random order, most of them) would fail with "cannot be called from a running
+# event loop". Closed at the end of the module, it leaves the thread as it found it.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     missing = _browser_missing()
     if missing is not None:
