@@ -104,6 +104,25 @@ async def test_buckets_page_by_time_window_without_gaps_or_repeats(
     assert missing.status_code == 404
 
 
+async def test_cached_bucket_pages_show_every_commit(
+    engine: AsyncEngine, api_client: httpx.AsyncClient
+) -> None:
+    asset = await _seed(engine)
+    params = {"interval": "1d", "source": "coingecko", "order": "asc"}
+    path = f"/api/v1/assets/{asset}/history"
+    first = (await api_client.get(path, params=params)).json()["data"]
+    assert (await api_client.get(path, params=params)).json()["data"] == first  # the cached page
+    later = rec("coin", symbol="CN", name="Coin", at=T + timedelta(days=2, hours=3), price="9")
+    await seed_run(engine, "coingecko", [later])
+    again = (await api_client.get(path, params=params)).json()["data"]
+    assert [c["bucket_start"] for c in again] == [
+        "2024-05-01T00:00:00Z",
+        "2024-05-02T00:00:00Z",
+        "2024-05-03T00:00:00Z",
+    ]
+    assert again[-1]["open"] == again[-1]["close"] == "9"
+
+
 async def test_a_backfill_started_over_the_api_is_a_run_like_any_other(
     db_url: str, tmp_path: Path, emulator_factory: EmulatorFactory
 ) -> None:

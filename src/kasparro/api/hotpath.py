@@ -1,4 +1,4 @@
-"""Shared flow of the observation endpoints (``/data``, asset history).
+"""Shared flow of the observation endpoints (``/data``, asset history and its OHLC buckets).
 
 parse -> data version -> cached page or one-round-trip query -> splice the page bytes with a
 fresh ``meta`` (request id and latency are per request, so they are never cached).
@@ -10,7 +10,7 @@ so they stay off the hot path.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
 from starlette.requests import Request
@@ -49,8 +49,6 @@ async def observation_page(
         flt.until,
     )
     after = p.decode_cursor(cursor, scope=scope, key=sort_key(sort, state.dialect, flt.latest))
-    version = await state.reader.data_version() if state.cache.max_entries else None
-    key = (scope, limit, after)
 
     async def compute() -> CachedPage:
         result = await list_observations(
@@ -62,6 +60,33 @@ async def observation_page(
             p.encode_cursor(scope, result.next),
         )
 
+    return await cached_page(
+        request,
+        state,
+        (scope, limit, after),
+        compute,
+        limit=limit,
+        sort=sort,
+        descending=descending,
+        on_empty=on_empty,
+        **meta_fields,
+    )
+
+
+async def cached_page(
+    request: Request,
+    state: AppState,
+    key: Hashable,
+    compute: Callable[[], Awaitable[CachedPage]],
+    *,
+    limit: int,
+    sort: str,
+    descending: bool,
+    on_empty: Callable[[], Awaitable[None]] | None = None,
+    **meta_fields: Any,
+) -> Response:
+    """The page under ``key`` from the cache (or ``compute``), spliced with a fresh meta."""
+    version = await state.reader.data_version() if state.cache.max_entries else None
     page = await state.cache.get_or_compute(key, version, compute)
     if page.count == 0 and on_empty is not None:
         await on_empty()

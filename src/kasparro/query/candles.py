@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Final
 
-from sqlalchemy import BigInteger, Integer, case, cast, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import BigInteger, Integer, bindparam, case, cast, func, select
 
+from kasparro.query.fastread import Prepared, Reader, dialect_for, in_list, prepare
 from kasparro.query.sqltext import decimal_out, decimal_sort, timestamp_out
 from kasparro.store.schema import observations
 
@@ -46,16 +47,22 @@ class CandlePage:
     next_start: int | None  # epoch seconds of the next window (the cursor), None: the end
 
 
-async def asset_span(conn: AsyncConnection, asset_id: int) -> tuple[datetime, datetime] | None:
+@lru_cache(maxsize=4)
+def _span_statement(dialect: str) -> Prepared:
+    return prepare(
+        select(func.min(o.observed_at), func.max(o.observed_at)).where(
+            o.asset_id == bindparam("asset_id")
+        ),
+        dialect_for(dialect),
+    )
+
+
+async def asset_span(reader: Reader, asset_id: int) -> tuple[datetime, datetime] | None:
     """The first and last observation time of the asset (two index probes)."""
-    row = (
-        await conn.execute(
-            select(func.min(o.observed_at), func.max(o.observed_at)).where(o.asset_id == asset_id)
-        )
-    ).first()
-    if row is None or row[0] is None:
+    rows = await reader.fetch(_span_statement(reader.dialect), {"asset_id": asset_id})
+    if not rows or rows[0][0] is None:
         return None
-    return row[0], row[1]
+    return reader.parse_timestamp(rows[0][0]), reader.parse_timestamp(rows[0][1])
 
 
 def _epoch_of(value: datetime) -> int:
@@ -63,7 +70,7 @@ def _epoch_of(value: datetime) -> int:
 
 
 async def candles(
-    conn: AsyncConnection,
+    reader: Reader,
     asset_id: int,
     *,
     interval: str,
@@ -77,7 +84,7 @@ async def candles(
     """One window of ``limit`` buckets. ``start``: the window's first bucket (ascending) or
     the bucket after its last one (descending), from the previous page's cursor."""
     step = BUCKETS[interval]
-    span = await asset_span(conn, asset_id)
+    span = await asset_span(reader, asset_id)
     if span is None:
         return CandlePage([], None)
     lo_all = _epoch_of(since) if since else _epoch_of(span[0])
@@ -96,20 +103,14 @@ async def candles(
         hi = lo + limit * step
         next_start = hi if hi < hi_all else None
     window_lo, window_hi = max(lo, lo_all), min(hi, hi_all)
-    rows = await _window(conn, asset_id, sources, step, window_lo, window_hi, descending)
+    rows = await _window(reader, asset_id, sources, step, window_lo, window_hi, descending)
     return CandlePage(rows, next_start)
 
 
-async def _window(
-    conn: AsyncConnection,
-    asset_id: int,
-    sources: tuple[str, ...],
-    step: int,
-    lo: int,
-    hi: int,
-    descending: bool,
-) -> list[dict[str, Any]]:
-    dialect = conn.dialect.name
+@lru_cache(maxsize=64)
+def _window_statement(dialect: str, step: int, descending: bool, with_sources: bool) -> Prepared:
+    """The bucket statement of one shape, compiled once: building this expression tree and
+    its cache key per request took ~5 ms, 20x the query itself."""
     # Integer division (epochs are positive); weeks start on Monday, as ISO weeks do (the
     # epoch was a Thursday).
     shift = _WEEK_SHIFT if step == BUCKETS["1w"] else 0
@@ -130,13 +131,13 @@ async def _window(
         func.row_number().over(partition_by=part, order_by=[price_key.desc(), o.id]).label("rh"),
         func.row_number().over(partition_by=part, order_by=[price_key, o.id]).label("rn"),
     ).where(
-        o.asset_id == asset_id,
-        o.observed_at >= datetime.fromtimestamp(lo, UTC),
-        o.observed_at < datetime.fromtimestamp(hi, UTC),
+        o.asset_id == bindparam("asset_id"),
+        o.observed_at >= bindparam("lo"),
+        o.observed_at < bindparam("hi"),
         o.price_usd.is_not(None),
     )
-    if sources:
-        inner = inner.where(o.source.in_(sources))
+    if with_sources:
+        inner = inner.where(in_list(o.source, bindparam("sources"), dialect))
     w = inner.subquery()
 
     def pick(rank: Any, column: Any) -> Any:
@@ -159,10 +160,29 @@ async def _window(
         .group_by(w.c.source, w.c.bucket)
         .order_by(w.c.bucket.desc() if descending else w.c.bucket, w.c.source)
     )
+    return prepare(stmt, dialect_for(dialect))
+
+
+async def _window(
+    reader: Reader,
+    asset_id: int,
+    sources: tuple[str, ...],
+    step: int,
+    lo: int,
+    hi: int,
+    descending: bool,
+) -> list[dict[str, Any]]:
+    prepared = _window_statement(reader.dialect, step, descending, bool(sources))
+    params: dict[str, Any] = {
+        "asset_id": asset_id,
+        "lo": datetime.fromtimestamp(lo, UTC),
+        "hi": datetime.fromtimestamp(hi, UTC),
+    }
+    if sources:
+        params["sources"] = list(sources)
     out = []
-    for source, start, open_, high, low, close, cap, volume, n, first, last in await conn.execute(
-        stmt
-    ):
+    rows = await reader.fetch(prepared, params)
+    for source, start, open_, high, low, close, cap, volume, n, first, last in rows:
         out.append(
             {
                 "bucket_start": datetime.fromtimestamp(int(start), UTC)

@@ -10,11 +10,12 @@ from sqlalchemy import BigInteger
 from starlette.responses import Response
 
 from kasparro.api import params as p
+from kasparro.api.cache import CachedPage
 from kasparro.api.deps import State
 from kasparro.api.errors import Moved, NotFound
-from kasparro.api.hotpath import observation_page
+from kasparro.api.hotpath import cached_page, observation_page
 from kasparro.api.queryspec import Param, QuerySpec
-from kasparro.api.render import envelope, page_envelope
+from kasparro.api.render import dumps, envelope, page_envelope
 from kasparro.api.routers.data import COMMON
 from kasparro.api.schemas import (
     AssetResponse,
@@ -199,14 +200,11 @@ async def _bucketed(
     descending = q["order"] == "desc"
     scope = scope_digest(f"candles:{asset_id}", q["interval"], descending, sources, since, until)
     after = p.decode_cursor(q["cursor"], scope=scope, key=BUCKET_CURSOR)
-    async with state.read_engine.connect() as conn:
-        found, alias_of = await q_assets.asset_status(state.reader, asset_id)
-        if not found:
-            raise NotFound(f"asset {asset_id} does not exist", details={"asset_id": asset_id})
-        if alias_of is not None:
-            raise _merged(request, asset_id, alias_of)
+    start = int(after.value) if after else None
+
+    async def compute() -> CachedPage:
         page = await candles(
-            conn,
+            state.reader,
             asset_id,
             interval=q["interval"],
             sources=sources,
@@ -214,14 +212,25 @@ async def _bucketed(
             until=until,
             descending=descending,
             limit=q["limit"],
-            start=int(after.value) if after else None,
+            start=start,
         )
-    nxt = Position(page.next_start, page.next_start) if page.next_start is not None else None
-    return page_envelope(
+        nxt = Position(page.next_start, page.next_start) if page.next_start is not None else None
+        return CachedPage(dumps(page.candles), len(page.candles), p.encode_cursor(scope, nxt))
+
+    async def must_exist() -> None:
+        found, alias_of = await q_assets.asset_status(state.reader, asset_id)
+        if not found:
+            raise NotFound(f"asset {asset_id} does not exist", details={"asset_id": asset_id})
+        if alias_of is not None:
+            raise _merged(request, asset_id, alias_of)
+
+    return await cached_page(
         request,
-        page.candles,
+        state,
+        (scope, q["limit"], start),
+        compute,
         limit=q["limit"],
-        next_cursor=p.encode_cursor(scope, nxt),
         sort="bucket_start",
         descending=descending,
+        on_empty=must_exist,
     )
