@@ -35,39 +35,56 @@ def test_uvicorn_config(tmp_path: Path) -> None:
     assert config.timeout_graceful_shutdown == GRACEFUL_SHUTDOWN_SECONDS
 
 
-async def test_serve_answers_and_stops_on_sigterm(db_url: str, tmp_path: Path) -> None:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "KASPARRO_DATABASE_URL": db_url,
-        "KASPARRO_API_PORT": str(port),
-        "KASPARRO_API_HOST": "127.0.0.1",
-        "KASPARRO_API_TOKEN": "",
-    }
+async def _start_serving(db_url: str, tmp_path: Path) -> tuple[asyncio.subprocess.Process, int]:
+    """``serve()`` in a child process, answering /health. A probed free port can be taken
+    by a parallel test (or suite) before the child binds it: then the child exits (or a
+    foreign server answers), so it is retried on another port."""
     code = (
         "from kasparro.api.server import serve; from kasparro.settings import Settings; "
         "serve(Settings(), with_scheduler=False)"
     )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        code,
-        env=env,
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    try:
+    for _attempt in range(3):
+        port = _free_port()
+        env = {
+            **os.environ,
+            "KASPARRO_DATABASE_URL": db_url,
+            "KASPARRO_API_PORT": str(port),
+            "KASPARRO_API_HOST": "127.0.0.1",
+            "KASPARRO_API_TOKEN": "",
+        }
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            code,
+            env=env,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            deadline = time.monotonic() + 20
-            while True:
+            while proc.returncode is None and time.monotonic() < deadline:
                 try:
-                    resp = await client.get("/health")
+                    await client.get("/health")
                     break
                 except httpx.TransportError:
-                    assert proc.returncode is None, "server exited during startup"
-                    assert time.monotonic() < deadline, "server did not start"
                     await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)  # a child that lost the port exits at once
+        if proc.returncode is None and time.monotonic() < deadline:
+            return proc, port
+        if proc.returncode is None:
+            proc.kill()
+        output, _ = await proc.communicate()
+        if b"already in use" not in output:
+            pytest.fail(f"server did not start:\n{output.decode(errors='replace')}")
+    pytest.fail("no free port after 3 attempts")
+
+
+async def test_serve_answers_and_stops_on_sigterm(db_url: str, tmp_path: Path) -> None:
+    proc, port = await _start_serving(db_url, tmp_path)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            resp = await client.get("/health")
             assert resp.status_code == 200
             assert resp.json()["status"] == "ok"
             assert "x-request-id" in resp.headers and "server" not in resp.headers
