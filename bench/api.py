@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ from bench.common import (
 
 LUA = BENCH_DIR / "wrk_report.lua"
 CEILING = "ceiling"
-ENDPOINTS = ("data", "latest", "history")
+ENDPOINTS = ("data", "latest", "history", "candles")
 INSTALL_HINT = "wrk is not installed: `apt-get install -y wrk` (Debian/Ubuntu), then re-run."
 
 
@@ -126,12 +127,27 @@ def history_rows(dsn: str, asset_id: int) -> int:
     return int(pg_scalar(dsn, "SELECT count(*) FROM observations WHERE asset_id = $1", asset_id))
 
 
-def paths(asset_id: int, history_limit: int | None = None) -> dict[str, str]:
+def history_since(dsn: str, asset_id: int) -> str:
+    """The asset's oldest observation time, as a ``since=`` value."""
+    sql = "SELECT min(observed_at) FROM observations WHERE asset_id = $1"
+    value = pg_scalar(dsn, sql, asset_id)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def paths(
+    asset_id: int, history_limit: int | None = None, candles_since: str | None = None
+) -> dict[str, str]:
     history = f"/api/v1/assets/{asset_id}/history"
+    candles = f"{history}?interval=1h&limit=24"
+    if candles_since is not None:
+        candles += f"&order=asc&since={candles_since}"
     return {
         "data": "/api/v1/data?limit=100",
         "latest": "/api/v1/data?limit=100&latest=true&source=coingecko",
         "history": history if history_limit is None else f"{history}?limit={history_limit}",
+        # A chart's query: a day of hourly OHLC buckets per source (the last one, or the
+        # first from ``candles_since``).
+        "candles": candles,
         CEILING: "/api/v1/_bench/constant",
     }
 
@@ -141,6 +157,12 @@ def _probe(server: ApiServer, path: str) -> int:
     if resp.status_code != 200:
         raise RuntimeError(f"GET {path} -> {resp.status_code}: {resp.text[:300]}")
     return len(resp.content)
+
+
+def _aggregated(server: ApiServer, path: str) -> int:
+    """How many observations the candles page aggregates (its cost, beyond the table)."""
+    body = httpx.get(server.url(path), timeout=30).json()
+    return sum(int(c["observations"]) for c in body["data"])
 
 
 def measure_api(
@@ -156,14 +178,16 @@ def measure_api(
     constant_bytes: int | None = None,
     bracket: bool = True,
     history_limit: int | None = None,
+    candles_since: str | None = None,
 ) -> dict[str, Any]:
     """Every endpoint under each configuration (``page_cache_on`` = the default, and
     ``page_cache_off``); per configuration one server and ``reps`` rounds of ceiling, data,
     latest, history (and the ceiling again when ``bracket``, so it surrounds each round).
     ``constant_bytes``: the ceiling body size; None measures ``/data?limit=100`` first.
-    ``history_limit``: the history page size (default: the API's, 100)."""
+    ``history_limit``: the history page size (default: the API's, 100).
+    ``candles_since``: the first hour of the candles page (default: the last day)."""
     asset_id = history_asset(database_url)
-    urls = paths(asset_id, history_limit)
+    urls = paths(asset_id, history_limit, candles_since)
     if constant_bytes is None:
         # The ceiling's body is sized like /data?limit=100 (meta varies by a few bytes).
         probe = ApiServer(database_url, workdir, constant_bytes=4096, page_cache=True)
@@ -189,6 +213,7 @@ def measure_api(
         )
         try:
             sizes = {name: _probe(server, path) for name, path in urls.items()}
+            out["candles_observations"] = _aggregated(server, urls["candles"])
             # One warm-up run per server (connections, prepared statements, caches).
             run_wrk(server.url(urls["data"]), duration=1, threads=threads, connections=connections)
             samples: dict[str, list[dict[str, Any]]] = {name: [] for name in urls}

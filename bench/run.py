@@ -10,6 +10,8 @@ Benchmarks (see BENCHMARKS.md for the method and the targets):
                the constant-bytes ceiling endpoint
   5 readscale  the API figures at ~10k and ~10M stored rows (--quick: 10k vs 1M)
   6 ratelimit  full run under an upstream limit of R req/min with the budget set to R
+  7 backfill   history backfill of the top N coins under a limit of R req/min, and a second
+               identical backfill (should fetch nothing)
   profile      pyinstrument profile of benchmark 1's ETL (PostgreSQL and SQLite)
 
 Figures are medians over repetitions with [min-max]; every ceiling is measured in the same
@@ -51,7 +53,7 @@ from bench.common import (
     workdir,
 )
 
-ALL = ("ingest", "growth", "api", "readscale", "ratelimit", "profile")
+ALL = ("ingest", "growth", "api", "readscale", "ratelimit", "backfill", "profile")
 
 
 @dataclass
@@ -70,6 +72,8 @@ class Mode:
     rate_per_minute: float
     rate_coins: int
     rate_per_page: int
+    backfill_top: int
+    backfill_rate: float
     profile: bool
     notes: list[str] = field(default_factory=list)
 
@@ -89,13 +93,16 @@ QUICK = Mode(
     rate_per_minute=300,
     rate_coins=1_140,  # ~1000 CoinGecko coins -> ~21 requests of 50
     rate_per_page=50,
+    backfill_top=60,
+    backfill_rate=600,
     profile=False,
     notes=[
         "--quick: ~2.5k-row universe instead of ~100k (benchmarks 1-2), growth at 10k and 100k "
         "only, read-path scale 10k vs 1M (not 10M) and at 1M with the page cache off only, "
         "2 s wrk runs, one round, rate limit R=300/min with "
         "~21 requests (fewer than R, so the 60 s window never fills and the zero-429 check is "
-        "not exercised), no profile unless --profile. Use --full for the issue's sizes.",
+        "not exercised), backfill of the top 60 at R=600/min (the window does not bind), "
+        "no profile unless --profile. Use --full for the issue's sizes.",
         "benchmark 4 reuses benchmark 5's small database in --quick.",
     ],
 )
@@ -115,6 +122,8 @@ FULL = Mode(
     rate_per_minute=120,
     rate_coins=8_500,  # ~7,480 CoinGecko coins -> ~150 requests of 50 (> R: the window binds)
     rate_per_page=50,
+    backfill_top=200,  # > R: the window binds
+    backfill_rate=120,
     profile=True,
 )
 
@@ -194,6 +203,7 @@ class Suite:
                 self.step("readscale", lambda: self.readscale(wd, dbs))
                 self.step("api", lambda: self.api(wd, dbs))
                 self.step("ratelimit", lambda: self.ratelimit(wd, dbs))
+                self.step("backfill", self.backfill)
             finally:
                 for em in self.emulators.values():
                     em.close()
@@ -373,6 +383,7 @@ class Suite:
             INSTALL_HINT,
             history_asset,
             history_rows,
+            history_since,
             measure_api,
             wrk_available,
         )
@@ -389,6 +400,9 @@ class Suite:
             # has only a few rows, and a 100-row page at the large size would compare a
             # bigger response, not a bigger table.
             history_limit = max(1, min(100, history_rows(url, history_asset(url))))
+            # The same for the candles: from the asset's first row at the small size on,
+            # both stores hold the same rows (synthetic history is older).
+            candles_since = history_since(url, history_asset(url))
             at_small = measure_api(
                 url,
                 wd,
@@ -397,6 +411,7 @@ class Suite:
                 bracket=self.mode.api_bracket,
                 label="small",
                 history_limit=history_limit,
+                candles_since=candles_since,
             )
             if self.mode.name == "quick":
                 self.results["benchmarks"]["api"] = {**at_small, "shared_with": "readscale/small"}
@@ -417,6 +432,7 @@ class Suite:
                 # history is older), so /data?limit=100 keeps its size.
                 constant_bytes=at_small["data_response_bytes"],
                 history_limit=history_limit,
+                candles_since=candles_since,
             )
         finally:
             dbs.drop_pg(url)
@@ -429,7 +445,7 @@ class Suite:
         self.results["benchmarks"]["readscale"] = res
         rows = []
         for config in self.mode.read_large_configs:
-            for name in ("data", "latest", "history", "ceiling"):
+            for name in ("data", "latest", "history", "candles", "ceiling"):
                 a = at_small["configs"][config][name]
                 b = at_large["configs"][config][name]
                 r = None
@@ -504,7 +520,7 @@ class Suite:
         res["targets"] = verdicts
         rows = []
         for config, endpoints in res["configs"].items():
-            for name in ("data", "latest", "history", "ceiling"):
+            for name in ("data", "latest", "history", "candles", "ceiling"):
                 e = endpoints[name]
                 v = verdicts[config].get(name)
                 rows.append(
@@ -571,6 +587,46 @@ class Suite:
                     f"{res['ratio']:.3f}x",
                     res["status_429"],
                     "≤ 1.15x, 0 x 429",
+                    verdict(ok),
+                ]
+            ],
+        )
+
+    # --- 7 -------------------------------------------------------------------------------------
+    def backfill(self) -> None:
+        from bench.backfill import bench_backfill, target_met
+
+        m = self.mode
+        res = bench_backfill(top=m.backfill_top, days=365, rate=m.backfill_rate, coins=600)
+        ok = target_met(res)
+        res["target_met"] = ok
+        self.results["benchmarks"]["backfill"] = res
+        self.table(
+            "7. Backfill — coingecko_history, top N coins x 365 days daily, emulator limit = "
+            f"Kasparro budget = R req/min (window binds: {res['window_binds']})",
+            [
+                "R/min",
+                "coins",
+                "points",
+                "wall s",
+                "minimum s (N/R)",
+                "ratio",
+                "429s",
+                "2nd run requests",
+                "target",
+                "met",
+            ],
+            [
+                [
+                    f"{res['rate_per_minute']:g}",
+                    res["requests"],
+                    res["points_loaded"],
+                    f"{res['wall_s']:.2f}",
+                    f"{res['theoretical_min_s']:.2f}",
+                    f"{res['ratio']:.3f}x",
+                    res["status_429"],
+                    res["second_run_requests"],
+                    "≤ 1.15x, 0 x 429, 0",
                     verdict(ok),
                 ]
             ],
