@@ -101,8 +101,13 @@ def expected_drift(kind: str, api: str) -> set[tuple[str, str]]:
     }.get(kind, set())
 
 
+TIMEOUT_STALL_SECONDS = 30  # abandoned by the emulator when the client gives up
+
+
 def fault_spec(api: str, kind: str, **options: Any) -> str:
-    opts = {"page": FAULTY_PAGE} if api == "coingecko" else {}
+    opts: dict[str, Any] = {"page": FAULTY_PAGE} if api == "coingecko" else {}
+    if kind == "timeout":
+        opts["seconds"] = TIMEOUT_STALL_SECONDS
     opts.update(options)
     tail = ",".join(f"{k}={'none' if v is None else v}" for k, v in opts.items())
     return f"{api}:{kind}:{ROUTE[api]}" + (f":{tail}" if tail else "")
@@ -115,9 +120,9 @@ def settings_for(db_url: str, emu: EmulatorServer, kind: str, attempts: int = 3)
         http_max_attempts=attempts,
         http_backoff_initial_seconds=0.01,
         http_backoff_max_seconds=0.05,
-        # The timeout fault stalls 5 s; give up on an attempt well before that (but not so
-        # soon that a healthy answer on a loaded machine could time out too).
-        http_timeout_seconds=1.0 if kind == "timeout" else 5.0,
+        # The timeout fault stalls 30 s and an attempt gives up after 2 s: a stalled answer
+        # always times out, and a healthy one (a few kB, on a loaded machine) never does.
+        http_timeout_seconds=2.0 if kind == "timeout" else 5.0,
     )
 
 

@@ -83,12 +83,22 @@ def scheduler_env(db_url: str, tmp_path: Path) -> dict[str, str]:
     }
 
 
-def assert_one_run_per_slot(runs: list[dict[str, Any]], stop_at: datetime) -> None:
+def assert_at_most_one_run_per_slot(
+    runs: list[dict[str, Any]], claimed: list[str], stop_at: datetime
+) -> None:
     for prev, nxt in itertools.pairwise(runs):
         assert prev["finished_at"] <= nxt["started_at"], f"overlap: {prev} / {nxt}"
-    # One run per elapsed slot since the first one (slots are on a fixed grid).
+    # Never more runs than elapsed slots (slots are on a fixed grid). Fewer is allowed: a
+    # slot that comes while the previous run still goes, or while a loaded machine pauses
+    # both processes, is coalesced into the next one by design (``timing.next_slot``), so
+    # how many are missed depends on the machine, not on the exclusivity tested here.
     slots = math.floor((stop_at - runs[0]["started_at"]).total_seconds() / INTERVAL) + 1
-    assert abs(len(runs) - slots) <= 1, (len(runs), slots)
+    assert 2 <= len(runs) <= slots + 1, (len(runs), slots)
+    # Every claimed slot is on the grid of the first one.
+    first, *rest = sorted(datetime.fromisoformat(s) for s in claimed)
+    for slot in rest:
+        steps = (slot - first).total_seconds() / INTERVAL
+        assert abs(steps - round(steps)) < 1e-3, (first, slot)
 
 
 async def test_two_scheduler_processes_run_each_tick_exactly_once(
@@ -118,10 +128,10 @@ async def test_two_scheduler_processes_run_each_tick_exactly_once(
     assert len(owners) == 2
     assert {r["owner"] for r in runs} <= owners
     assert all(r["status"] == "success" for r in runs), runs  # none left 'running'
-    assert_one_run_per_slot(runs, stop_at)
     # No slot was claimed twice, by either process, and every claim produced exactly one run.
     claimed = claims(logs[0]) + claims(logs[1])
     assert len(claimed) == len(set(claimed)) == len(runs)
+    assert_at_most_one_run_per_slot(runs, claimed, stop_at)
 
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)  # the multi-replica setup
@@ -147,7 +157,8 @@ async def test_replica_killed_mid_run_is_recovered_by_the_survivor(
         procs[victim].kill()  # SIGKILL: no cleanup, its lease and 'running' row stay behind
         await asyncio.to_thread(procs[victim].wait, 30)
         await wait_for_observations(engine, rows)
-        await asyncio.sleep(2 * INTERVAL)  # the survivor keeps the cadence on its own
+        # The survivor keeps the cadence on its own: a run after the resumed one finishes.
+        await wait_for_finished_runs(engine, 3)
         procs[survivor].send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(procs[survivor].wait, 30) == 0
     finally:
@@ -200,4 +211,11 @@ async def wait_for_observations(engine: AsyncEngine, expected: int) -> None:
     deadline = time.monotonic() + 30
     while await observation_count(engine) < expected:
         assert time.monotonic() < deadline, "the survivor did not finish the work"
+        await asyncio.sleep(0.05)
+
+
+async def wait_for_finished_runs(engine: AsyncEngine, count: int) -> None:
+    deadline = time.monotonic() + 30
+    while sum(r["finished_at"] is not None for r in await all_runs(engine)) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} runs finished"
         await asyncio.sleep(0.05)
