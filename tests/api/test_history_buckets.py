@@ -145,8 +145,17 @@ async def test_a_backfill_started_over_the_api_is_a_run_like_any_other(
             "until": "2022-02-23T11:31:45Z",
         }
         assert (await client.post("/api/v1/backfills", json=body)).status_code == 401
-        bad = await client.post("/api/v1/backfills", json={**body, "since": "soon"}, headers=AUTH)
-        assert bad.status_code == 422
+        for since, kind in [
+            ("soon", "string_pattern_mismatch"),  # the documented pattern
+            ("2021-02-30", "datetime_parsing"),
+            ("999999d", "datetime_range"),
+            ("2022-02-24", "range"),  # after until
+        ]:
+            bad = await client.post(
+                "/api/v1/backfills", json={**body, "since": since}, headers=AUTH
+            )
+            assert bad.status_code == 422, (since, bad.text)
+            assert [d["type"] for d in bad.json()["error"]["details"]] == [kind], bad.text
         started = await client.post("/api/v1/backfills", json=body, headers=AUTH)
         assert started.status_code == 202, started.text
         (run,) = started.json()["data"]["runs"]

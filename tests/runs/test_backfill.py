@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -18,7 +19,13 @@ import kasparro
 from kasparro.emulator import EmulatorConfig, EmulatorServer
 from kasparro.load.backfill import Target
 from kasparro.normalize.common import loads_exact
-from kasparro.runs.backfill import BackfillError, BackfillSpec, missing_ranges, parse_when
+from kasparro.runs.backfill import (
+    WHEN_PATTERN,
+    BackfillError,
+    BackfillSpec,
+    missing_ranges,
+    parse_when,
+)
 from kasparro.runs.backfill import plan_chunks as plan
 from kasparro.runs.pipeline import RunResult
 from kasparro.runs.service import run_sources
@@ -270,12 +277,44 @@ def test_when_and_spec_parsing() -> None:
     assert parse_when("365d", relative_to=now) == now - timedelta(days=365)
     assert parse_when("2021-02-23", relative_to=now) == datetime(2021, 2, 23, tzinfo=UTC)
     assert parse_when("2021-02-23T10:00:00+02:00", relative_to=now).hour == 10
-    with pytest.raises(BackfillError):
+    with pytest.raises(BackfillError) as info:
         parse_when("yesterday-ish", relative_to=now)
+    assert info.value.kind == "datetime_parsing"
+    # Out of datetime's range is an error of the input, never an OverflowError (a 500).
+    for text in ("999999d", "9" * 20 + "h", "9999-12-31T23:00-05:00", "0001-01-01T00:00+01:00"):
+        with pytest.raises(BackfillError) as info:
+            parse_when(text, relative_to=now)
+        assert info.value.kind == "datetime_range", text
     with pytest.raises(BackfillError):
         BackfillSpec("2d", SINCE, UNTIL)
-    with pytest.raises(BackfillError):
+    with pytest.raises(BackfillError) as info:
         BackfillSpec("1d", UNTIL, SINCE)
+    assert info.value.kind == "range"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "now",
+        "365d",
+        "12h",
+        "30m",
+        "2021-02-23",
+        "2021-02-23T10",
+        "2021-02-23 10:00:00.5",
+        "2021-02-23T10:00:00,123456Z",
+        "2021-02-23T10:00+05",
+        "2021-02-23T10:00-05:30",
+    ],
+)
+def test_what_the_api_documents_is_what_is_parsed(text: str) -> None:
+    assert re.fullmatch(WHEN_PATTERN, text)
+    assert parse_when(text, relative_to=datetime(2026, 12, 4, tzinfo=UTC)).tzinfo is not None
+
+
+@pytest.mark.parametrize("text", ["soon", " now", "2021-02-23Z", "1y", "2021-2-3", "-5d"])
+def test_what_the_api_pattern_refuses(text: str) -> None:
+    assert not re.fullmatch(WHEN_PATTERN, text)
 
 
 async def test_backfill_requests_yield_to_scheduled_ones() -> None:

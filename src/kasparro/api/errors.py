@@ -144,7 +144,14 @@ def _loc(loc: Sequence[Any]) -> str:
     return ".".join(str(p) for p in loc)
 
 
+_INT64 = range(-(2**63), 2**63)
+
+
 def _short(value: Any) -> Any:
+    """The offending input as echoed in an error: strings cut to 100 characters; integers
+    beyond 64 bits as text (orjson refuses them, and many JSON readers would round them)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
+        return str(value)[:100]
     if isinstance(value, str | int | float | bool) or value is None:
         return value[:100] if isinstance(value, str) else value
     text = repr(value)

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from kasparro.runs.backfill import WHEN_PATTERN
+
 DecimalStr = str
 TS = "2024-05-01T12:00:00.000000Z"
 DECIMAL_DOC = "Exact decimal as a string in plain notation (never exponent, never a float)."
@@ -575,9 +577,16 @@ class BackfillRequest(BaseModel):
     since: str = Field(
         default="365d",
         max_length=40,
-        description="A date, an ISO-8601 timestamp or a duration before `until` (`365d`).",
+        pattern=WHEN_PATTERN,
+        description="A date, an ISO-8601 timestamp (UTC without an offset) or a duration "
+        "before `until` (`365d`, `12h`, `30m`).",
     )
-    until: str = Field(default="now", max_length=40, description="A date, a timestamp, `now`.")
+    until: str = Field(
+        default="now",
+        max_length=40,
+        pattern=WHEN_PATTERN,
+        description="`now`, a date, an ISO-8601 timestamp or a duration before now.",
+    )
     interval: Literal["5m", "1h", "1d"] = "1d"
 
 

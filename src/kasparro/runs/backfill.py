@@ -26,10 +26,24 @@ INTERVALS: Final[dict[str, timedelta]] = {
     "1d": timedelta(days=1),
 }
 _DURATION: Final = re.compile(r"^(\d+)([dhm])$")
+# What ``parse_when`` reads, as a JSON Schema pattern for the API (calendar validity and
+# the range are checked by parsing).
+WHEN_PATTERN: Final = (
+    r"^(now|[0-9]+[dhm]|[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([T ][0-9]{2}(:[0-9]{2}(:[0-9]{2}([.,][0-9]{1,6})?)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?)$"
+)
 
 
 class BackfillError(ValueError):
-    """A backfill that cannot be planned (bad dates, an interval the plan does not serve)."""
+    """A backfill that cannot be planned (bad dates, an interval the plan does not serve).
+
+    ``kind`` names the problem for an API error's details: ``datetime_parsing`` (not a
+    date, timestamp or duration), ``datetime_range`` (outside the years 1..9999),
+    ``range`` (since not before until), ``value`` (anything else)."""
+
+    def __init__(self, message: str, kind: str = "value") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +60,7 @@ class BackfillSpec:
         if self.since.tzinfo is None or self.until.tzinfo is None:
             raise BackfillError("since and until must be timezone-aware")
         if self.since >= self.until:
-            raise BackfillError("since must be before until")
+            raise BackfillError("since must be before until", "range")
         if self.top is not None and not 1 <= self.top <= 10_000:
             raise BackfillError("top must be between 1 and 10000")
 
@@ -67,17 +81,24 @@ def parse_when(text: str, *, relative_to: datetime) -> datetime:
     if text == "now":
         return relative_to
     match = _DURATION.match(text)
-    if match:
-        amount, unit = int(match.group(1)), match.group(2)
-        delta = {"d": timedelta(days=amount), "h": timedelta(hours=amount)}.get(
-            unit, timedelta(minutes=amount)
-        )
-        return relative_to - delta
     try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise BackfillError(f"not a date, timestamp or duration: {text!r}") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+        if match:
+            amount, unit = int(match.group(1)), match.group(2)
+            delta = {"d": timedelta(days=amount), "h": timedelta(hours=amount)}.get(
+                unit, timedelta(minutes=amount)
+            )
+            return relative_to - delta
+        try:
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise BackfillError(
+                f"not a date, timestamp or duration: {text!r}", "datetime_parsing"
+            ) from None
+        value = value if value.tzinfo else value.replace(tzinfo=UTC)
+        value.astimezone(UTC)  # an offset can push the first or last day out of range
+        return value
+    except OverflowError:
+        raise BackfillError(f"outside the years 1..9999: {text!r}", "datetime_range") from None
 
 
 @dataclass(frozen=True, slots=True)

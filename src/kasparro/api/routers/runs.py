@@ -224,7 +224,9 @@ async def start_backfill(
             top=None if body.asset_ids else (body.top or 100),
         )
     except BackfillError as exc:
-        raise InvalidParameter(str(exc), details=[{"loc": "body", "message": str(exc)}]) from None
+        raise InvalidParameter(
+            str(exc), details=[{"loc": "body", "message": str(exc), "type": exc.kind}]
+        ) from None
     names: list[str] = ["coingecko", "coinpaprika"] if body.source == "all" else [body.source]
     return await _start(request, state, names, backfill=spec)
 
