@@ -17,12 +17,14 @@ settings.load_profile("kasparro")
 pytest_plugins = ["tests.fixtures.db", "tests.fixtures.emulator", "tests.fixtures.api"]
 
 
-@pytest.fixture(autouse=True)
-def _no_running_loop_left_behind(request: pytest.FixtureRequest) -> None:
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
     """An earlier test that left an event loop marked running on this thread (Playwright's
-    sync API does while a browser is open) breaks every asyncio test after it, far from the
-    cause: name the cause instead."""
-    if asyncio._get_running_loop() is not None and "browser" not in request.fixturenames:
+    sync API does while a browser is open) breaks every asyncio test and fixture after it,
+    far from the cause: name the cause instead. Checked before any fixture of the test is
+    set up (module-scoped ones call asyncio.run too)."""
+    fixtures = getattr(item, "fixturenames", ())
+    if asyncio._get_running_loop() is not None and "browser" not in fixtures:
         pytest.fail(
             "an event loop is still running on this thread, left by an earlier test "
             "(a browser fixture wider than its module?)"

@@ -100,8 +100,15 @@ async def test_buckets_page_by_time_window_without_gaps_or_repeats(
         assert starts == sorted(starts, reverse=order == "desc")
     bad = await api_client.get(path, params={"interval": "2h"})
     assert bad.status_code == 422
-    missing = await api_client.get("/api/v1/assets/424242/history", params={"interval": "1d"})
-    assert missing.status_code == 404
+    for _ in range(2):  # the second time from the cached empty page: still a 404
+        missing = await api_client.get("/api/v1/assets/424242/history", params={"interval": "1d"})
+        assert missing.status_code == 404
+
+
+def _app_state(client: httpx.AsyncClient) -> Any:
+    transport = client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    return transport.app.state.kasparro  # type: ignore[attr-defined]
 
 
 async def test_cached_bucket_pages_show_every_commit(
@@ -110,8 +117,11 @@ async def test_cached_bucket_pages_show_every_commit(
     asset = await _seed(engine)
     params = {"interval": "1d", "source": "coingecko", "order": "asc"}
     path = f"/api/v1/assets/{asset}/history"
+    cache = _app_state(api_client).cache
     first = (await api_client.get(path, params=params)).json()["data"]
-    assert (await api_client.get(path, params=params)).json()["data"] == first  # the cached page
+    hits = cache.hits
+    assert (await api_client.get(path, params=params)).json()["data"] == first
+    assert cache.hits == hits + 1  # the second answer was the cached page
     later = rec("coin", symbol="CN", name="Coin", at=T + timedelta(days=2, hours=3), price="9")
     await seed_run(engine, "coingecko", [later])
     again = (await api_client.get(path, params=params)).json()["data"]

@@ -62,22 +62,41 @@ async def _start_serving(db_url: str, tmp_path: Path) -> tuple[asyncio.subproces
             stderr=asyncio.subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            while proc.returncode is None and time.monotonic() < deadline:
-                try:
-                    await client.get("/health")
-                    break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
-        await asyncio.sleep(0.5)  # a child that lost the port exits at once
-        if proc.returncode is None and time.monotonic() < deadline:
-            return proc, port
+        seen = await _read_until(proc, b"api_started", deadline)
+        # uvicorn binds right after the lifespan startup that logs api_started: a child
+        # that lost the port exits within milliseconds of it, so an answer on the port
+        # half a second later, with the child alive, is the child's (not a foreign server's).
+        await asyncio.sleep(0.5)
+        if proc.returncode is None and b"api_started" in seen:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+                while proc.returncode is None and time.monotonic() < deadline:
+                    try:
+                        await client.get("/health")
+                        return proc, port
+                    except httpx.TransportError:
+                        await asyncio.sleep(0.1)
         if proc.returncode is None:
             proc.kill()
-        output, _ = await proc.communicate()
+        rest, _ = await proc.communicate()
+        output = seen + rest
         if b"already in use" not in output:
             pytest.fail(f"server did not start:\n{output.decode(errors='replace')}")
     pytest.fail("no free port after 3 attempts")
+
+
+async def _read_until(proc: asyncio.subprocess.Process, marker: bytes, deadline: float) -> bytes:
+    """The child's output up to the line holding ``marker`` (or its end, or the deadline)."""
+    assert proc.stdout is not None
+    seen = b""
+    while marker not in seen and time.monotonic() < deadline:
+        try:
+            line = await asyncio.wait_for(proc.stdout.readline(), deadline - time.monotonic())
+        except TimeoutError:
+            break
+        if not line:  # the child exited
+            break
+        seen += line
+    return seen
 
 
 async def test_serve_answers_and_stops_on_sigterm(db_url: str, tmp_path: Path) -> None:

@@ -121,7 +121,8 @@ def settings_for(db_url: str, emu: EmulatorServer, kind: str, attempts: int = 3)
         http_backoff_initial_seconds=0.01,
         http_backoff_max_seconds=0.05,
         # The timeout fault stalls 30 s and an attempt gives up after 2 s: a stalled answer
-        # always times out, and a healthy one (a few kB, on a loaded machine) never does.
+        # always times out, and a healthy one (a page of ~125 kB, on a loaded machine)
+        # never does.
         http_timeout_seconds=2.0 if kind == "timeout" else 5.0,
     )
 

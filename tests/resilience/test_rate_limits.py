@@ -288,8 +288,11 @@ async def test_retry_after_is_honoured(
 ) -> None:
     page = ":page=2" if api == "coingecko" else ""
     emu = emulator_factory(coins=300, faults=[f"{api}:429{page}:first=1,retry_after=2"])
-    # Backoff is tiny: a retry after >= 2 s can only come from the Retry-After header.
-    settings = emu_settings(db_url, emu, http_backoff_initial_seconds=0.01)
+    # Backoff is 10-20 s: a retry at 2 s can only come from the Retry-After header, and one
+    # that ignored it, or added a backoff to it, would come after 10 s or more.
+    settings = emu_settings(
+        db_url, emu, http_backoff_initial_seconds=10.0, http_backoff_max_seconds=10.0
+    )
     log = ExchangeLog()
     res = (await run_logged(engine, settings, api, log=log))[api]
     assert res.status == "success", res.error
@@ -297,7 +300,7 @@ async def test_retry_after_is_honoured(
     assert len(gaps) == 1
     ex, gap = gaps[0]
     assert (ex.status, ex.retry_after) == (429, "2")
-    assert 2.0 <= gap < 5.0  # not Retry-After plus a backoff (slack for a loaded machine)
+    assert 2.0 <= gap < 5.0  # Retry-After alone (3 s of slack for a loaded machine)
 
 
 @SQLITE_ONLY
@@ -340,7 +343,9 @@ async def test_a_404_fails_the_run_at_once_with_one_request(
         emu,
         coingecko_base_url=emu.coingecko_base_url + "/v9",
         coinpaprika_base_url=emu.coinpaprika_base_url + "/v9",
-        http_backoff_initial_seconds=30.0,  # a retry would show up as >= 30 s
+        # A retry would show up as >= 30 s.
+        http_backoff_initial_seconds=30.0,
+        http_backoff_max_seconds=30.0,
         http_max_attempts=6,
     )
     started = time.monotonic()
@@ -370,7 +375,12 @@ async def test_fetcher_never_retries_other_4xx(
     status: int,
 ) -> None:
     emu = emulator_factory(coins=50)
-    settings = emu_settings("sqlite+aiosqlite:///unused.db", emu, http_backoff_initial_seconds=30.0)
+    settings = emu_settings(
+        "sqlite+aiosqlite:///unused.db",
+        emu,
+        http_backoff_initial_seconds=30.0,
+        http_backoff_max_seconds=30.0,
+    )
     base = emu.coingecko_base_url if api == "coingecko" else emu.coinpaprika_base_url
     async with httpx.AsyncClient(timeout=5) as http:
         fetcher = Fetcher(api, http, Limiters.from_settings(settings), settings)

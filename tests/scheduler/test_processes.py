@@ -1,4 +1,4 @@
-"""Two real scheduler processes against one database: each tick runs exactly once.
+"""Two real scheduler processes against one database: no tick runs twice.
 
 Each process is ``python -m kasparro.scheduler`` (the standalone entry point), stopped with
 SIGTERM, so this also covers signal handling and a clean exit.
@@ -28,7 +28,7 @@ from kasparro.store.schema import observations
 from tests.scheduler.helpers import all_runs, write_csv
 
 INTERVAL = 1.0
-WINDOW = 3.0  # seconds both processes run side by side
+RUNS = 3  # finished runs while both processes run side by side
 
 
 def spawn(env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -88,12 +88,14 @@ def assert_at_most_one_run_per_slot(
 ) -> None:
     for prev, nxt in itertools.pairwise(runs):
         assert prev["finished_at"] <= nxt["started_at"], f"overlap: {prev} / {nxt}"
-    # Never more runs than elapsed slots (slots are on a fixed grid). Fewer is allowed: a
-    # slot that comes while the previous run still goes, or while a loaded machine pauses
-    # both processes, is coalesced into the next one by design (``timing.next_slot``), so
-    # how many are missed depends on the machine, not on the exclusivity tested here.
+    # Never more runs than elapsed slots (slots are on a fixed grid), give or take one: the
+    # first run may start a little after its slot, and a slot due just before stop_at may
+    # still start after it. Fewer is allowed: a slot that comes while the previous run still
+    # goes, or while a loaded machine pauses both processes, is coalesced into the next one
+    # by design (``timing.next_slot``), so how many are missed depends on the machine, not
+    # on the exclusivity tested here.
     slots = math.floor((stop_at - runs[0]["started_at"]).total_seconds() / INTERVAL) + 1
-    assert 2 <= len(runs) <= slots + 1, (len(runs), slots)
+    assert len(runs) <= slots + 1, (len(runs), slots)
     # Every claimed slot is on the grid of the first one.
     first, *rest = sorted(datetime.fromisoformat(s) for s in claimed)
     for slot in rest:
@@ -101,7 +103,7 @@ def assert_at_most_one_run_per_slot(
         assert abs(steps - round(steps)) < 1e-3, (first, slot)
 
 
-async def test_two_scheduler_processes_run_each_tick_exactly_once(
+async def test_two_scheduler_processes_never_run_a_tick_twice(
     engine: AsyncEngine, db_url: str, tmp_path: Path
 ) -> None:
     env = scheduler_env(db_url, tmp_path)
@@ -110,7 +112,9 @@ async def test_two_scheduler_processes_run_each_tick_exactly_once(
     procs = [spawn(env, tmp_path, log) for log in logs]
     try:
         await wait_for_event(logs, "scheduler_started")
-        await asyncio.sleep(WINDOW)
+        # Side by side for at least RUNS finished runs (a condition, not a sleep: on a loaded
+        # machine they take longer).
+        await wait_for_finished_runs(engine, RUNS)
         stop_at = datetime.now(UTC)
         for p in procs:
             p.send_signal(signal.SIGTERM)
@@ -130,7 +134,7 @@ async def test_two_scheduler_processes_run_each_tick_exactly_once(
     assert all(r["status"] == "success" for r in runs), runs  # none left 'running'
     # No slot was claimed twice, by either process, and every claim produced exactly one run.
     claimed = claims(logs[0]) + claims(logs[1])
-    assert len(claimed) == len(set(claimed)) == len(runs)
+    assert len(claimed) == len(set(claimed)) == len(runs) >= RUNS
     assert_at_most_one_run_per_slot(runs, claimed, stop_at)
 
 

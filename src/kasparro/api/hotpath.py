@@ -37,17 +37,18 @@ async def observation_page(
     on_empty: Callable[[], Awaitable[None]] | None = None,
     **meta_fields: Any,
 ) -> Response:
-    scope = scope_digest(
+    parts = (
         endpoint,
         sort,
         descending,
         flt.latest,
-        sorted({s.upper() for s in flt.symbols}),
-        sorted(set(flt.asset_ids)),
-        sorted(set(flt.sources)),
+        tuple(sorted({s.upper() for s in flt.symbols})),
+        tuple(sorted(set(flt.asset_ids))),
+        tuple(sorted(set(flt.sources))),
         flt.since,
         flt.until,
     )
+    scope = scope_digest(*parts)
     after = p.decode_cursor(cursor, scope=scope, key=sort_key(sort, state.dialect, flt.latest))
 
     async def compute() -> CachedPage:
@@ -63,7 +64,9 @@ async def observation_page(
     return await cached_page(
         request,
         state,
-        (scope, limit, after),
+        # The inputs themselves, not their 48-bit digest: a collision must not serve
+        # another query's page.
+        (*parts, limit, after),
         compute,
         limit=limit,
         sort=sort,

@@ -198,7 +198,8 @@ async def _bucketed(
 ) -> Response:
     sources = tuple(sorted(set(q["source"])))
     descending = q["order"] == "desc"
-    scope = scope_digest(f"candles:{asset_id}", q["interval"], descending, sources, since, until)
+    parts = (f"candles:{asset_id}", q["interval"], descending, sources, since, until)
+    scope = scope_digest(*parts)
     after = p.decode_cursor(q["cursor"], scope=scope, key=BUCKET_CURSOR)
     start = int(after.value) if after else None
 
@@ -227,7 +228,7 @@ async def _bucketed(
     return await cached_page(
         request,
         state,
-        (scope, q["limit"], start),
+        (*parts, q["limit"], start),  # the inputs, not their digest (as observation_page)
         compute,
         limit=q["limit"],
         sort="bucket_start",
