@@ -182,7 +182,7 @@ def measure_api(
 ) -> dict[str, Any]:
     """Every endpoint under each configuration (``page_cache_on`` = the default, and
     ``page_cache_off``); per configuration one server and ``reps`` rounds of ceiling, data,
-    latest, history (and the ceiling again when ``bracket``, so it surrounds each round).
+    latest, history, candles (and the ceiling again when ``bracket``, so it surrounds each round).
     ``constant_bytes``: the ceiling body size; None measures ``/data?limit=100`` first.
     ``history_limit``: the history page size (default: the API's, 100).
     ``candles_since``: the first hour of the candles page (default: the last day)."""
