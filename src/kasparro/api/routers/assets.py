@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -162,15 +163,6 @@ async def asset_history(request: Request, state: State, asset_id: AssetIdPath) -
     if q["interval"]:
         return await _bucketed(request, state, asset_id, q, since, until)
 
-    async def must_exist() -> None:
-        # Only for empty pages: rows of a non-empty page prove the asset exists (FK), and a
-        # merged asset has no observations left.
-        found, alias_of = await q_assets.asset_status(state.reader, asset_id)
-        if not found:
-            raise NotFound(f"asset {asset_id} does not exist", details={"asset_id": asset_id})
-        if alias_of is not None:
-            raise _merged(request, asset_id, alias_of)
-
     flt = ObservationFilter(
         asset_ids=(asset_id,), sources=tuple(q["source"]), since=since, until=until
     )
@@ -183,9 +175,26 @@ async def asset_history(request: Request, state: State, asset_id: AssetIdPath) -
         descending=q["order"] == "desc",
         limit=q["limit"],
         cursor=q["cursor"],
-        on_empty=must_exist,
+        on_empty=_existence_check(request, state, asset_id),
         asset_id=asset_id,
     )
+
+
+def _existence_check(
+    request: Request, state: State, asset_id: int
+) -> Callable[[], Awaitable[None]]:
+    """404 or 308 for an asset whose history page came back empty. Only for empty pages:
+    rows of a non-empty page prove the asset exists (FK), and a merged asset has no
+    observations left."""
+
+    async def must_exist() -> None:
+        found, alias_of = await q_assets.asset_status(state.reader, asset_id)
+        if not found:
+            raise NotFound(f"asset {asset_id} does not exist", details={"asset_id": asset_id})
+        if alias_of is not None:
+            raise _merged(request, asset_id, alias_of)
+
+    return must_exist
 
 
 async def _bucketed(
@@ -218,13 +227,6 @@ async def _bucketed(
         nxt = Position(page.next_start, page.next_start) if page.next_start is not None else None
         return CachedPage(dumps(page.candles), len(page.candles), p.encode_cursor(scope, nxt))
 
-    async def must_exist() -> None:
-        found, alias_of = await q_assets.asset_status(state.reader, asset_id)
-        if not found:
-            raise NotFound(f"asset {asset_id} does not exist", details={"asset_id": asset_id})
-        if alias_of is not None:
-            raise _merged(request, asset_id, alias_of)
-
     return await cached_page(
         request,
         state,
@@ -233,5 +235,5 @@ async def _bucketed(
         limit=q["limit"],
         sort="bucket_start",
         descending=descending,
-        on_empty=must_exist,
+        on_empty=_existence_check(request, state, asset_id),
     )
