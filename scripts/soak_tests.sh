@@ -54,8 +54,7 @@ one_run() {
   local i=$1 seed=$2 dir="$out/run-$1" started rc args
   started=$(date +%s)
   git clone --quiet "$repo" "$dir/clone"
-  # The upstream samples live beside the checkout (../shared), as on CI and in development.
-  if [[ -d $repo/../shared ]]; then ln -s "$(cd "$repo/../shared" && pwd)" "$dir/shared"; fi
+  # Nothing beside the clone: the suite reads only what the repository holds.
   git -C "$dir/clone" checkout --quiet "$commit"
   args="--junitxml=$dir/junit.xml"
   if [[ $order == random ]]; then

@@ -1,9 +1,13 @@
-"""Access to the recorded upstream payloads shared by the team (never skipped if missing)."""
+"""The recorded upstream payloads the suite uses, bundled in ``tests/fixtures/upstream/``.
+
+They are public response bodies copied byte for byte with their provenance
+(``tests/fixtures/upstream/PROVENANCE.md``): a clone of the repository has everything the suite
+reads, and nothing here looks outside the repository.
+"""
 
 from __future__ import annotations
 
 import copy
-import os
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -12,12 +16,7 @@ import pytest
 
 from kasparro.normalize.common import loads_exact
 
-SAMPLES = Path(
-    os.environ.get(
-        "KASPARRO_UPSTREAM_SAMPLES",
-        Path(__file__).resolve().parents[3] / "shared" / "upstream-samples",
-    )
-)
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "upstream"
 
 CG_MARKETS_250 = (
     "coingecko/coins-markets__vs-usd_per_page-250_page-1_"
@@ -34,7 +33,7 @@ def _raw_bytes(relative: str) -> bytes:
     path = SAMPLES / relative
     if not path.is_file():
         # A missing recording must fail the suite: skipping would hide lost coverage.
-        pytest.fail(f"upstream sample missing: {path} (set KASPARRO_UPSTREAM_SAMPLES?)")
+        pytest.fail(f"upstream sample missing: {path} (see tests/fixtures/upstream/PROVENANCE.md)")
     return path.read_bytes()
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,8 +11,8 @@ import pytest
 from kasparro.normalize.common import loads_exact
 from kasparro.normalize.contracts import COINGECKO_MARKETS, COINPAPRIKA_TICKERS
 from kasparro.normalize.drift import detect_drift
+from tests.normalize._samples import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "upstream-samples"
 CG_PAGE = SAMPLES / (
     "coingecko/coins-markets__vs-usd_per_page-250_page-1_pcp-1h-24h-7d-14d-30d-200d-1y"
     "__2022-02-23.json"

@@ -230,7 +230,7 @@ class Scheduler:
             await state.ensure_rows(conn, self.intervals, now)
             for name, interval in self.intervals.items():
                 # A persisted next run from a longer, older interval would delay the new one.
-                await state.cap_next_run(conn, name, now + timedelta(seconds=interval))
+                await state.cap_next_run(conn, name, now, interval)
         self._prepared = True
 
     async def _pass(self) -> tuple[list[asyncio.Task[RunResult]], float]:

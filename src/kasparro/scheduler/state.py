@@ -9,9 +9,10 @@ the same slot exactly one sees ``rowcount == 1``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -63,12 +64,28 @@ async def ensure_rows(conn: AsyncConnection, names: Iterable[str], now: datetime
         await conn.execute(stmt, rows)
 
 
-async def cap_next_run(conn: AsyncConnection, source: str, latest: datetime) -> bool:
-    """Pull a persisted next run no later than ``latest`` (the interval was shortened)."""
+async def cap_next_run(
+    conn: AsyncConnection, source: str, now: datetime, interval_s: float
+) -> bool:
+    """Pull a persisted next run to at most one ``interval_s`` after ``now`` (the interval was
+    shortened), keeping it on its slot grid.
+
+    Moved by whole intervals, not to ``now + interval``: another replica may have claimed a
+    slot and moved the next run between our clock read and this statement, and snapping to our
+    own clock would then shift every later slot off the grid the replicas share. Compare and
+    set on the value read, so a concurrent claim wins."""
+    row = (
+        await conn.execute(select(_s.next_run_at).where(_s.source == source))
+    ).scalar_one_or_none()
+    step = timedelta(seconds=interval_s)
+    latest = now + step
+    if row is None or row <= latest:
+        return False
+    target = row - math.ceil((row - latest) / step) * step
     result = await conn.execute(
         update(scheduler_state)
-        .where(_s.source == source, _s.next_run_at > latest)
-        .values(next_run_at=latest)
+        .where(_s.source == source, _s.next_run_at == row)
+        .values(next_run_at=target)
     )
     return (result.rowcount or 0) == 1
 
