@@ -1,6 +1,5 @@
 import asyncio
 import os
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import settings
@@ -29,17 +28,3 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             "an event loop is still running on this thread, left by an earlier test "
             "(a browser fixture wider than its module?)"
         )
-
-
-@pytest.fixture(autouse=True)
-def _no_leftover_run_state() -> Iterator[None]:
-    """The pipeline remembers, per database URL, runs it could not record while a database
-    was down. PostgreSQL tests of one worker share a URL, so a leftover entry would reach
-    the next test's first run: every test starts and ends with none."""
-    from kasparro.runs import pipeline
-
-    pipeline._ENDED_LEASE_OWNERS.clear()
-    pipeline._UNRECORDED_FINISHES.clear()
-    yield
-    pipeline._ENDED_LEASE_OWNERS.clear()
-    pipeline._UNRECORDED_FINISHES.clear()

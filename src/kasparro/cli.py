@@ -20,7 +20,8 @@ from rich.table import Table
 
 from kasparro.logs import configure_logging
 from kasparro.runs.backfill import BackfillSpec
-from kasparro.runs.pipeline import ProgressCallback, RunResult
+from kasparro.runs.result import ProgressCallback, RunResult
+from kasparro.runs.status import NOT_FAILED, OK
 from kasparro.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -30,8 +31,6 @@ app.add_typer(etl_app, name="etl")
 # Not a TTY (CI, pipes): rich would wrap tables at 80 columns and elide statuses.
 out = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
-
-OK_STATUSES = ("success", "partial")
 
 
 def _settings() -> Settings:
@@ -88,7 +87,7 @@ def etl_run(
         upgrade(settings.database_url)
     results = asyncio.run(_run_etl(settings, names, force=refresh))
     print_summary(results)
-    failed = [r for r in results if r.status not in (*OK_STATUSES, "fresh")]
+    failed = [r for r in results if r.status not in NOT_FAILED]
     if failed:
         for r in failed:
             err.print(f"[red]{r.source} {r.status}:[/red] {r.error}")
@@ -392,7 +391,7 @@ def backfill(
         upgrade(settings.database_url)
     results = asyncio.run(_run_etl(settings, names, backfill=spec))
     print_summary(results)
-    failed = [r for r in results if r.status not in OK_STATUSES]
+    failed = [r for r in results if r.status not in OK]
     for r in failed:
         err.print(f"[red]{r.source} {r.status}:[/red] {r.error}")
     raise typer.Exit(1 if failed else 0)

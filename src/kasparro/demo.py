@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from kasparro.runs.backfill import BackfillSpec
+from kasparro.runs.status import NOT_FAILED
 from kasparro.settings import Settings
 
 console = Console()
@@ -78,7 +79,7 @@ def run_demo(
         spec = BackfillSpec("1d", until - timedelta(days=90), until, top=20)
         results += asyncio.run(_run_etl(s, ["coingecko", "coinpaprika"], backfill=spec))
         print_summary(results)
-        ok = all(r.status in ("success", "partial", "fresh") for r in results)
+        ok = all(r.status in NOT_FAILED for r in results)
         if not serve_api:
             return 0 if ok else 1
         token = s.api_token.get_secret_value() if s.api_token else ""

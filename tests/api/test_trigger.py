@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.api.config import ApiConfig
 from kasparro.runs import repository as repo
-from kasparro.runs.pipeline import Pipeline, RunResult
+from kasparro.runs.pipeline import Pipeline
+from kasparro.runs.result import RunResult
 from kasparro.settings import Settings
 from tests.fixtures.api import AUTH, TOKEN, make_settings, running_app, wait_for_run, write_csv
 

@@ -20,7 +20,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.emulator import EmulatorServer
-from kasparro.runs.pipeline import RunResult
+from kasparro.runs.leases import LeaseLedger
+from kasparro.runs.result import RunResult
 from kasparro.runs.service import run_sources
 from kasparro.settings import Settings
 from kasparro.sources.http import Limiters
@@ -129,9 +130,11 @@ async def run_logged(
     *names: str,
     log: ExchangeLog | None = None,
     limiters: Limiters | None = None,
+    ledger: LeaseLedger | None = None,
 ) -> dict[str, RunResult]:
-    """``run_etl`` with an exchange log and (optionally) a shared ``Limiters``, like a
-    long-lived process (scheduler, API) that runs sources repeatedly."""
+    """``run_etl`` with an exchange log and (optionally) a shared ``Limiters`` and
+    ``LeaseLedger``, like a long-lived process (scheduler, API) that runs sources
+    repeatedly."""
     hooks = log.hooks() if log is not None else {}
     async with httpx.AsyncClient(timeout=settings.http_timeout_seconds, event_hooks=hooks) as c:
         results = await run_sources(
@@ -140,6 +143,7 @@ async def run_logged(
             list(names),
             http=c,
             limiters=limiters or Limiters.from_settings(settings),
+            ledger=ledger,
         )
     return {r.source: r for r in results}
 

@@ -38,6 +38,7 @@ import kasparro
 from kasparro.api.app import create_app
 from kasparro.api.config import ApiConfig
 from kasparro.emulator import EmulatorConfig, EmulatorServer
+from kasparro.runs.leases import LeaseLedger
 from kasparro.settings import Settings
 from kasparro.store.engine import create_engine
 from kasparro.store.migrate import upgrade
@@ -300,7 +301,9 @@ async def test_database_stopped_mid_run_fails_cleanly_and_the_next_run_recovers(
         ):
             assert (await api.get("/health")).status_code == 200
 
-            run = asyncio.create_task(run_logged(engine, settings, "coingecko"))
+            # One ledger, as in one long-lived process (the composition root's).
+            ledger = LeaseLedger()
+            run = asyncio.create_task(run_logged(engine, settings, "coingecko", ledger=ledger))
             await wait_for_pages(engine, "coingecko", 3, within=30)
             db = outage_db.rsplit("/", 1)[1]
             committed = 0
@@ -347,7 +350,7 @@ async def test_database_stopped_mid_run_fails_cleanly_and_the_next_run_recovers(
             # The next run in this same process succeeds at once: no waiting for the dead
             # run's lease to expire, the dead run is marked, the work resumes.
             t0 = time.monotonic()
-            results = await run_logged(engine, settings, "coingecko")
+            results = await run_logged(engine, settings, "coingecko", ledger=ledger)
             rerun = results["coingecko"]
             assert rerun.status == "success", rerun.error
             assert time.monotonic() - t0 < settings.lease_ttl_seconds / 2

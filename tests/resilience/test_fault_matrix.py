@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.emulator import EmulatorConfig, EmulatorServer
-from kasparro.runs.pipeline import RunResult
+from kasparro.runs.result import RunResult
 from kasparro.settings import Settings
 from tests.fixtures.emulator import EmulatorFactory
 from tests.resilience.conftest import ReferenceStore

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kasparro.runs.pipeline import Pipeline, _Ahead
-from kasparro.store.engine import create_engine
-from tests.fixtures.etl import make_settings
+from kasparro.runs.prefetch import Ahead, prefetched
+from kasparro.runs.stop import RunStop
+from kasparro.sources.base import MarketSource
 
 
 async def _blocked(put: Any) -> bool:
@@ -25,7 +24,7 @@ async def _blocked(put: Any) -> bool:
 
 
 async def test_waits_at_the_item_bound_but_one_big_batch_goes_alone() -> None:
-    ahead = _Ahead(300, max_bytes=10**9, max_entries=100)
+    ahead = Ahead(300, max_bytes=10**9, max_entries=100)
     await ahead.put("a", 5000)  # bigger than the bound: alone in an empty buffer
     assert await _blocked(ahead.put("b", 1))
     assert await ahead.take() == ["a"]
@@ -37,25 +36,26 @@ async def test_waits_at_the_item_bound_but_one_big_batch_goes_alone() -> None:
 
 async def test_waits_at_the_byte_bound_whatever_the_item_count() -> None:
     # Few items, big bodies (an upstream padding every record): the bytes bound holds.
-    ahead = _Ahead(10**6, max_bytes=8 << 20, max_entries=100)
+    ahead = Ahead(10**6, max_bytes=8 << 20, max_entries=100)
     await ahead.put("p1", 10, 5 << 20)
     assert await _blocked(ahead.put("p2", 10, 5 << 20))
     assert await ahead.take() == ["p1"]
 
 
 async def test_waits_at_the_page_bound_for_pages_without_items() -> None:
-    ahead = _Ahead(2000, max_bytes=10**9, max_entries=3)
+    ahead = Ahead(2000, max_bytes=10**9, max_entries=3)
     for name in ("e1", "e2", "e3"):
         await ahead.put(name, 0, 2)
     assert await _blocked(ahead.put("e4", 0, 2))
     assert await ahead.take() == ["e1", "e2", "e3"]
 
 
-class _CancelledInside:
+class _CancelledInside(MarketSource):
     """A source whose page iteration raises CancelledError although nobody cancelled it (as
     an inner task of a client library can)."""
 
     name = "csv"
+    namespace = "csv"
 
     async def pages(self, checkpoint: dict[str, Any] | None) -> AsyncIterator[Any]:
         raise asyncio.CancelledError
@@ -64,18 +64,18 @@ class _CancelledInside:
     def normalize(self, item: Any) -> Any:
         raise AssertionError("no page was produced")
 
+    def contract_for(self, endpoint: str) -> None:
+        return None
 
-async def test_a_cancellation_raised_inside_the_source_reaches_the_consumer(
-    tmp_path: Path,
-) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}"
-    engine = create_engine(url)
-    try:
-        pipeline = Pipeline(engine, make_settings(url))
-        groups = pipeline._prefetched(_CancelledInside(), None, set())  # type: ignore[arg-type]
-        # Before: the producer re-raised without telling the consumer, which waited forever.
-        with pytest.raises(asyncio.CancelledError):
-            await asyncio.wait_for(groups.__anext__(), 5)
-        await groups.aclose()
-    finally:
-        await engine.dispose()
+
+async def test_a_cancellation_raised_inside_the_source_reaches_the_consumer() -> None:
+    def no_batches(page: Any, first: bool) -> Any:
+        raise AssertionError("no page was produced")
+
+    groups = prefetched(
+        _CancelledInside(), None, max_items=100, batches_of=no_batches, stop=RunStop()
+    )
+    # Before: the producer re-raised without telling the consumer, which waited forever.
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(groups.__anext__(), 5)
+    await groups.aclose()

@@ -27,7 +27,7 @@ from kasparro.runs.backfill import (
     parse_when,
 )
 from kasparro.runs.backfill import plan_chunks as plan
-from kasparro.runs.pipeline import RunResult
+from kasparro.runs.result import RunResult
 from kasparro.runs.service import run_sources
 from kasparro.settings import Settings
 from kasparro.sources.http import Limiters, RequestPacer

@@ -11,29 +11,34 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.normalize.coingecko import normalize_market
-from kasparro.runs.pipeline import _END, Pipeline, _Ahead, split_page
+from kasparro.runs import pipeline as pipeline_module
+from kasparro.runs.batches import split_page
+from kasparro.runs.commit import commit_group
+from kasparro.runs.prefetch import END, Ahead
 from kasparro.sources.coingecko import CoinGeckoSource
 from tests.fixtures.etl import count, rows, run_etl
 from tests.normalize._samples import CG_MARKETS_250, sample_json
 from tests.runs.test_pipeline_http import emu_settings
 
 
-class _Gecko:
-    name = "coingecko"
+def _split(items: list[Any], earlier: dict[Any, int] | None = None) -> Any:
+    """A CoinGecko page split as the pipeline splits it (keyed by id and last_updated)."""
+    return split_page(normalize_market, _key, items, earlier)
 
-    def normalize(self, item: Any) -> Any:
-        return normalize_market(item)
+
+def _key(record: Any) -> Any:
+    return (record.source_asset_id, record.observed_at)
 
 
 def test_duplicates_across_batches_of_one_page_are_judged_like_within_one() -> None:
     page = sample_json(CG_MARKETS_250)[:4]
     changed = dict(page[0], current_price=page[0]["current_price"] * 2)
     seen: dict[tuple[str, Any], int] = {}
-    records, rejections, duplicates = split_page(_Gecko(), page[:2], seen)
+    records, rejections, duplicates = _split(page[:2], seen)
     assert (len(records), len(rejections), duplicates) == (2, 0, 0)
     # Later batches of the same page: an identical repeat is a duplicate, a repeat with
     # other values is rejected, a new key is a record.
-    records, rejections, duplicates = split_page(_Gecko(), [page[0], changed, page[2]], seen)
+    records, rejections, duplicates = _split([page[0], changed, page[2]], seen)
     assert [r.source_asset_id for r in records] == [page[2]["id"]]
     assert duplicates == 1
     assert len(rejections) == 1 and "duplicate key" in rejections[0].reason
@@ -120,11 +125,11 @@ def test_duplicates_whose_values_hash_alike_are_still_told_apart() -> None:
     (item,) = sample_json(CG_MARKETS_250)[:1]
     a = dict(item, price_change_percentage_24h=Decimal(-1))
     b = dict(item, price_change_percentage_24h=Decimal(-2))
-    _, rejections, duplicates = split_page(_Gecko(), [a, b])
+    _, rejections, duplicates = _split([a, b])
     assert (len(rejections), duplicates) == (1, 0)
     earlier: dict[tuple[str, Any], int] = {}
-    split_page(_Gecko(), [a], earlier)
-    _, rejections, duplicates = split_page(_Gecko(), [b], earlier)  # the next batch
+    _split([a], earlier)
+    _, rejections, duplicates = _split([b], earlier)  # the next batch
     assert (len(rejections), duplicates) == (1, 0)
 
 
@@ -150,27 +155,26 @@ def _slow_commits(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
     not a sleep, so a loaded machine cannot change the grouping. Returns the page numbers
     of each committed group, in commit order."""
     groups: list[list[int]] = []
-    original = Pipeline._commit_group
-    original_put = _Ahead.put
+    original_put = Ahead.put
     ahead = asyncio.Event()
     ended: list[bool] = []
 
-    async def put(self: _Ahead, entry: Any, items: int = 0, nbytes: int = 0) -> None:
-        if entry is _END:
+    async def put(self: Ahead, entry: Any, items: int = 0, nbytes: int = 0) -> None:
+        if entry is END:
             ended.append(True)  # nothing follows: no commit has anything left to wait for
-        if ended or not self._room_for(items, nbytes):
+        if ended or not self.room_for(items, nbytes):
             ahead.set()  # the buffer is as full as its bounds allow
         await original_put(self, entry, items, nbytes)
 
-    async def slow(self: Pipeline, source: Any, run_id: int, group: Any, result: Any) -> None:
+    async def slow(engine: Any, source: Any, run_id: int, group: Any, *rest: Any) -> None:
         await asyncio.wait_for(ahead.wait(), 60)  # a hang guard only
         if not ended:
             ahead.clear()
-        await original(self, source, run_id, group, result)
+        await commit_group(engine, source, run_id, group, *rest)
         groups.append([b.page.number for b in group])
 
-    monkeypatch.setattr(_Ahead, "put", put)
-    monkeypatch.setattr(Pipeline, "_commit_group", slow)
+    monkeypatch.setattr(Ahead, "put", put)
+    monkeypatch.setattr(pipeline_module, "commit_group", slow)
     return groups
 
 

@@ -17,8 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.runs.repository import utcnow
 from kasparro.scheduler import Scheduler, state
-from kasparro.scheduler.core import BUSY_POLL_SECONDS
-from kasparro.scheduler.stoppable import SHUTDOWN_REASON
+from kasparro.scheduler.core import BUSY_POLL_SECONDS, SHUTDOWN_REASON
 from kasparro.sources.http import Limiters
 from kasparro.store.engine import create_engine
 from kasparro.store.schema import leases, observations, runs

@@ -4,10 +4,9 @@ A trigger starts one asyncio task per source and answers as soon as each run's r
 so the caller gets real run ids (202) without waiting for the run. Conflicts are detected
 twice: a cheap pre-check (this app's own tasks and the source's DB lease) gives a clear 409,
 and the pipeline's atomic lease acquisition settles any race with another process.
-Shutdown stops runs *between pages*: the pipeline's progress callback (called after each
-committed page) raises ``StopRequested``, a ``SourceError``, so the run ends as failed with a
-clear reason, its lease released and its checkpoint intact; the next run resumes from the
-last committed page. Only runs stuck inside one page past the grace period are cancelled:
+Shutdown stops runs *between pages* (``runs.stop``): the run ends as failed with a clear
+reason, its lease released and its checkpoint intact; the next run resumes from the last
+committed page. Only runs stuck inside one page past the grace period are cancelled:
 cancelling mid-transaction is the last resort because, on SQLite, a connection interrupted
 inside a transaction can keep the write lock until the process exits.
 """
@@ -28,11 +27,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kasparro.query.runs import run_id_for_owner
 from kasparro.runs import repository as repo
 from kasparro.runs.backfill import BackfillSpec
-from kasparro.runs.owner import is_dead_local_owner, new_owner
-from kasparro.runs.pipeline import Pipeline, RunResult, lease_owner_has_ended
+from kasparro.runs.leases import LeaseLedger, lease_name
+from kasparro.runs.owner import new_owner
+from kasparro.runs.pipeline import Pipeline
+from kasparro.runs.result import RunResult
 from kasparro.runs.service import run_sources
+from kasparro.runs.status import RunStatus
+from kasparro.runs.stop import RunStop
 from kasparro.settings import Settings
-from kasparro.sources.base import Page, SourceError
 from kasparro.sources.http import Limiters
 
 log = structlog.get_logger(__name__)
@@ -50,10 +52,6 @@ class Outcome:
 
 class ShuttingDown(Exception):
     pass
-
-
-class StopRequested(SourceError):
-    """Raised between pages to end a run cleanly when the API shuts down."""
 
 
 STOP_MESSAGE = (
@@ -75,6 +73,7 @@ class RunManager:
         *,
         http: httpx.AsyncClient,
         limiters: Limiters,
+        ledger: LeaseLedger | None = None,
         start_timeout: float = 15.0,
         poll_interval: float = 0.02,
     ) -> None:
@@ -83,6 +82,8 @@ class RunManager:
         self.settings = settings
         self.http = http
         self.limiters = limiters
+        self.ledger = ledger if ledger is not None else LeaseLedger()
+        self.stop = RunStop()
         self.start_timeout = start_timeout
         self.poll_interval = poll_interval
         self._tasks: dict[str, asyncio.Task[RunResult]] = {}
@@ -120,7 +121,7 @@ class RunManager:
             return [outcomes[runs[n]] for n in names]
 
     async def _busy(self, name: str) -> Outcome | None:
-        lease = f"source:{name}"
+        lease = lease_name(name)
         async with self.read_engine.connect() as conn:
             holder, expires_at = await repo.lease_holder(conn, lease)
         task = self._tasks.get(name)
@@ -133,10 +134,7 @@ class RunManager:
             return Outcome(
                 name, "skipped", reason=f"{name} is already running (started by this API)"
             )
-        released = is_dead_local_owner(holder) or lease_owner_has_ended(
-            self.write_engine, lease, holder
-        )
-        if holder and expires_at and expires_at > repo.utcnow() and not released:
+        if self.ledger.is_live(self.write_engine, lease, holder, expires_at, repo.utcnow()):
             return Outcome(
                 name,
                 "skipped",
@@ -146,10 +144,6 @@ class RunManager:
             )
         return None
 
-    def _between_pages(self, _result: RunResult, _page: Page | None) -> None:
-        if self._closing:
-            raise StopRequested(STOP_MESSAGE)
-
     async def _execute(
         self,
         name: str,
@@ -157,7 +151,7 @@ class RunManager:
         force: bool = False,
         backfill: BackfillSpec | None = None,
     ) -> RunResult:
-        pipeline = Pipeline(self.write_engine, self.settings, owner=owner)
+        pipeline = Pipeline(self.write_engine, self.settings, owner=owner, ledger=self.ledger)
         results = await run_sources(
             self.write_engine,
             self.settings,
@@ -166,9 +160,9 @@ class RunManager:
             limiters=self.limiters,
             trigger="api",
             pipeline=pipeline,
-            progress_for=lambda _name: self._between_pages,
             force=force,
             backfill=backfill,
+            stop=self.stop,
         )
         return results[0]
 
@@ -196,9 +190,9 @@ class RunManager:
         if exc is not None:
             return Outcome(name, "failed", reason=f"{type(exc).__name__}: {exc}")
         result = task.result()
-        if result.status == "skipped":  # the pipeline lost the lease race
+        if result.status == RunStatus.SKIPPED:  # the pipeline lost the lease race
             return Outcome(name, "skipped", reason=result.error or f"{name} is already running")
-        if result.status == "fresh":  # reference data refreshed recently: nothing to do
+        if result.status == RunStatus.FRESH:  # reference data refreshed recently: nothing to do
             return Outcome(name, "skipped", reason=result.error)
         if not result.run_id:
             return Outcome(name, "failed", reason=result.error or "run could not start")
@@ -222,6 +216,7 @@ class RunManager:
         ``grace_seconds`` (e.g. a page stuck in upstream retries)."""
         async with self._lock:
             self._closing = True
+            self.stop.request(STOP_MESSAGE)
         tasks = [t for t in self._tasks.values() if not t.done()]
         if not tasks:
             return

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kasparro.load.identity import REFERENCE_SOURCES
 from kasparro.query.sqltext import timestamp_out
+from kasparro.runs.status import OK
 from kasparro.store.schema import (
     asset_events,
     asset_mappings,
@@ -121,7 +122,7 @@ async def _reference(conn: AsyncConnection) -> dict[str, Any]:
         last = (
             await conn.execute(
                 select(ru.id, timestamp_out(ru.finished_at, dialect))
-                .where(ru.source == source, ru.status.in_(("success", "partial")))
+                .where(ru.source == source, ru.status.in_(sorted(OK)))
                 .order_by(ru.id.desc())
                 .limit(1)
             )

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kasparro.query.keyset import SortKey
+from kasparro.runs.status import OK
 from kasparro.store.schema import assets, observations, runs
 
 r = runs.c
@@ -35,7 +36,7 @@ RUN_COLUMNS = (
     r.error,
 )
 RUN_FIELDS = tuple(c.name for c in RUN_COLUMNS)
-OK_STATUSES = ("success", "partial")
+OK_STATUSES = tuple(sorted(OK))
 # Runs page newest first by id (ids grow with start time); the cursor carries the last id.
 ID_SORT_KEY = SortKey("id", r.id, r.id, False, "int", r.id.type)
 

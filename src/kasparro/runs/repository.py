@@ -13,11 +13,11 @@ import orjson
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kasparro.runs.status import OK, RunStatus
 from kasparro.store.dialect import insert_for
 from kasparro.store.schema import checkpoints, leases, runs
 
-ACTIVE = "running"
-TERMINAL = ("success", "partial", "failed", "crashed")
+ACTIVE = RunStatus.RUNNING
 
 
 def utcnow() -> datetime:
@@ -114,7 +114,7 @@ async def mark_dead_runs(conn: AsyncConnection, source: str, detected_by: str) -
             update(runs)
             .where(runs.c.id.in_(ids))
             .values(
-                status="crashed",
+                status=RunStatus.CRASHED,
                 finished_at=utcnow(),
                 error=f"process died mid-run; detected by {detected_by}, work resumes "
                 "from the last committed page",
@@ -208,7 +208,7 @@ async def last_success_at(conn: AsyncConnection, source: str) -> datetime | None
     r = runs.c
     found = await conn.execute(
         select(r.finished_at)
-        .where(r.source == source, r.status.in_(("success", "partial")))
+        .where(r.source == source, r.status.in_(sorted(OK)))
         .order_by(r.finished_at.desc())
         .limit(1)
     )

@@ -9,7 +9,11 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.runs.backfill import BackfillError, BackfillSpec
-from kasparro.runs.pipeline import AlreadyRunning, Pipeline, ProgressCallback, RunResult
+from kasparro.runs.leases import LeaseLedger
+from kasparro.runs.pipeline import AlreadyRunning, Pipeline
+from kasparro.runs.result import ProgressCallback, RunResult
+from kasparro.runs.status import RunStatus
+from kasparro.runs.stop import RunStop
 from kasparro.settings import Settings
 from kasparro.sources.base import SourceContext
 from kasparro.sources.http import Limiters
@@ -50,6 +54,8 @@ async def run_sources(
     progress_for: Callable[[str], ProgressCallback | None] | None = None,
     force: bool = False,
     backfill: BackfillSpec | None = None,
+    stop: RunStop | None = None,
+    ledger: LeaseLedger | None = None,
 ) -> list[RunResult]:
     """Run ``names`` concurrently; with ``backfill``, ``names`` are APIs whose history
     sources run that backfill (``<api>_history``)."""
@@ -61,7 +67,7 @@ async def run_sources(
             )
     else:
         names = validate_names(names)
-    pipeline = pipeline or Pipeline(engine, settings)
+    pipeline = pipeline or Pipeline(engine, settings, ledger=ledger)
     ctx = SourceContext(settings=settings, http=http, limiters=limiters)
 
     async def one(name: str) -> RunResult:
@@ -69,14 +75,19 @@ async def run_sources(
         progress = progress_for(name) if progress_for else None
         try:
             source = BACKFILLS[name](ctx, backfill) if backfill is not None else SOURCES[name](ctx)
-            return await pipeline.run(source, trigger=trigger, progress=progress, force=force)
+            return await pipeline.run(
+                source, trigger=trigger, progress=progress, force=force, stop=stop
+            )
         except AlreadyRunning as exc:
-            return RunResult(run_id=0, source=run_name, status="skipped", error=str(exc))
+            return RunResult(run_id=0, source=run_name, status=RunStatus.SKIPPED, error=str(exc))
         except BackfillError as exc:  # e.g. an interval the CoinPaprika plan does not serve
-            return RunResult(run_id=0, source=run_name, status="failed", error=str(exc))
+            return RunResult(run_id=0, source=run_name, status=RunStatus.FAILED, error=str(exc))
         except Exception as exc:  # e.g. database down before the run row existed
             return RunResult(
-                run_id=0, source=run_name, status="failed", error=f"{type(exc).__name__}: {exc}"
+                run_id=0,
+                source=run_name,
+                status=RunStatus.FAILED,
+                error=f"{type(exc).__name__}: {exc}",
             )
 
     return list(await asyncio.gather(*(one(n) for n in names or [])))

@@ -9,7 +9,7 @@ Exclusivity, from the outside in:
 3. The pipeline's lease is the last guard: a lost race ends as a "skipped" result, not a
    second concurrent run.
 
-Shutdown never cancels a run inside a database transaction (see ``stoppable``).
+Shutdown never cancels a run inside a database transaction (see ``runs.stop``).
 """
 
 from __future__ import annotations
@@ -24,12 +24,15 @@ import httpx
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kasparro.runs.owner import is_dead_local_owner, new_owner
-from kasparro.runs.pipeline import AlreadyRunning, Pipeline, RunResult
+from kasparro.runs.leases import LeaseLedger
+from kasparro.runs.owner import new_owner
+from kasparro.runs.pipeline import AlreadyRunning, Pipeline
 from kasparro.runs.repository import utcnow
+from kasparro.runs.result import RunResult
 from kasparro.runs.service import validate_names
+from kasparro.runs.status import NOT_FAILED, RunStatus
+from kasparro.runs.stop import RunStop
 from kasparro.scheduler import state
-from kasparro.scheduler.stoppable import StoppableSource
 from kasparro.scheduler.timing import Clock, next_slot, retry_delay_s, system_clock
 from kasparro.settings import Settings
 from kasparro.sources.base import SourceContext
@@ -47,7 +50,10 @@ BUSY_POLL_SECONDS = 1.0
 # Floor on every loop sleep, so no clock quirk can turn the loop into a busy spin.
 _MIN_SLEEP_SECONDS = 0.01
 
-OK_STATUSES = ("success", "partial")
+SHUTDOWN_REASON = (
+    "cancelled: scheduler shutting down; stopped between pages, every committed page is kept "
+    "and the next run resumes from the checkpoint"
+)
 
 
 class SourceStatus(TypedDict):
@@ -92,6 +98,7 @@ class Scheduler:
         http: httpx.AsyncClient,
         limiters: Limiters,
         owner: str | None = None,
+        ledger: LeaseLedger | None = None,
         clock: Clock = system_clock,
         retry_base_seconds: float | None = None,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
@@ -111,11 +118,11 @@ class Scheduler:
         )
         self.heartbeat_seconds = heartbeat_seconds
         self._clock = clock
-        self._pipeline = Pipeline(engine, settings, owner=self.owner)
+        self.ledger = ledger if ledger is not None else LeaseLedger()
+        self._pipeline = Pipeline(engine, settings, owner=self.owner, ledger=self.ledger)
         self._log = log.bind(owner=self.owner)
         self._ctx = SourceContext(settings=settings, http=http, limiters=limiters)
         self._runs: dict[str, asyncio.Task[RunResult]] = {}
-        self._sources: dict[str, StoppableSource] = {}
         self._rows: dict[str, state.StateRow] = {}
         self._leases: dict[str, state.Lease] = {}
         self._prepared = False
@@ -124,7 +131,7 @@ class Scheduler:
         self._stopped = False
         self._wake = asyncio.Event()
         self._force = asyncio.Event()
-        self._abort = asyncio.Event()  # tells running sources to stop at the next page
+        self._stop = RunStop()  # tells running runs to stop at their next page boundary
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -285,12 +292,10 @@ class Scheduler:
         return True
 
     def _busy_elsewhere(self, lease: state.Lease | None) -> bool:
-        if lease is None or lease.owner is None or lease.owner == self.owner:
+        if lease is None or lease.owner == self.owner:
             return False
         # Lease expiry is wall-clock time written by the pipeline, not the injected clock.
-        if lease.expires_at is None or lease.expires_at <= utcnow():
-            return False
-        return not is_dead_local_owner(lease.owner)
+        return self.ledger.is_live(self.engine, lease.name, lease.owner, lease.expires_at, utcnow())
 
     def _seconds_until_due(self, now: datetime, lost: set[str]) -> float:
         waits = [self.heartbeat_seconds]
@@ -345,22 +350,21 @@ class Scheduler:
             next_run_at=_iso(claim.next_run_at),
             failures=claim.failures,
         )
-        source = StoppableSource(SOURCES[claim.source](self._ctx), self._abort)
-        self._sources[claim.source] = source
+        source = SOURCES[claim.source](self._ctx)
         try:
-            result = await self._pipeline.run(source, trigger="schedule")
+            result = await self._pipeline.run(source, trigger="schedule", stop=self._stop)
         except AlreadyRunning as exc:  # lost a race for the lease: someone else runs it
-            result = RunResult(run_id=0, source=claim.source, status="skipped", error=str(exc))
+            result = RunResult(
+                run_id=0, source=claim.source, status=RunStatus.SKIPPED, error=str(exc)
+            )
         except asyncio.CancelledError:
             # Delivered once, by stop(); the awaits below still complete.
             await self._record(claim, None, aborted=True)
             raise
         except Exception as exc:  # e.g. the database is down before the run row existed
             error = f"{type(exc).__name__}: {exc}"
-            result = RunResult(run_id=0, source=claim.source, status="failed", error=error)
-        finally:
-            self._sources.pop(claim.source, None)
-        await self._record(claim, result, aborted=source.aborted)
+            result = RunResult(run_id=0, source=claim.source, status=RunStatus.FAILED, error=error)
+        await self._record(claim, result, aborted=claim.source in self._stop.stopped)
         return result
 
     async def _record(self, claim: Claim, result: RunResult | None, *, aborted: bool) -> None:
@@ -372,10 +376,10 @@ class Scheduler:
             # Shutdown is not the source's fault: due again now, so whichever scheduler runs
             # next resumes from the checkpoint without waiting a full interval.
             values, event = {"next_run_at": now}, "scheduled_run_aborted"
-        elif result.status in OK_STATUSES or result.status == "fresh":
+        elif result.status in NOT_FAILED:
             # "fresh": reference data refreshed recently enough; checked again next slot.
             values, event = {"consecutive_failures": 0}, "scheduled_run_succeeded"
-        elif result.status == "skipped":  # lost the race for the pipeline lease
+        elif result.status == RunStatus.SKIPPED:  # lost the race for the pipeline lease
             bound.info("scheduled_run_skipped", reason=result.error)
             return
         else:
@@ -430,10 +434,9 @@ class Scheduler:
     ) -> set[asyncio.Task[RunResult]]:
         """Stop runs at a safe point; return those still running after the grace period."""
         self._log.warning("aborting_runs", sources=sorted(self._source_of(t) for t in pending))
-        self._abort.set()
+        self._stop.request(SHUTDOWN_REASON)
         for task in pending:
-            source = self._sources.get(self._source_of(task))
-            if source is not None and source.fetching:
+            if self._stop.fetching(self._source_of(task)):
                 # Suspended on the upstream, not the database: cancelling here is clean.
                 task.cancel()
         _, still = await asyncio.wait(pending, timeout=ABORT_GRACE_SECONDS)

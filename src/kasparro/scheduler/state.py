@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kasparro.runs.leases import lease_name
 from kasparro.store.dialect import insert_for
 from kasparro.store.schema import leases, scheduler_state
 
@@ -36,13 +37,9 @@ class StateRow:
 
 @dataclass(frozen=True, slots=True)
 class Lease:
+    name: str
     owner: str | None
     expires_at: datetime | None
-
-
-def lease_name(source: str) -> str:
-    """The pipeline's per-source lease row (see ``Pipeline.run``)."""
-    return f"source:{source}"
 
 
 async def ensure_rows(conn: AsyncConnection, names: Iterable[str], now: datetime) -> None:
@@ -102,7 +99,7 @@ async def read_leases(conn: AsyncConnection, names: Iterable[str]) -> dict[str, 
             leases.c.name.in_(list(by_lease))
         )
     )
-    return {by_lease[name]: Lease(owner, expires) for name, owner, expires in result}
+    return {by_lease[name]: Lease(name, owner, expires) for name, owner, expires in result}
 
 
 async def claim(

@@ -1,18 +1,44 @@
-"""The small contract every upstream implements, and what it hands to the pipeline."""
+"""The declared contract of every upstream, one per kind, and what a source hands the pipeline.
+
+Three kinds of source, each an abstract base class the pipeline dispatches on (never on
+attributes discovered at run time):
+
+- :class:`MarketSource`: market snapshots (prices, caps, volumes) loaded as observations and
+  advancing each asset's latest observation;
+- :class:`ReferenceSource`: an API's coin list and contracts, stored as a snapshot for the
+  identity linker, refreshed every ``refresh_seconds``;
+- :class:`HistorySource`: past prices for a backfill, planned before the run (the plan is
+  passed in), loaded as observations with the watermark of the range each page completes.
+
+Every source declares its ``name`` (unique: runs, checkpoints and leases are keyed by it),
+its ``namespace`` (the upstream whose ids its records carry: CoinGecko's market, reference
+and history sources all speak ``coingecko`` ids), and, per endpoint, the drift contract its
+payloads are checked against (``None`` says "no contract", on purpose).
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Hashable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from kasparro.models import Normalized, ReferenceRecord
 
 if TYPE_CHECKING:
     import httpx
 
+    from kasparro.normalize.drift import Contract
     from kasparro.settings import Settings
+    from kasparro.sources.http import Limiters
+
+
+class SourceKind(StrEnum):
+    MARKET = "market"
+    REFERENCE = "reference"
+    HISTORY = "history"
 
 
 @dataclass(slots=True)
@@ -33,14 +59,11 @@ class Page:
 
     number: int
     raw: RawResponse
-    items: list[Any]
+    items: Any  # a sequence of raw records (a list, or a lazily decoded JsonArray)
     # Complete source-specific cursor state to persist with this page's rows.
     checkpoint: dict[str, Any]
     # Best estimate of the run's total pages, for progress display.
     total_pages: int | None = None
-    # Set by a source when a page could not be parsed as a list of records; such pages
-    # are recorded raw and fail the run with this reason (after retries are exhausted).
-    error: str | None = None
     # Reference sources: the snapshot scope this page replaces (load.reference), and the
     # normalizer of its items when it is not the source's own (it needs the page's context).
     scope: str | None = None
@@ -55,21 +78,63 @@ class SourceContext:
 
     settings: Settings
     http: httpx.AsyncClient
-    limiters: Any = None  # kasparro.sources.http.Limiters
-    extra: dict[str, Any] = field(default_factory=dict)
+    limiters: Limiters
 
 
-class Source(Protocol):
-    """An upstream: yields pages from a checkpoint and knows how to normalize its records."""
+class Source(ABC):
+    """What every kind of source declares."""
 
+    kind: ClassVar[SourceKind]
     name: str
+    # The upstream whose ids the records carry (identity namespace and request budget).
+    namespace: str
 
-    def normalize(self, item: Any) -> Normalized | ReferenceRecord: ...
+    @abstractmethod
+    def pages(self, checkpoint: dict[str, Any] | None) -> AsyncIterator[Page]:
+        """The pages from ``checkpoint`` (the state the last committed page left) on."""
 
-    def pages(self, checkpoint: dict[str, Any] | None) -> AsyncIterator[Page]: ...
+    @abstractmethod
+    def normalize(self, item: Any) -> Any:
+        """A raw record -> a canonical record or a ``Rejection`` (pure)."""
+
+    @abstractmethod
+    def contract_for(self, endpoint: str) -> Contract | None:
+        """The drift contract of ``endpoint``'s records; ``None``: deliberately unchecked."""
+
+    def record_key(self, record: Any) -> Hashable:
+        """What makes two records of one response the same record (duplicates)."""
+        return (record.source_asset_id, record.observed_at)
 
 
-SourceFactory = Callable[[SourceContext], Source]
+class MarketSource(Source):
+    kind: ClassVar[SourceKind] = SourceKind.MARKET
+
+    @abstractmethod
+    def normalize(self, item: Any) -> Normalized: ...
+
+
+class ReferenceSource(Source):
+    kind: ClassVar[SourceKind] = SourceKind.REFERENCE
+    # A run is skipped ("fresh") while the last complete snapshot is younger than this.
+    refresh_seconds: float
+
+    @abstractmethod
+    def normalize(self, item: Any) -> ReferenceRecord | Normalized: ...
+
+    @abstractmethod
+    def record_key(self, record: Any) -> Hashable: ...
+
+
+class HistorySource(Source):
+    kind: ClassVar[SourceKind] = SourceKind.HISTORY
+
+    @abstractmethod
+    def normalize(self, item: Any) -> Normalized: ...
+
+    @abstractmethod
+    async def prepare(self, conn: Any) -> None:
+        """Plan the requests from the store (targets and their watermarks), inside the lease
+        and before the first request."""
 
 
 class SourceError(Exception):

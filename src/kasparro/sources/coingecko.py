@@ -12,10 +12,18 @@ from kasparro.models import Normalized, ReferenceCoin, Rejection
 from kasparro.normalize.coingecko import normalize_market
 from kasparro.normalize.common import loads_exact
 from kasparro.normalize.contracts import COINGECKO_COINS_LIST, COINGECKO_MARKETS
+from kasparro.normalize.drift import Contract
 from kasparro.normalize.history import coingecko_points, normalize_point
 from kasparro.normalize.reference import SCOPE_COINS, normalize_coingecko_coin
 from kasparro.runs.backfill import BackfillSpec, Chunk, plan_chunks
-from kasparro.sources.base import Page, SourceContext, SourceError
+from kasparro.sources.base import (
+    HistorySource,
+    MarketSource,
+    Page,
+    ReferenceSource,
+    SourceContext,
+    SourceError,
+)
 from kasparro.sources.http import Fetcher
 from kasparro.sources.parsing import parse_json_array
 
@@ -24,10 +32,9 @@ COINS_LIST = "/coins/list"
 CHART = "/coins/{id}/market_chart/range"
 
 
-class CoinGeckoSource:
+class CoinGeckoSource(MarketSource):
     name = "coingecko"
-
-    contract = COINGECKO_MARKETS
+    namespace = "coingecko"
 
     def __init__(self, ctx: SourceContext) -> None:
         self.settings = ctx.settings
@@ -37,6 +44,9 @@ class CoinGeckoSource:
 
     def normalize(self, item: Any) -> Normalized:
         return normalize_market(item)
+
+    def contract_for(self, endpoint: str) -> Contract | None:
+        return COINGECKO_MARKETS
 
     async def pages(self, checkpoint: dict[str, Any] | None) -> AsyncIterator[Page]:
         per_page = self.settings.coingecko_per_page
@@ -82,16 +92,13 @@ class CoinGeckoSource:
             page += 1
 
 
-class CoinGeckoReferenceSource:
+class CoinGeckoReferenceSource(ReferenceSource):
     """``/coins/list?include_platform=true``: every coin with its contract per platform, one
     page (a snapshot of the ``coins`` scope, see load.reference). The identity linker's
     CoinGecko side; refreshed every ``reference_refresh_seconds``."""
 
     name = "coingecko_reference"
-    api = "coingecko"
-    reference = True
-
-    contract = COINGECKO_COINS_LIST
+    namespace = "coingecko"
 
     def __init__(self, ctx: SourceContext) -> None:
         self.fetcher = Fetcher("coingecko", ctx.http, ctx.limiters, ctx.settings)
@@ -102,8 +109,11 @@ class CoinGeckoReferenceSource:
     def normalize(self, item: Any) -> ReferenceCoin | Rejection:
         return normalize_coingecko_coin(item)
 
-    def record_key(self, rec: ReferenceCoin) -> tuple[str, Any]:
-        return (rec.source_asset_id, None)
+    def record_key(self, record: ReferenceCoin) -> tuple[str, Any]:
+        return (record.source_asset_id, None)
+
+    def contract_for(self, endpoint: str) -> Contract | None:
+        return COINGECKO_COINS_LIST
 
     async def pages(self, checkpoint: dict[str, Any] | None) -> AsyncIterator[Page]:
         raw, items = await self.fetcher.get(
@@ -133,14 +143,13 @@ _CHART_SPANS: dict[str, tuple[timedelta, timedelta | None]] = {
 }
 
 
-class CoinGeckoHistorySource:
+class CoinGeckoHistorySource(HistorySource):
     """Backfill from ``/coins/{id}/market_chart/range``: one request per coin and chunk
     (``runs.backfill.plan_chunks``), its points loaded as observations with the chunk's
     watermark. Requests yield to scheduled runs in CoinGecko's budget (priority 1)."""
 
     name = "coingecko_history"
-    api = "coingecko"
-    history = True
+    namespace = "coingecko"
 
     def __init__(self, ctx: SourceContext, spec: BackfillSpec) -> None:
         self.spec = spec
@@ -163,6 +172,9 @@ class CoinGeckoHistorySource:
 
     def normalize(self, item: Any) -> Normalized:
         return normalize_point("coingecko", item["id"], item["symbol"], item["name"], item)
+
+    def contract_for(self, endpoint: str) -> Contract | None:
+        return None  # points are [timestamp, value] pairs: normalize_point checks each
 
     async def pages(self, checkpoint: dict[str, Any] | None) -> AsyncIterator[Page]:
         total = len(self.chunks)

@@ -34,7 +34,15 @@ from kasparro.normalize.reference import (
     normalize_coinpaprika_platform,
 )
 from kasparro.runs.backfill import INTERVALS, BackfillError, BackfillSpec, Chunk, plan_chunks
-from kasparro.sources.base import Page, RawResponse, SourceContext, SourceError
+from kasparro.sources.base import (
+    HistorySource,
+    MarketSource,
+    Page,
+    RawResponse,
+    ReferenceSource,
+    SourceContext,
+    SourceError,
+)
 from kasparro.sources.http import Fetcher
 from kasparro.sources.parsing import parse_json_array
 
@@ -43,10 +51,9 @@ CONTRACTS = "/contracts/{platform}"
 HISTORICAL = "/tickers/{id}/historical"
 
 
-class CoinPaprikaSource:
+class CoinPaprikaSource(MarketSource):
     name = "coinpaprika"
-
-    contract = COINPAPRIKA_TICKERS
+    namespace = "coinpaprika"
 
     def __init__(self, ctx: SourceContext) -> None:
         self.fetcher = Fetcher(self.name, ctx.http, ctx.limiters, ctx.settings)
@@ -55,6 +62,9 @@ class CoinPaprikaSource:
 
     def normalize(self, item: Any) -> Normalized:
         return normalize_ticker(item)
+
+    def contract_for(self, endpoint: str) -> Contract | None:
+        return COINPAPRIKA_TICKERS
 
     async def pages(self, checkpoint: dict[str, Any] | None) -> AsyncIterator[Page]:
         params = {"quotes": "USD"}
@@ -74,7 +84,7 @@ class CoinPaprikaSource:
         )
 
 
-class CoinPaprikaReferenceSource:
+class CoinPaprikaReferenceSource(ReferenceSource):
     """CoinPaprika's coin list and contracts, the identity linker's CoinPaprika side.
 
     Pages: 1 ``/coins`` (every coin: id, symbol, name, rank, type), 2 ``/contracts`` (the
@@ -85,8 +95,7 @@ class CoinPaprikaReferenceSource:
     platform list travels in the checkpoint)."""
 
     name = "coinpaprika_reference"
-    api = "coinpaprika"
-    reference = True
+    namespace = "coinpaprika"
 
     def __init__(self, ctx: SourceContext) -> None:
         self.fetcher = Fetcher("coinpaprika", ctx.http, ctx.limiters, ctx.settings)
@@ -100,12 +109,12 @@ class CoinPaprikaReferenceSource:
     def normalize(self, item: Any) -> ReferenceCoin | Rejection:
         return normalize_coinpaprika_coin(item)
 
-    def record_key(self, rec: Any) -> tuple[str, Any]:
-        if isinstance(rec, ReferenceContract):
-            return (rec.source_asset_id, normalize_address(rec.contract.address))
-        if isinstance(rec, ReferencePlatform):
-            return (rec.platform, None)
-        return (rec.source_asset_id, None)
+    def record_key(self, record: Any) -> tuple[str, Any]:
+        if isinstance(record, ReferenceContract):
+            return (record.source_asset_id, normalize_address(record.contract.address))
+        if isinstance(record, ReferencePlatform):
+            return (record.platform, None)
+        return (record.source_asset_id, None)
 
     async def _get(self, endpoint: str, path: str) -> tuple[RawResponse, Any]:
         return await self.fetcher.get(
@@ -196,14 +205,13 @@ _PLAN_DEPTH: dict[str, dict[str, timedelta | None]] = {
 _MAX_POINTS = 5000  # `limit` of one historical request
 
 
-class CoinPaprikaHistorySource:
+class CoinPaprikaHistorySource(HistorySource):
     """Backfill from ``/tickers/{id}/historical`` within what the plan
     (``KASPARRO_COINPAPRIKA_PLAN``) serves: the range is cut to the plan's depth, each
     request asks for at most 5,000 points. Requests yield to scheduled runs (priority 1)."""
 
     name = "coinpaprika_history"
-    api = "coinpaprika"
-    history = True
+    namespace = "coinpaprika"
 
     def __init__(self, ctx: SourceContext, spec: BackfillSpec) -> None:
         depth = _PLAN_DEPTH[ctx.settings.coinpaprika_plan][spec.interval]
@@ -238,6 +246,9 @@ class CoinPaprikaHistorySource:
 
     def normalize(self, item: Any) -> Normalized:
         return normalize_point("coinpaprika", item["id"], item["symbol"], item["name"], item)
+
+    def contract_for(self, endpoint: str) -> Contract | None:
+        return None  # normalize_point checks every field it reads
 
     async def pages(self, checkpoint: dict[str, Any] | None) -> AsyncIterator[Page]:
         total = len(self.chunks)

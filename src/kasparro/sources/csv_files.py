@@ -20,7 +20,8 @@ import structlog
 
 from kasparro.models import Normalized, Rejection
 from kasparro.normalize.csv_rows import normalize_csv_row
-from kasparro.sources.base import Page, RawResponse, SourceContext, SourceError
+from kasparro.normalize.drift import Contract
+from kasparro.sources.base import MarketSource, Page, RawResponse, SourceContext, SourceError
 
 log = structlog.get_logger(__name__)
 
@@ -48,8 +49,9 @@ def _split_lines(data: bytes) -> Iterator[tuple[bytes, int]]:
         start = end
 
 
-class CsvSource:
+class CsvSource(MarketSource):
     name = "csv"
+    namespace = "csv"
 
     def __init__(self, ctx: SourceContext) -> None:
         self.paths = [Path(p) for p in ctx.settings.csv_paths]
@@ -62,6 +64,9 @@ class CsvSource:
                 f"line {item.get('__line__')}: {item['__error__']}", item, row.get("id") or None
             )
         return normalize_csv_row(row, source=self.name)
+
+    def contract_for(self, endpoint: str) -> Contract | None:
+        return None  # the user's own files: normalize_csv_row names every bad column
 
     async def pages(self, checkpoint: dict[str, Any] | None) -> AsyncIterator[Page]:
         files: dict[str, dict[str, Any]] = dict((checkpoint or {}).get("files", {}))

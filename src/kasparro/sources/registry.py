@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from kasparro.runs.backfill import BackfillSpec
-from kasparro.sources.base import Source, SourceContext, SourceFactory
+from kasparro.sources.base import HistorySource, Source, SourceContext
 from kasparro.sources.coingecko import (
     CoinGeckoHistorySource,
     CoinGeckoReferenceSource,
@@ -17,6 +17,8 @@ from kasparro.sources.coinpaprika import (
     CoinPaprikaSource,
 )
 from kasparro.sources.csv_files import CsvSource
+
+SourceFactory = Callable[[SourceContext], Source]
 
 SOURCES: dict[str, SourceFactory] = {
     "coingecko": CoinGeckoSource,
@@ -30,7 +32,7 @@ SOURCES: dict[str, SourceFactory] = {
 
 # History backfills (kasparro backfill, POST /api/v1/backfills): API name -> factory.
 # Their runs are named ``<api>_history``.
-BACKFILLS: dict[str, Callable[[SourceContext, BackfillSpec], Source]] = {
+BACKFILLS: dict[str, Callable[[SourceContext, BackfillSpec], HistorySource]] = {
     "coingecko": CoinGeckoHistorySource,
     "coinpaprika": CoinPaprikaHistorySource,
 }

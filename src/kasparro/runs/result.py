@@ -1,0 +1,35 @@
+"""What a run reports, as it goes and when it ends."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kasparro.runs.status import RunStatus
+from kasparro.sources.base import Page
+
+
+@dataclass(slots=True)
+class RunResult:
+    run_id: int
+    source: str
+    status: RunStatus
+    pages: int = 0
+    fetched: int = 0
+    loaded: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    error: str | None = None
+    resumed_from: int | None = None
+    crashed_runs: list[int] = field(default_factory=list)
+    duration_s: float = 0.0
+    # Source ids this run mapped for the first time (not persisted): they may need linking.
+    new_ids: int = 0
+    relink: str | None = None  # how the identity relink after the run ended, if one ran
+
+    @property
+    def reconciles(self) -> bool:
+        return self.fetched == self.loaded + self.unchanged + self.rejected
+
+
+ProgressCallback = Callable[[RunResult, Page | None], None]
