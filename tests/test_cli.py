@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -81,6 +82,9 @@ def test_demo_runs_every_source_offline_on_emulated_data(tmp_path: Path) -> None
         assert source in proc.stdout
     assert "failed" not in proc.stdout
     assert (tmp_path / "cli.db").is_file()
+    # The database itself says its data is emulated (/health and /stats: "mode": "demo").
+    with sqlite3.connect(tmp_path / "cli.db") as db:
+        assert db.execute("SELECT key FROM store_metadata").fetchall() == [("data_mode",)]
 
 
 def test_identity_commands_against_the_emulator(tmp_path: Path, emulator: Any) -> None:

@@ -54,6 +54,7 @@ def run_demo(
     from kasparro.cli import _run_etl, print_summary
     from kasparro.emulator import EmulatorConfig, EmulatorServer
     from kasparro.runs.service import validate_names
+    from kasparro.store.datamode import mark_database_emulated
     from kasparro.store.migrate import upgrade
 
     dashboard = f"http://{settings.api_host}:{port or settings.api_port}/dashboard"
@@ -72,6 +73,8 @@ def run_demo(
         console.print(f"emulator: {emu.base_url} (/api/v3 = CoinGecko, /v1 = CoinPaprika)")
         s = demo_settings(settings, emu.base_url, port)
         upgrade(s.database_url)
+        # Marked in the database, so whoever serves this file later labels it as a demo.
+        asyncio.run(mark_database_emulated(s.database_url, {"emulator": emu.base_url}))
         console.print(f"database: {s.database_url} (migrated)")
         results = asyncio.run(_run_etl(s, validate_names(None)))
         # Some history, so the dashboard's charts have a past: 90 days of the top 20 coins.

@@ -112,6 +112,33 @@ def _app_state(client: httpx.AsyncClient) -> Any:
     return transport.app.state.kasparro  # type: ignore[attr-defined]
 
 
+async def test_the_newest_page_of_some_sources_starts_at_their_newest_data(
+    engine: AsyncEngine, api_client: httpx.AsyncClient
+) -> None:
+    """A CSV snapshot two years after the market data must not decide where the market
+    sources' newest page is: the dashboard's chart asks for exactly that page."""
+    asset = await _seed(engine)
+    await seed_run(
+        engine,
+        "csv",
+        [rec("coin", source="csv", symbol="CN", name="Coin", at=T + timedelta(days=730))],
+    )
+    resp = await api_client.get(
+        f"/api/v1/assets/{asset}/history",
+        params={
+            "interval": "1d",
+            "order": "desc",
+            "limit": 1,
+            "source": ["coingecko", "coinpaprika"],
+        },
+    )
+    assert resp.status_code == 200, resp.text
+    page = resp.json()["data"]
+    assert {c["bucket_start"] for c in page} == {"2024-05-02T00:00:00Z"}
+    assert {c["source"] for c in page} == {"coingecko", "coinpaprika"}
+    assert resp.json()["meta"]["has_more"] is True  # 2024-05-01 follows
+
+
 async def test_cached_bucket_pages_show_every_commit(
     engine: AsyncEngine, api_client: httpx.AsyncClient
 ) -> None:

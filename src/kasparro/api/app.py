@@ -26,6 +26,7 @@ from kasparro.api.routers import (
     bench,
     dashboard,
     data,
+    discover,
     drift,
     health,
     identity,
@@ -151,6 +152,7 @@ def create_app(
     app.add_middleware(RequestContextMiddleware, max_query_string_bytes=cfg.max_query_string_bytes)
     for router in (
         data.router,
+        discover.router,  # before assets: /assets/{asset_id} would claim /assets/top
         assets.router,
         runs.router,
         stats.router,

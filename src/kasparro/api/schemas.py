@@ -378,6 +378,7 @@ class StatsResponse(BaseModel):
     model_config = _ex(
         {
             "data": {
+                "mode": "live",
                 "total_records_processed": 123456,
                 "records": {"fetched": 123456, "loaded": 120000, "unchanged": 3400, "rejected": 56},
                 "sources": {
@@ -625,6 +626,7 @@ class HealthResponse(BaseModel):
             "status": "ok",
             "version": "0.1.0",
             "request_id": "…",
+            "mode": "live",
             "database": {"status": "ok", "dialect": "postgresql", "latency_ms": 0.9},
             "sources": {
                 "coingecko": {
@@ -640,6 +642,11 @@ class HealthResponse(BaseModel):
     status: Literal["ok", "degraded", "unavailable"]
     version: str
     request_id: str | None
+    mode: Literal["demo", "live"] | None = Field(
+        None,
+        description="`demo` while the store holds emulated data (the offline demo), else "
+        "`live`; absent when the database cannot be read.",
+    )
     database: dict[str, Any]
     sources: dict[str, Any]
     scheduler: dict[str, Any]

@@ -47,19 +47,26 @@ class CandlePage:
     next_start: int | None  # epoch seconds of the next window (the cursor), None: the end
 
 
-@lru_cache(maxsize=4)
-def _span_statement(dialect: str) -> Prepared:
-    return prepare(
-        select(func.min(o.observed_at), func.max(o.observed_at)).where(
-            o.asset_id == bindparam("asset_id")
-        ),
-        dialect_for(dialect),
+@lru_cache(maxsize=8)
+def _span_statement(dialect: str, with_sources: bool) -> Prepared:
+    stmt = select(func.min(o.observed_at), func.max(o.observed_at)).where(
+        o.asset_id == bindparam("asset_id")
     )
+    if with_sources:
+        stmt = stmt.where(in_list(o.source, bindparam("sources"), dialect))
+    return prepare(stmt, dialect_for(dialect))
 
 
-async def asset_span(reader: Reader, asset_id: int) -> tuple[datetime, datetime] | None:
-    """The first and last observation time of the asset (two index probes)."""
-    rows = await reader.fetch(_span_statement(reader.dialect), {"asset_id": asset_id})
+async def asset_span(
+    reader: Reader, asset_id: int, sources: tuple[str, ...] = ()
+) -> tuple[datetime, datetime] | None:
+    """The first and last observation time of the asset, of ``sources`` only when given
+    (index probes: a page of some sources starts at *their* newest data, not at another
+    source's far-off point)."""
+    params: dict[str, Any] = {"asset_id": asset_id}
+    if sources:
+        params["sources"] = list(sources)
+    rows = await reader.fetch(_span_statement(reader.dialect, bool(sources)), params)
     if not rows or rows[0][0] is None:
         return None
     return reader.parse_timestamp(rows[0][0]), reader.parse_timestamp(rows[0][1])
@@ -84,7 +91,7 @@ async def candles(
     """One window of ``limit`` buckets. ``start``: the window's first bucket (ascending) or
     the bucket after its last one (descending), from the previous page's cursor."""
     step = BUCKETS[interval]
-    span = await asset_span(reader, asset_id)
+    span = await asset_span(reader, asset_id, sources)
     if span is None:
         return CandlePage([], None)
     lo_all = _epoch_of(since) if since else _epoch_of(span[0])

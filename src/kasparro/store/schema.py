@@ -380,3 +380,16 @@ backfill_watermarks = Table(
     Column("run_id", BigId),
     Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+# --- facts about the store itself ----------------------------------------------------------
+
+# One row per fact about the data as a whole, e.g. ``data_mode``: present when the database
+# holds emulated data (written by ``kasparro demo``), so whichever process serves the file
+# later (``kasparro serve`` included) labels it as a demo.
+store_metadata = Table(
+    "store_metadata",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),  # JSON
+    Column("updated_at", UTCDateTime(), nullable=False),
+)

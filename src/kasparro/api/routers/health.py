@@ -1,4 +1,7 @@
-"""``GET /health``: real database round trip, last runs, scheduler heartbeat.
+"""``GET /health``: real database round trip, last runs, scheduler heartbeat, data mode.
+
+``mode`` is ``demo`` while the store holds emulated data (marked in the database by
+``kasparro demo``, so it holds whoever serves the file), ``live`` otherwise.
 
 200 while the database answers (``degraded`` when e.g. the in-process scheduler's heartbeat
 is stale); 503 when the database is unreachable or too slow (bounded by a short timeout, so
@@ -24,6 +27,7 @@ from kasparro.api.schemas import HealthResponse
 from kasparro.api.state import AppState
 from kasparro.query.stats import health_report, ping
 from kasparro.sources.registry import source_names
+from kasparro.store.datamode import data_mode
 
 router = APIRouter(tags=["health"], dependencies=[Depends(p.strict_query)])
 
@@ -33,7 +37,8 @@ async def _probe(state: AppState) -> tuple[float, dict[str, Any]]:
         start = time.perf_counter()
         await ping(conn)
         latency = (time.perf_counter() - start) * 1000
-        return latency, await health_report(conn, source_names())
+        report = await health_report(conn, source_names())
+        return latency, {**report, "mode": await data_mode(conn)}
 
 
 def _live_heartbeat(status: dict[str, Any] | None) -> datetime | None:
@@ -90,6 +95,7 @@ async def health(request: Request, state: State) -> Response:
     body = {
         "status": "degraded" if stale else "ok",
         **base,
+        "mode": report["mode"],
         "database": {"status": "ok", "dialect": state.dialect, "latency_ms": round(latency, 3)},
         "sources": report["sources"],
         "scheduler": scheduler,

@@ -13,6 +13,7 @@ from kasparro.api.render import envelope
 from kasparro.api.schemas import StatsResponse, error_responses
 from kasparro.query.stats import stats_report
 from kasparro.sources.registry import source_names
+from kasparro.store.datamode import data_mode
 
 router = APIRouter(prefix="/api/v1", tags=["stats"], dependencies=[Depends(p.strict_query)])
 
@@ -22,7 +23,8 @@ router = APIRouter(prefix="/api/v1", tags=["stats"], dependencies=[Depends(p.str
     response_model=StatsResponse,
     responses=error_responses(422, 503),
     summary="ETL statistics per source",
-    description="`total_records_processed` is the number of upstream records every run "
+    description="`mode`: `demo` while the store holds emulated data (the offline demo), "
+    "else `live`. `total_records_processed` is the number of upstream records every run "
     "fetched (loaded + unchanged + rejected). Per source: last run and its status, last "
     "success and failure times, last duration, success rate over the last `window` finished "
     "runs, record totals, current checkpoint, next scheduled run (from the in-process "
@@ -43,4 +45,5 @@ async def get_stats(
             scheduler_status=state.scheduler_status(),
             running_in_app=state.runs.active_sources(),
         )
-    return envelope(request, report)
+        mode = await data_mode(conn)
+    return envelope(request, {"mode": mode, **report})
