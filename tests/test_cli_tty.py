@@ -8,6 +8,7 @@ import fcntl
 import os
 import pty
 import select
+import socket
 import struct
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pyte
 
 COLUMNS, ROWS = 140, 40
@@ -101,3 +103,64 @@ def test_etl_progress_bars_and_logs_stay_readable(tmp_path: Path, emulator: Any)
     assert sum("run_finished" in line for line in lines[:first_bar]) == len(sources), text
     # Then the summary table, below the bars.
     assert "Kasparro ETL summary" in "\n".join(lines[first_bar + len(sources) :]), text
+
+
+def test_demo_token_stays_in_view_while_serving(tmp_path: Path) -> None:
+    """The final panel carries the token, and the scheduler's runs (due at once when serving
+    starts) do not scroll it off the screen."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "TERM": "xterm-256color"}
+    for name in ("KASPARRO_LOG_JSON", "KASPARRO_LOG_LEVEL", "KASPARRO_API_TOKEN"):
+        env.pop(name, None)
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
+    args = [sys.executable, "-m", "kasparro", "demo", "--coins", "300", "--port", str(port)]
+    proc = subprocess.Popen(
+        args, stdin=slave, stdout=slave, stderr=slave, cwd=tmp_path, env=env, close_fds=True
+    )
+    os.close(slave)
+    output = b""
+    scheduled = False
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline and not scheduled:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    output += os.read(master, 65536)
+                except OSError:
+                    break
+            if b"Ctrl+C to stop" in output:
+                scheduled = _a_scheduled_run_finished(port)
+        assert scheduled, output.decode(errors="replace")[-3000:]
+        time.sleep(1)
+        while select.select([master], [], [], 0.2)[0]:
+            output += os.read(master, 65536)
+    finally:
+        proc.kill()
+        proc.wait(30)
+        os.close(master)
+    lines = screen_of(output)
+    text = "\n".join(lines)
+    token_lines = [i for i, line in enumerate(lines) if "Token:" in line]
+    assert len(token_lines) == 1, text
+    token = lines[token_lines[0]].split("Token:")[1].split()[0]
+    # The token printed at the start is the one in the panel, and the panel is the last
+    # thing on the screen: nothing logged after it.
+    assert f"Trigger token: {token}" in text
+    after = [line for line in lines[token_lines[0] :] if line.strip()]
+    assert len(after) <= 8 and "Ctrl+C to stop" in "\n".join(after), text
+    assert f"Bearer {token}" in "\n".join(after).replace("\n", "")
+
+
+def _a_scheduled_run_finished(port: int) -> bool:
+    try:
+        resp = httpx.get(f"http://127.0.0.1:{port}/api/v1/runs", params={"limit": 50}, timeout=5)
+    except httpx.TransportError:
+        return False
+    if resp.status_code != 200:
+        return False
+    runs = resp.json()["data"]
+    return any(r["trigger"] == "schedule" and r["status"] != "running" for r in runs)

@@ -113,7 +113,7 @@ async def run_etl(
 
                     return cb
 
-                return await run_sources(
+                results = await run_sources(
                     engine,
                     settings,
                     names,
@@ -124,6 +124,13 @@ async def run_etl(
                     force=force,
                     backfill=backfill,
                 )
+                # A page count known in advance is an estimate (CoinGecko's is the coins
+                # asked for, not those listed): a completed run's bar shows what it did; a
+                # failed one's stays where it stopped.
+                for name, result in zip(names, results, strict=False):
+                    if result.status in ("success", "partial", "fresh"):
+                        bar.update(tasks[name], total=result.pages, completed=result.pages)
+                return results
         return await run_sources(
             engine,
             settings,

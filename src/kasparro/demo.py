@@ -5,7 +5,7 @@ project's upstream emulator on loopback, points the CoinGecko and CoinPaprika so
 migrates the demo's own SQLite database (``./kasparro-demo.db``, never the live
 ``./kasparro.db``), runs the ETL for every source, prints the summary, backfills 90 days of
 the top 20 coins, and then serves the API, the dashboard and the scheduler (``kasparro up``)
-on port 8000. The dashboard's URL is printed first, the trigger token last.
+on port 8000. The dashboard's URL is printed first; the trigger token first and last.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.panel import Panel
 
+from kasparro.logs import configure_logging
 from kasparro.runs.backfill import BackfillSpec
 from kasparro.settings import Settings
 
@@ -39,9 +40,6 @@ def demo_settings(
         "schedule_coinpaprika_seconds": 60.0,
         "schedule_csv_seconds": 60.0,
     }
-    if settings.api_token is None:
-        # A throwaway token for this demo session only, shown on the console.
-        update["api_token"] = SecretStr(secrets.token_urlsafe(24))
     if api_port is not None:
         update["api_port"] = api_port
     return settings.model_copy(update=update)
@@ -69,6 +67,11 @@ def run_demo(
     if emulator_port:
         bind_port("127.0.0.1", emulator_port, option="--emulator-port", env=None).close()
     check_database(database_url, setting="--database-url")
+    # A token of the user's own (KASPARRO_API_TOKEN) is a secret: never echoed. Otherwise a
+    # throwaway one for this demo process only, shown first and again when serving.
+    own_token = settings.api_token is not None
+    if not own_token:
+        settings = settings.model_copy(update={"api_token": SecretStr(secrets.token_urlsafe(24))})
     dashboard = f"http://{host}:{api_port}/dashboard"
     console.print(f"[bold]Dashboard: {dashboard}[/bold]  (served once the ETL is in)")
     console.print(
@@ -80,6 +83,8 @@ def run_demo(
             title="Kasparro demo",
         )
     )
+    if sock is not None:
+        console.print(f"Trigger token: {_token_text(settings, own_token)}", highlight=False)
     config = EmulatorConfig(coins=coins, tick_every_seconds=60.0)
     try:
         emulator = EmulatorServer(config, port=emulator_port)
@@ -100,13 +105,15 @@ def run_demo(
         if sock is None:
             return 0 if ok else 1
         listen(sock, host, api_port)  # another process may have taken it meanwhile
-        # A token of the user's own (KASPARRO_API_TOKEN) is a secret: never echoed.
-        own = settings.api_token is not None
-        token = (
-            "$KASPARRO_API_TOKEN" if own or s.api_token is None else s.api_token.get_secret_value()
-        )
-        note = "yours, from KASPARRO_API_TOKEN" if own else "this demo process only"
+        # On a terminal the scheduler's run logs would scroll this panel (and the token)
+        # away within a second: only warnings from here, unless a log level was asked for.
+        quiet = console.is_terminal and "log_level" not in settings.model_fields_set
+        if quiet:
+            configure_logging("WARNING", settings.log_json)
+        token = _token_text(s, own_token)
+        bearer = token.split()[0]
         base = f"http://{host}:{api_port}"
+        logs = "Logs:    warnings only (KASPARRO_LOG_LEVEL=INFO shows every run)\n"
         console.print(
             Panel.fit(
                 f"Dashboard: {base}/dashboard\n"
@@ -114,14 +121,16 @@ def run_demo(
                 f"Docs:    {base}/docs\n"
                 f"Stats:   {base}/api/v1/stats\n"
                 f"Health:  {base}/health   Metrics: {base}/metrics\n"
-                f"Token:   {token}  (trigger endpoints; {note})\n"
-                "Ctrl+C to stop.",
+                f"Token:   {token}\n"
+                + (logs if quiet else "")
+                + "The scheduler runs every source each minute. Ctrl+C to stop.",
                 title="Serving EMULATED data (API + scheduler)",
-            )
+            ),
+            highlight=False,
         )
         console.print("Trigger a run:")
         console.print(
-            f"curl -X POST -H 'Authorization: Bearer {token}' -H 'content-type: application/json'"
+            f"curl -X POST -H 'Authorization: Bearer {bearer}' -H 'content-type: application/json'"
             f' -d \'{{"source":"all"}}\' {base}/api/v1/runs',
             soft_wrap=True,
             markup=False,
@@ -131,3 +140,9 @@ def run_demo(
 
         serve(s, with_scheduler=True, sock=sock)
     return 0 if ok else 1
+
+
+def _token_text(settings: Settings, own: bool) -> str:
+    if own or settings.api_token is None:
+        return "$KASPARRO_API_TOKEN (yours)"
+    return f"{settings.api_token.get_secret_value()} (this demo process only)"
