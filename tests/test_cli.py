@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from tests.fixtures.etl import CSV_HEADER
 
@@ -81,10 +86,71 @@ def test_demo_runs_every_source_offline_on_emulated_data(tmp_path: Path) -> None
     for source in ("coingecko", "coinpaprika", "csv", "coingecko_history", "coinpaprika_history"):
         assert source in proc.stdout
     assert "failed" not in proc.stdout
-    assert (tmp_path / "cli.db").is_file()
+    # Emulated data goes to the demo's own file, never where live data lives: neither
+    # KASPARRO_DATABASE_URL (run_cli points it at cli.db) nor ./kasparro.db (`make run`).
+    assert (tmp_path / "kasparro-demo.db").is_file()
+    assert not (tmp_path / "cli.db").exists()
+    assert not (tmp_path / "kasparro.db").exists()
     # The database itself says its data is emulated (/health and /stats: "mode": "demo").
-    with sqlite3.connect(tmp_path / "cli.db") as db:
+    with sqlite3.connect(tmp_path / "kasparro-demo.db") as db:
         assert db.execute("SELECT key FROM store_metadata").fetchall() == [("data_mode",)]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_demo_serves_with_its_token_in_the_final_panel(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "KASPARRO_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"}
+    env.pop("KASPARRO_API_TOKEN", None)
+    proc = subprocess.Popen(
+        [*KASPARRO, "demo", "--coins", "300", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        shown: list[str] = []
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and not any("Ctrl+C" in line for line in shown):
+            line = proc.stdout.readline()
+            if not line:
+                break
+            shown.append(line)
+        panel = "".join(shown)
+        token_lines = [line for line in shown if "Token:" in line]
+        assert len(token_lines) == 1, panel
+        # The panel's last lines, after the summary: the token stays in view.
+        token = token_lines[0].split("Token:")[1].split()[0]
+        assert len(token) >= 24 and f"http://127.0.0.1:{port}/dashboard" in panel
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            for _ in range(100):
+                try:
+                    health = client.get("/health")
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            assert health.status_code == 200
+            triggered = client.post(
+                "/api/v1/runs",
+                json={"source": "csv", "force": True},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert triggered.status_code in (202, 409), triggered.text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert not (tmp_path / "cli.db").exists()
 
 
 def test_identity_commands_against_the_emulator(tmp_path: Path, emulator: Any) -> None:

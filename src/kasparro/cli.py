@@ -1,4 +1,8 @@
-"""The ``kasparro`` command line: migrate, run the ETL, run the emulator, serve the API."""
+"""The ``kasparro`` command line: migrate, run the ETL, run the emulator, serve the API.
+
+A user's mistake (a bad setting, an unreachable database, a busy port) is answered in one or
+two lines naming what to change, with exit status 2 (see ``kasparro.preflight``).
+"""
 
 from __future__ import annotations
 
@@ -7,44 +11,37 @@ import sys
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
 
+from kasparro.cli_common import (
+    command_settings,
+    err,
+    out,
+    prepare_database,
+    print_summary,
+    run_etl,
+    with_engine,
+)
+from kasparro.cli_identity import identity_app
 from kasparro.logs import configure_logging
-from kasparro.runs.backfill import BackfillSpec
-from kasparro.runs.result import ProgressCallback, RunResult
+from kasparro.preflight import UserError, bind_port, database_failure
 from kasparro.runs.status import NOT_FAILED, OK
-from kasparro.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 etl_app = typer.Typer(no_args_is_help=True, help="Run the ETL.")
 app.add_typer(etl_app, name="etl")
+app.add_typer(identity_app, name="identity")
 
-# Not a TTY (CI, pipes): rich would wrap tables at 80 columns and elide statuses.
-out = Console(width=None if sys.stdout.isatty() else 140)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
-
-
-def _settings() -> Settings:
-    settings = Settings()
-    configure_logging(settings.log_level, settings.log_json)
-    return settings
+# The demo's data is emulated: it never goes where live data lives (./kasparro.db).
+DEMO_DATABASE_URL = "sqlite+aiosqlite:///./kasparro-demo.db"
 
 
 @app.command()
 def migrate() -> None:
-    """Create or upgrade the database schema (Alembic) at KASPARRO_DATABASE_URL."""
+    """Create or upgrade the database schema (Alembic) at KASPARRO_DATABASE_URL. Safe to run
+    from several processes at once: they take turns."""
     from kasparro.store.migrate import upgrade
 
-    settings = _settings()
+    settings = command_settings()
     upgrade(settings.database_url)
     out.print(f"database migrated: {_safe_url(settings.database_url)}")
 
@@ -75,17 +72,13 @@ def etl_run(
     """Run the ETL for the given sources concurrently and print a summary."""
     from kasparro.runs.service import UnknownSource, validate_names
 
-    settings = _settings()
+    settings = command_settings(database=False)
     try:
         names = validate_names(source)
     except UnknownSource as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-    if migrate_first:
-        from kasparro.store.migrate import upgrade
-
-        upgrade(settings.database_url)
-    results = asyncio.run(_run_etl(settings, names, force=refresh))
+        raise UserError(f"error: {exc}") from None
+    prepare_database(settings, migrate=migrate_first)
+    results = asyncio.run(run_etl(settings, names, force=refresh))
     print_summary(results)
     failed = [r for r in results if r.status not in NOT_FAILED]
     if failed:
@@ -102,187 +95,86 @@ def etl_run(
         raise typer.Exit(1)
 
 
-async def _run_etl(
-    settings: Settings,
-    names: list[str],
-    *,
-    force: bool = False,
-    backfill: BackfillSpec | None = None,
-) -> list[RunResult]:
-    from kasparro.heap import settle_heap
-    from kasparro.runs.service import make_http_client, run_sources
-    from kasparro.sources.http import Limiters
-    from kasparro.store.engine import create_engine
-
-    engine = create_engine(settings.database_url)
-    http = make_http_client(settings)
-    settle_heap()
-    try:
-        if err.is_terminal:
-            with Progress(
-                TextColumn("{task.description:<12}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[detail]}"),
-                TimeElapsedColumn(),
-                TextColumn("eta"),
-                TimeRemainingColumn(),
-                console=err,
-            ) as bar:
-                tasks = {n: bar.add_task(n, total=None, detail="") for n in names}
-
-                def progress_for(name: str) -> ProgressCallback:
-                    def cb(result: RunResult, page: object) -> None:
-                        total = getattr(page, "total_pages", None)
-                        bar.update(
-                            tasks[name],
-                            completed=result.pages,
-                            total=total,
-                            detail=f"{result.fetched} rows",
-                        )
-
-                    return cb
-
-                return await run_sources(
-                    engine,
-                    settings,
-                    names,
-                    http=http,
-                    limiters=Limiters.from_settings(settings),
-                    trigger="cli",
-                    progress_for=progress_for,
-                    force=force,
-                    backfill=backfill,
-                )
-        return await run_sources(
-            engine,
-            settings,
-            names,
-            http=http,
-            limiters=Limiters.from_settings(settings),
-            trigger="cli",
-            force=force,
-            backfill=backfill,
-            progress_for=_progress_logs if backfill is not None else None,
-        )
-    finally:
-        await http.aclose()
-        await engine.dispose()
-
-
-def _progress_logs(name: str) -> ProgressCallback:
-    """Not a terminal: one JSON line per committed page, with an ETA from the pace so far."""
-    import time
-
-    import structlog
-
-    log = structlog.get_logger("kasparro.backfill")
-    started = time.monotonic()
-
-    def cb(result: RunResult, page: object) -> None:
-        total = getattr(page, "total_pages", None) or 0
-        elapsed = time.monotonic() - started
-        done = result.pages
-        eta = elapsed / done * (total - done) if done and total else None
-        log.info(
-            "backfill_progress",
-            source=result.source,
-            run_id=result.run_id,
-            pages=done,
-            total_pages=total,
-            rows=result.fetched,
-            elapsed_s=round(elapsed, 1),
-            eta_s=None if eta is None else round(eta, 1),
-        )
-
-    return cb
-
-
-def print_summary(results: list[RunResult]) -> None:
-    table = Table(title="Kasparro ETL summary")
-    for col in (
-        "source",
-        "run",
-        "status",
-        "pages",
-        "fetched",
-        "loaded",
-        "unchanged",
-        "rejected",
-        "seconds",
-    ):
-        table.add_column(col, justify="right" if col not in ("source", "status") else "left")
-    for r in results:
-        color = {"success": "green", "partial": "yellow", "fresh": "cyan"}.get(r.status, "red")
-        table.add_row(
-            r.source,
-            str(r.run_id or "-"),
-            f"[{color}]{r.status}[/{color}]",
-            str(r.pages),
-            str(r.fetched),
-            str(r.loaded),
-            str(r.unchanged),
-            str(r.rejected),
-            f"{r.duration_s:.2f}",
-        )
-    out.print(table)
-
-
 HostOpt = Annotated[str | None, typer.Option("--host", help="Bind address (KASPARRO_API_HOST).")]
-PortOpt = Annotated[int | None, typer.Option("--port", help="Port (KASPARRO_API_PORT).")]
+PortOpt = Annotated[
+    int | None, typer.Option("--port", min=0, max=65535, help="Port (KASPARRO_API_PORT).")
+]
 
 
-def _with_bind(settings: Settings, host: str | None, port: int | None) -> Settings:
+MigrateOpt = Annotated[bool, typer.Option("--migrate/--no-migrate", help="Apply migrations first.")]
+
+
+def _serve(host: str | None, port: int | None, *, migrate: bool, with_scheduler: bool) -> None:
+    from kasparro.api.server import serve as serve_api
+
+    settings = command_settings(database=False)
     update: dict[str, object] = {}
     if host:
         update["api_host"] = host
-    if port:
+    if port is not None:
         update["api_port"] = port
-    return settings.model_copy(update=update) if update else settings
-
-
-def _serve(host: str | None, port: int | None, *, with_scheduler: bool) -> None:
-    from kasparro.api.server import serve as serve_api
-    from kasparro.store.migrate import upgrade
-
-    settings = _with_bind(_settings(), host, port)
-    upgrade(settings.database_url)
-    serve_api(settings, with_scheduler=with_scheduler)
+    settings = settings.model_copy(update=update)
+    # The port first: a busy one fails at once, before migrating.
+    sock = bind_port(settings.api_host, settings.api_port)
+    prepare_database(settings, migrate=migrate)
+    serve_api(settings, with_scheduler=with_scheduler, sock=sock)
 
 
 @app.command()
-def serve(host: HostOpt = None, port: PortOpt = None) -> None:
+def serve(host: HostOpt = None, port: PortOpt = None, migrate_first: MigrateOpt = True) -> None:
     """Serve the REST API only (docs at /docs)."""
-    _serve(host, port, with_scheduler=False)
+    _serve(host, port, migrate=migrate_first, with_scheduler=False)
 
 
 @app.command()
-def scheduler(
-    migrate_first: Annotated[
-        bool, typer.Option("--migrate/--no-migrate", help="Apply migrations first.")
-    ] = True,
-) -> None:
+def scheduler(migrate_first: MigrateOpt = True) -> None:
     """Run the scheduler only, until SIGTERM/SIGINT (a second signal aborts running runs)."""
     from kasparro.heap import settle_heap
     from kasparro.scheduler import run_scheduler
-    from kasparro.store.migrate import upgrade
 
-    settings = _settings()
-    if migrate_first:
-        upgrade(settings.database_url)
+    settings = command_settings(database=False)
+    prepare_database(settings, migrate=migrate_first)
     settle_heap()
     asyncio.run(run_scheduler(settings))
 
 
+@app.command("check-scheduler")
+def check_scheduler() -> None:
+    """Exit 0 while a scheduler is alive (a heartbeat recorded in the database within the
+    last 30 s), 1 otherwise: the scheduler container's healthcheck."""
+    from datetime import UTC, datetime
+
+    from kasparro.query.stats import latest_time, scheduler_rows
+    from kasparro.scheduler.liveness import liveness
+
+    async def newest(engine: Any) -> Any:
+        async with engine.connect() as conn:
+            rows = await scheduler_rows(conn)
+        return latest_time(r["heartbeat_at"] for r in rows.values())
+
+    heartbeat = with_engine(command_settings(need_schema=True), newest)
+    alive = liveness(heartbeat, datetime.now(UTC))
+    if alive.age_s is None:
+        err.print("scheduler: no heartbeat recorded (no scheduler has run on this database)")
+        raise typer.Exit(1)
+    line = f"last heartbeat {alive.age_s:.1f} s ago (stale after {alive.stale_after_s:g} s)"
+    if alive.stale:
+        err.print(f"scheduler: stale, {line}")
+        raise typer.Exit(1)
+    out.print(f"scheduler: alive, {line}")
+
+
 @app.command()
-def up(host: HostOpt = None, port: PortOpt = None) -> None:
+def up(host: HostOpt = None, port: PortOpt = None, migrate_first: MigrateOpt = True) -> None:
     """API and scheduler in one process: the default for a single machine."""
-    _serve(host, port, with_scheduler=True)
+    _serve(host, port, migrate=migrate_first, with_scheduler=True)
 
 
 @app.command()
 def emulator(
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8765,
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port to listen on.")
+    ] = 8765,
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     coins: Annotated[int, typer.Option(help="Size of the generated universe.")] = 2500,
     seed: Annotated[int, typer.Option(help="Universe seed (deterministic).")] = 1,
@@ -306,23 +198,37 @@ def emulator(
     from kasparro.emulator.server import serve as serve_emulator
 
     configure_logging("INFO", None)
-    config = EmulatorConfig.from_options(
-        coins=coins,
-        seed=seed,
-        cg_rate_limit=cg_rate_limit,
-        cp_rate_limit=cp_rate_limit,
-        latency=latency,
-        tick_every=tick_every,
-        faults=fault or [],
-    )
+    try:
+        config = EmulatorConfig.from_options(
+            coins=coins,
+            seed=seed,
+            cg_rate_limit=cg_rate_limit,
+            cp_rate_limit=cp_rate_limit,
+            latency=latency,
+            tick_every=tick_every,
+            faults=fault or [],
+        )
+    except ValueError as exc:
+        raise UserError(f"error: {exc}") from None
+    # Checked before the universe is built (seconds); uvicorn binds again itself, and in the
+    # moment between, a port taken by another process is uvicorn's one-line error.
+    bind_port(host, port, env=None).close()
     serve_emulator(host, port, config)
 
 
 @app.command()
 def demo(
     port: PortOpt = None,
-    emulator_port: Annotated[int, typer.Option(help="Emulator port (0 = any free port).")] = 0,
-    coins: Annotated[int, typer.Option(help="Emulated universe size.")] = 2500,
+    emulator_port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Emulator port (0 = any free port).")
+    ] = 0,
+    coins: Annotated[int, typer.Option(min=1, help="Emulated universe size.")] = 2500,
+    database_url: Annotated[
+        str,
+        typer.Option(
+            help="The demo's own database (never KASPARRO_DATABASE_URL, which holds live data)."
+        ),
+    ] = DEMO_DATABASE_URL,
     serve_api: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Keep serving the API afterwards.")
     ] = True,
@@ -330,9 +236,15 @@ def demo(
     """Offline demo: emulator + migrate + ETL of every source + API with the scheduler."""
     from kasparro.demo import run_demo
 
+    settings = command_settings(database=False)
     raise typer.Exit(
         run_demo(
-            _settings(), port=port, emulator_port=emulator_port, coins=coins, serve_api=serve_api
+            settings,
+            port=port,
+            emulator_port=emulator_port,
+            coins=coins,
+            database_url=database_url,
+            serve_api=serve_api,
         )
     )
 
@@ -365,10 +277,10 @@ def backfill(
     Its requests share each API's budget in this process; a `kasparro up` running
     elsewhere has its own, so prefer `POST /api/v1/backfills` there (scheduled runs then
     keep priority over the backfill)."""
-    from kasparro.runs.backfill import BackfillError, parse_when
+    from kasparro.runs.backfill import BackfillError, BackfillSpec, parse_when
     from kasparro.runs.repository import utcnow
 
-    settings = _settings()
+    settings = command_settings(database=False)
     names = list(dict.fromkeys(source or ["coingecko", "coinpaprika"]))
     try:
         end = parse_when(until, relative_to=utcnow())
@@ -380,16 +292,11 @@ def backfill(
             top=None if asset else (top or 100),
         )
     except BackfillError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        raise UserError(f"error: {exc}") from None
     if any(n not in ("coingecko", "coinpaprika") for n in names):
-        err.print("[red]error:[/red] --source must be coingecko or coinpaprika")
-        raise typer.Exit(2)
-    if migrate_first:
-        from kasparro.store.migrate import upgrade
-
-        upgrade(settings.database_url)
-    results = asyncio.run(_run_etl(settings, names, backfill=spec))
+        raise UserError("error: --source must be coingecko or coinpaprika")
+    prepare_database(settings, migrate=migrate_first)
+    results = asyncio.run(run_etl(settings, names, backfill=spec))
     print_summary(results)
     failed = [r for r in results if r.status not in OK]
     for r in failed:
@@ -397,142 +304,14 @@ def backfill(
     raise typer.Exit(1 if failed else 0)
 
 
-identity_app = typer.Typer(
-    no_args_is_help=True, help="Cross-source identity: relink, the review queue, decisions."
-)
-app.add_typer(identity_app, name="identity")
-
-
-async def _with_engine(settings: Settings, work: Any) -> Any:
-    from kasparro.store.engine import create_engine
-
-    engine = create_engine(settings.database_url)
-    try:
-        return await work(engine)
-    finally:
-        await engine.dispose()
-
-
-@identity_app.command("show")
-def identity_show() -> None:
-    """The last relink, reference snapshots, links per method, review queue, anomalies."""
-    from kasparro.query.identity import summary
-
-    async def work(engine: Any) -> dict[str, Any]:
-        async with engine.connect() as conn:
-            return await summary(conn)
-
-    data = asyncio.run(_with_engine(_settings(), work))
-    out.print_json(data=data)
-
-
-@identity_app.command("relink")
-def identity_relink() -> None:
-    """Link coins across sources now, from the stored reference and market data."""
-    from kasparro.runs.identity import relink
-
-    result = asyncio.run(_with_engine(_settings(), lambda e: relink(e, trigger="cli")))
-    if result.status != "success":
-        err.print(f"[yellow]relink {result.status}:[/yellow] {result.reason}")
-        raise typer.Exit(0 if result.status == "skipped" else 1)
-    out.print_json(data=result.stats)
-
-
-@identity_app.command("review")
-def identity_review(
-    status: Annotated[
-        str, typer.Option(help="pending | accepted | rejected | obsolete")
-    ] = "pending",
-    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
-) -> None:
-    """List pairings waiting for a decision (or decided ones)."""
-    from kasparro.query.identity import review_queue
-
-    async def work(engine: Any) -> Any:
-        async with engine.connect() as conn:
-            return await review_queue(conn, status, limit=limit, after_id=None)
-
-    page = asyncio.run(_with_engine(_settings(), work))
-    table = Table(title=f"identity review: {status}")
-    for col in ("id", "reason", "coingecko", "coinpaprika"):
-        table.add_column(col)
-    for item in page.items:
-        table.add_row(
-            str(item["id"]),
-            item["reason"],
-            _coin_line(item["coingecko"]),
-            _coin_line(item["coinpaprika"]),
-        )
-    out.print(table)
-
-
-def _coin_line(coin: dict[str, Any]) -> str:
-    contracts = ", ".join(
-        f"{c['chain'] or c['platform']}:{c['address']}" for c in coin["contracts"]
-    )
-    return f"{coin['id']} ({coin.get('symbol')}, {coin.get('name')}) {contracts}".strip()
-
-
-def _decide(cg: str, cp: str, *, accept: bool, note: str | None) -> None:
-    from kasparro.load.identity import decide
-    from kasparro.runs.identity import relink
-    from kasparro.runs.repository import utcnow
-
-    async def work(engine: Any) -> Any:
-        async with engine.begin() as conn:
-            await decide(conn, cg, cp, accept=accept, decided_by="cli", note=note, now=utcnow())
-        return await relink(engine, trigger="cli decision")
-
-    result = asyncio.run(_with_engine(_settings(), work))
-    verdict = "accepted" if accept else "rejected"
-    out.print(f"{cg} + {cp}: {verdict}; relink {result.status}")
-
-
-def _review_pair(review_id: int) -> tuple[str, str]:
-    from kasparro.load.identity import review_item
-
-    async def work(engine: Any) -> Any:
-        async with engine.connect() as conn:
-            return await review_item(conn, review_id)
-
-    pair = asyncio.run(_with_engine(_settings(), work))
-    if pair is None:
-        err.print(f"[red]error:[/red] review item {review_id} does not exist")
-        raise typer.Exit(2)
-    return pair
-
-
-NoteOpt = Annotated[str | None, typer.Option("--note", help="Why (kept with the decision).")]
-
-
-@identity_app.command("accept")
-def identity_accept(review_id: int, note: NoteOpt = None) -> None:
-    """Accept a proposed pairing: one asset from now on (sticky)."""
-    cg, cp = _review_pair(review_id)
-    _decide(cg, cp, accept=True, note=note)
-
-
-@identity_app.command("reject")
-def identity_reject(review_id: int, note: NoteOpt = None) -> None:
-    """Reject a proposed pairing: never one asset (sticky)."""
-    cg, cp = _review_pair(review_id)
-    _decide(cg, cp, accept=False, note=note)
-
-
-@identity_app.command("link")
-def identity_link(coingecko_id: str, coinpaprika_id: str, note: NoteOpt = None) -> None:
-    """Pair a CoinGecko id with a CoinPaprika id by hand (sticky)."""
-    _decide(coingecko_id, coinpaprika_id, accept=True, note=note)
-
-
-@identity_app.command("unlink")
-def identity_unlink(coingecko_id: str, coinpaprika_id: str, note: NoteOpt = None) -> None:
-    """Keep a CoinGecko id and a CoinPaprika id apart by hand (sticky)."""
-    _decide(coingecko_id, coinpaprika_id, accept=False, note=note)
-
-
 def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:
+        problem = exc if isinstance(exc, UserError) else database_failure(exc)
+        if problem is None:
+            raise
+        err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)

@@ -4,8 +4,26 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import structlog
+
+
+class CurrentStderr:
+    """``sys.stderr`` as it is at each write, not as it was when logging was configured.
+
+    The CLI's progress bars (a rich live display) swap ``sys.stderr`` for a proxy that prints
+    each line above the bars; a logger holding the original stream would write through them
+    and leave the screen a mix of half-drawn bars and log lines."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
 
 
 def configure_logging(level: str = "INFO", json: bool | None = None) -> None:
@@ -22,15 +40,16 @@ def configure_logging(level: str = "INFO", json: bool | None = None) -> None:
         renderer = structlog.processors.JSONRenderer()
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    stream: TextIO = CurrentStderr()  # type: ignore[assignment]
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
     # Keep third-party loggers (uvicorn, httpx) quiet and on stderr.
     logging.basicConfig(
-        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+        level=logging.WARNING, stream=stream, format="%(levelname)s %(name)s: %(message)s"
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 COINGECKO_PUBLIC_URL = "https://api.coingecko.com/api/v3"
@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite+aiosqlite:///./kasparro.db"
+    # Replaces the URL's password, verbatim (no URL escaping needed): a password holding
+    # "@" or "/" cannot be written into a URL as is (docker-compose.yml passes it this way).
+    database_password: SecretStr | None = None
 
     coingecko_base_url: str = COINGECKO_PUBLIC_URL
     # Sent as x-cg-demo-api-key (public host) or x-cg-pro-api-key (pro host); never logged.
@@ -63,7 +66,7 @@ class Settings(BaseSettings):
 
     api_token: SecretStr | None = None
     api_host: str = "127.0.0.1"
-    api_port: int = 8000
+    api_port: Annotated[int, Field(ge=0, le=65535)] = 8000
     # Triggering runs is rate-limited per client (token bucket).
     api_trigger_rate_per_minute: Annotated[float, Field(gt=0)] = 6.0
     api_trigger_burst: Annotated[int, Field(ge=1)] = 3
@@ -108,7 +111,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool | None = None  # None: JSON when stderr is not a TTY
 
-    @field_validator("api_token", "coingecko_api_key", "coinpaprika_api_key", mode="before")
+    @field_validator(
+        "api_token", "coingecko_api_key", "coinpaprika_api_key", "database_password", mode="before"
+    )
     @classmethod
     def _blank_secret_is_unset(cls, v: object) -> object:
         # `KASPARRO_API_TOKEN=` in a .env must mean "no token" (fail closed), not "empty token".
@@ -140,7 +145,23 @@ class Settings(BaseSettings):
     def _max_coins(cls, v: object) -> object:
         if isinstance(v, str) and v.strip().lower() == "all":
             return "all"
+        if isinstance(v, str) and not v.strip().isdigit():
+            raise ValueError("should be a whole number of coins or 'all'")
         return v
+
+    @model_validator(mode="after")
+    def _apply_database_password(self) -> Settings:
+        if self.database_password is not None:
+            from sqlalchemy.exc import ArgumentError
+
+            from kasparro.store.engine import with_password
+
+            try:
+                pw = self.database_password.get_secret_value()
+                self.database_url = with_password(self.database_url, pw)
+            except ArgumentError:
+                raise ValueError("KASPARRO_DATABASE_URL is not a database URL") from None
+        return self
 
     @property
     def is_sqlite(self) -> bool:

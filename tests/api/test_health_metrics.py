@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.api.config import ApiConfig
 from kasparro.api.schemas import HealthResponse
+from kasparro.scheduler import state as scheduler_state
 from tests.fixtures.api import make_settings, rec, running_app, seed_run
 
 
@@ -97,6 +99,31 @@ async def test_unmigrated_database_is_503_with_a_hint(tmp_path: Path) -> None:
         assert resp.json()["error"]["code"] == "database_not_migrated"
         assert "kasparro migrate" in resp.json()["error"]["message"]
         assert (await client.get("/health")).status_code == 503
+
+
+async def _beat(engine: AsyncEngine, at: datetime) -> None:
+    """What a scheduler process (`kasparro scheduler`, another replica) records."""
+    async with engine.begin() as conn:
+        await scheduler_state.ensure_rows(conn, ["coingecko", "csv"], at)
+        await scheduler_state.heartbeat(conn, ["coingecko", "csv"], at)
+
+
+async def test_a_dead_scheduler_is_stale_and_degrades_health(
+    engine: AsyncEngine, api_client: httpx.AsyncClient
+) -> None:
+    """`kasparro serve` has no scheduler of its own: the heartbeat a scheduler process
+    recorded decides. One that stopped beating 125 s ago is dead."""
+    await _beat(engine, datetime.now(UTC) - timedelta(seconds=125))
+    body = (await api_client.get("/health")).json()
+    assert body["scheduler"]["in_process"] is False
+    assert body["scheduler"]["heartbeat_age_s"] > body["scheduler"]["stale_after_s"] == 30
+    assert body["scheduler"]["stale"] is True
+    assert body["status"] == "degraded"
+    # Beating again: alive.
+    await _beat(engine, datetime.now(UTC))
+    body = (await api_client.get("/health")).json()
+    assert body["scheduler"]["stale"] is False and body["status"] == "ok"
+    assert 0 <= body["scheduler"]["heartbeat_age_s"] < 30
 
 
 async def test_metrics_by_route_template(

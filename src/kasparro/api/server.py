@@ -8,6 +8,7 @@ import uvicorn
 
 from kasparro.api.app import create_app
 from kasparro.heap import settle_heap
+from kasparro.preflight import bind_port, listen
 from kasparro.settings import Settings
 
 # In-flight requests get this long after SIGTERM/SIGINT before connections are closed;
@@ -38,6 +39,15 @@ def uvicorn_config(settings: Settings, *, with_scheduler: bool) -> uvicorn.Confi
     )
 
 
-def serve(settings: Settings, *, with_scheduler: bool) -> None:
-    """Run until SIGTERM/SIGINT, then drain and shut down gracefully."""
-    Server(uvicorn_config(settings, with_scheduler=with_scheduler)).run()
+def serve(settings: Settings, *, with_scheduler: bool, sock: socket.socket | None = None) -> None:
+    """Run until SIGTERM/SIGINT, then drain and shut down gracefully.
+
+    Listens on ``sock`` when given (bound by the caller, who checked the port before its
+    other work), else binds ``api_host:api_port`` here. Either way the socket listens
+    before the app starts, so a busy port is a one-line ``UserError``, not uvicorn's error
+    after the lifespan (engines, scheduler) already started."""
+    host, port = settings.api_host, settings.api_port
+    if sock is None:
+        sock = bind_port(host, port)
+    listen(sock, host, port)
+    Server(uvicorn_config(settings, with_scheduler=with_scheduler)).run(sockets=[sock])

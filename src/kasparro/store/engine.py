@@ -20,6 +20,13 @@ def normalize_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
+def with_password(url: str, password: str) -> str:
+    """``url`` with its password replaced by ``password`` (any characters: it is escaped in
+    the URL, so a password holding ``@``, ``/``, ``:`` or ``%`` survives the round trip).
+    Deployments can then keep the password out of the URL (docker-compose.yml does)."""
+    return make_url(url).set(password=password).render_as_string(hide_password=False)
+
+
 def create_engine(
     url: str, *, pool_size: int = 10, echo: bool = False, reader: bool = False
 ) -> AsyncEngine:

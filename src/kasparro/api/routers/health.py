@@ -3,9 +3,10 @@
 ``mode`` is ``demo`` while the store holds emulated data (marked in the database by
 ``kasparro demo``, so it holds whoever serves the file), ``live`` otherwise.
 
-200 while the database answers (``degraded`` when e.g. the in-process scheduler's heartbeat
-is stale); 503 when the database is unreachable or too slow (bounded by a short timeout, so
-a hung database never hangs the probe).
+200 while the database answers (``degraded`` when the scheduler's heartbeat is stale: the
+in-process one's, or the one any scheduler process records in the database); 503 when the
+database is unreachable or too slow (bounded by a short timeout, so a hung database never
+hangs the probe).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from kasparro.api.render import json_response, meta
 from kasparro.api.schemas import HealthResponse
 from kasparro.api.state import AppState
 from kasparro.query.stats import health_report, ping
+from kasparro.scheduler.core import HEARTBEAT_SECONDS
+from kasparro.scheduler.liveness import liveness
 from kasparro.sources.registry import source_names
 from kasparro.store.datamode import data_mode
 
@@ -54,16 +57,19 @@ def _live_heartbeat(status: dict[str, Any] | None) -> datetime | None:
 def _scheduler(state: AppState, db_heartbeat: datetime | None) -> tuple[dict[str, Any], bool]:
     live = state.scheduler_status()
     heartbeat = _live_heartbeat(live) or db_heartbeat
-    age = (datetime.now(UTC) - heartbeat).total_seconds() if heartbeat else None
-    # Stale = three missed beats of the in-process scheduler (its own interval when known).
-    beat = float(getattr(state.scheduler, "heartbeat_seconds", 10.0) or 10.0)
-    stale_after = max(3 * beat, 30.0)
-    stale = state.scheduler is not None and (age is None or age > stale_after)
+    # The in-process scheduler's own beat when there is one; otherwise any scheduler
+    # process's (a standalone `kasparro scheduler`, other replicas) as recorded.
+    beat = float(getattr(state.scheduler, "heartbeat_seconds", 0.0) or HEARTBEAT_SECONDS)
+    alive = liveness(heartbeat, datetime.now(UTC), beat)
+    # Stale: a heartbeat that stopped (a dead scheduler, wherever it ran), or an in-process
+    # scheduler that never beat. No heartbeat ever recorded and none in process is an API
+    # deployed without a scheduler: nothing to be stale.
+    stale = alive.stale and (state.scheduler is not None or heartbeat is not None)
     info = {
         "in_process": state.scheduler is not None,
         "heartbeat_at": heartbeat,
-        "heartbeat_age_s": round(age, 3) if age is not None else None,
-        "stale_after_s": stale_after,
+        "heartbeat_age_s": round(alive.age_s, 3) if alive.age_s is not None else None,
+        "stale_after_s": alive.stale_after_s,
         "stale": stale,
     }
     if live is not None and "error" in live:

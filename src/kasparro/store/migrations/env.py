@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from alembic import context
 from sqlalchemy.engine import Connection
 
 from kasparro.store.engine import create_engine
+from kasparro.store.migrate import lock_migrations, unlock_migrations
 from kasparro.store.schema import metadata
 
 config = context.config
@@ -25,12 +27,25 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
+def _run_locked(connection: Connection) -> None:
+    # Serialised across processes (see kasparro.store.migrate).
+    locked = lock_migrations(connection)
+    try:
+        _run(connection)
+        connection.commit()
+    finally:
+        if locked:
+            # A failed unlock must not hide the migration's own error; closing the
+            # connection releases the lock anyway.
+            with contextlib.suppress(Exception):
+                unlock_migrations(connection)
+
+
 async def _run_async(url: str) -> None:
     engine = create_engine(url, pool_size=0)
     try:
         async with engine.connect() as conn:
-            await conn.run_sync(_run)
-            await conn.commit()
+            await conn.run_sync(_run_locked)
     finally:
         await engine.dispose()
 
