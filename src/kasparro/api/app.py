@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro import __version__
-from kasparro.api import errors
+from kasparro.api import docs, errors
 from kasparro.api.auth import configured_token
 from kasparro.api.cache import PageCache
 from kasparro.api.config import ApiConfig
@@ -141,6 +141,9 @@ def create_app(
         openapi_tags=TAGS,
         lifespan=lifespan,
         max_body_size=MAX_BODY_BYTES,
+        # Served by kasparro.api.docs from packaged assets: FastAPI's load them from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     # Per-app, not per-lifespan: read by dependencies; never contains the token in clear
     # anywhere it could be logged (bytes compared with hmac.compare_digest only).
@@ -148,6 +151,7 @@ def create_app(
     app.state.trigger_buckets = TokenBuckets(cfg.trigger_rate_per_minute, cfg.trigger_burst)
     app.state.config = cfg
     errors.install(app)
+    docs.install(app)
     app.add_middleware(RequestContextMiddleware, max_query_string_bytes=cfg.max_query_string_bytes)
     for router in (
         data.router,
