@@ -45,8 +45,6 @@ from kasparro.store.engine import create_engine
 
 log = structlog.get_logger(__name__)
 
-MAX_BODY_BYTES = 16 * 1024  # the only body is {"source": "..."}
-
 DESCRIPTION = """
 Crypto market data from CoinGecko, CoinPaprika and CSV files, normalized into canonical
 assets.
@@ -60,6 +58,8 @@ assets.
   `{"error": {"code", "message", "details", "request_id"}}`; unknown query parameters
   are rejected with 422.
 * Every response carries `X-Request-ID` (yours, sanitized, or a generated one).
+* **Limits**: a URL path over 1024 bytes or a query string over 4096 bytes is answered
+  414, a request body over 64 KiB (declared or chunked) 413, both in the error shape.
 """
 
 TAGS = [
@@ -140,7 +140,6 @@ def create_app(
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
-        max_body_size=MAX_BODY_BYTES,
         # Served by kasparro.api.docs from packaged assets: FastAPI's load them from a CDN.
         docs_url=None,
         redoc_url=None,
@@ -152,7 +151,11 @@ def create_app(
     app.state.config = cfg
     errors.install(app)
     docs.install(app)
-    app.add_middleware(RequestContextMiddleware, max_query_string_bytes=cfg.max_query_string_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_query_string_bytes=cfg.max_query_string_bytes,
+        max_body_bytes=cfg.max_body_bytes,
+    )
     for router in (
         data.router,
         assets.router,
@@ -165,7 +168,8 @@ def create_app(
         dashboard.router,
         metrics.router,
     ):
-        # The middleware answers 414 on every route (query string too long): document it there.
+        # The middleware answers 414 on every route (query string too long): document it there
+        # (413, a body too large, by each operation that takes a body: a test checks them).
         app.include_router(router, responses=error_responses(414))
     if cfg.bench_endpoints:
         app.include_router(bench.make_router(cfg.bench_constant_bytes))

@@ -130,7 +130,7 @@ async def _decide_and_relink(
 @router.post(
     "/identity/review/{review_id}",
     response_model=DecisionResponse,
-    responses=error_responses(401, 403, 404, 422, 429, 503),
+    responses=error_responses(401, 403, 404, 413, 422, 429, 503),
     summary="Accept or reject a proposed pairing (authenticated)",
     description="Records the decision (sticky: automatic relinks never change it) and "
     "relinks at once, so an accepted pair shares one asset and a rejected one never does, "
@@ -155,7 +155,7 @@ async def decide_review(
 @router.post(
     "/identity/decisions",
     response_model=DecisionResponse,
-    responses=error_responses(401, 403, 422, 429, 503),
+    responses=error_responses(401, 403, 413, 422, 429, 503),
     summary="Pair (or keep apart) any two coins by hand (authenticated)",
     description="For pairings the linker never proposed: `accept` links the CoinGecko and "
     "CoinPaprika ids into one asset, `reject` keeps them apart forever. Same effect and "

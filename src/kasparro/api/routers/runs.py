@@ -175,13 +175,14 @@ _TRIGGER_DOC = (
     "start; 409 only when none can. Rate-limited per client (429 with Retry-After)."
 )
 _TRIGGER_ERRORS = error_responses(401, 403, 409, 422, 429, 503)
+_BODY_TRIGGER_ERRORS = error_responses(401, 403, 409, 413, 422, 429, 503)
 
 
 @router.post(
     "/runs",
     status_code=202,
     response_model=TriggerResponse,
-    responses=_TRIGGER_ERRORS,
+    responses=_BODY_TRIGGER_ERRORS,
     summary="Trigger an ETL run",
     description=_TRIGGER_DOC,
 )
@@ -198,7 +199,7 @@ async def trigger_run(
     "/backfills",
     status_code=202,
     response_model=TriggerResponse,
-    responses=_TRIGGER_ERRORS,
+    responses=_BODY_TRIGGER_ERRORS,
     summary="Start a history backfill",
     description="Loads price history (CoinGecko market charts, CoinPaprika historical "
     "tickers) for `asset_ids` or the `top` N coins, from `since` to `until` at `interval`, "
