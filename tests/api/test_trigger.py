@@ -122,7 +122,7 @@ async def test_invalid_requests_are_422(api_client: httpx.AsyncClient) -> None:
         assert resp.status_code == 422, body
         assert resp.json()["error"]["code"] == "validation_error"
     unknown = await api_client.post("/api/v1/runs", json={"source": "binance"}, headers=AUTH)
-    assert "unknown source(s): binance" in unknown.json()["error"]["message"]
+    assert "Input should be 'coingecko'" in unknown.json()["error"]["message"]
     broken = await api_client.post(
         "/api/v1/runs", content=b"{not json", headers={**AUTH, "content-type": "application/json"}
     )

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from kasparro.api.params import BackfillName, TriggerName
 from kasparro.runs.backfill import WHEN_PATTERN
 
 DecimalStr = str
@@ -538,19 +539,7 @@ class TriggerRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"source": "coingecko"}]}
     )
-    source: str = Field(
-        description="A source name or `all`.",
-        json_schema_extra={
-            "enum": [
-                "coingecko",
-                "coinpaprika",
-                "csv",
-                "coingecko_reference",
-                "coinpaprika_reference",
-                "all",
-            ]
-        },
-    )
+    source: TriggerName = Field(description="A source name or `all`.")
     force: StrictBool = Field(
         default=False,
         description="Refresh reference data even when it is younger than "
@@ -565,7 +554,7 @@ class BackfillRequest(BaseModel):
             "examples": [{"source": "coingecko", "top": 200, "since": "365d", "interval": "1d"}]
         },
     )
-    source: Literal["coingecko", "coinpaprika", "all"] = Field(
+    source: BackfillName = Field(
         default="all", description="Whose history: `coingecko`, `coinpaprika` or `all`."
     )
     asset_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(

@@ -21,16 +21,15 @@ from kasparro.query.observations import SORT_FIELDS, ObservationFilter
 router = APIRouter(prefix="/api/v1", tags=["data"])
 
 SORT_CHOICES = tuple(v for f in SORT_FIELDS for v in (f, f"-{f}"))
-SOURCE_PATTERN = r"[A-Za-z0-9_.:\-]{1,64}"
 
 COMMON = (
     Param(
         "source",
-        "str",
-        "Source name; repeat for several (`source=coingecko&source=csv`).",
+        "enum",
+        "Source name; repeat for several (`source=coingecko&source=csv`). A backfill's "
+        "history is recorded under its API's name (`coingecko`, not `coingecko_history`).",
         repeatable=True,
-        max_length=64,
-        pattern=SOURCE_PATTERN,
+        choices=tuple(p.OBSERVATION_SOURCES),
         example="coingecko",
     ),
     Param(

@@ -28,7 +28,7 @@ from kasparro.query.cursor import Position, scope_digest
 from kasparro.runs import repository as repo
 from kasparro.runs.backfill import BackfillError, BackfillSpec, parse_when
 from kasparro.runs.service import UnknownSource, validate_names
-from kasparro.sources.registry import source_names
+from kasparro.sources.registry import backfill_names, source_names
 
 router = APIRouter(prefix="/api/v1", tags=["runs"], dependencies=[Depends(p.strict_query)])
 
@@ -228,7 +228,7 @@ async def start_backfill(
         raise InvalidParameter(
             str(exc), details=[{"loc": "body", "message": str(exc), "type": exc.kind}]
         ) from None
-    names: list[str] = ["coingecko", "coinpaprika"] if body.source == "all" else [body.source]
+    names = backfill_names() if body.source == "all" else [body.source]
     return await _start(request, state, names, backfill=spec)
 
 
@@ -247,13 +247,7 @@ async def trigger_etl(
     state: State,
     _allowed: TriggerAllowed,
     source: Annotated[
-        str,
-        Query(
-            min_length=1,
-            max_length=64,
-            description="A source name or `all`.",
-            examples=["coingecko"],
-        ),
+        p.TriggerName, Query(description="A source name or `all`.", examples=["coingecko"])
     ] = "all",
 ) -> Response:
     return await _trigger(request, state, source)
