@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic.json_schema import SkipJsonSchema
 
 from kasparro.api.params import BackfillName, TriggerName
 from kasparro.runs.backfill import WHEN_PATTERN
@@ -662,7 +663,10 @@ class ReviewCoin(BaseModel):
     name: str | None
     kind: str | None = None
     contracts: list[dict[str, Any]]
-    asset_id: int | None = Field(description="The asset this source id is mapped to now.")
+    asset_id: int | SkipJsonSchema[None] = Field(
+        default=None,
+        description="The asset this source id is mapped to now; absent while it is mapped to none.",
+    )
 
 
 class ReviewItem(BaseModel):
@@ -715,7 +719,7 @@ class IdentitySummaryResponse(BaseModel):
 
 class AnomaliesResponse(BaseModel):
     data: list[dict[str, Any]]
-    meta: dict[str, Any]
+    meta: PageMeta
 
 
 class Candle(BaseModel):
