@@ -167,7 +167,7 @@ async def test_a_backfill_started_over_the_api_is_a_run_like_any_other(
         for since, kind in [
             ("soon", "string_pattern_mismatch"),  # the documented pattern
             ("2021-02-30", "datetime_parsing"),
-            ("999999d", "datetime_range"),
+            ("0001-01-01T00:00+01:00", "datetime_range"),  # a year 0 in UTC
             ("2022-02-24", "range"),  # after until
         ]:
             bad = await client.post(

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -122,7 +123,7 @@ def test_a_chunked_body_under_the_limit_is_read_as_usual(server: int) -> None:
 
 
 def test_urls_too_long_get_the_enveloped_414_until_the_server_refuses_them(server: int) -> None:
-    for target in ("/api/v1/assets/" + "9" * 2000, "/api/v1/data?symbol=" + "B" * 5000):
+    for target in ("/api/v1/assets/" + "9" * 2000, "/api/v1/data?symbol=" + "B" * 50_000):
         head = f"GET {target} HTTP/1.1\r\nHost: kasparro.test\r\nX-Request-ID: limit-test\r\n\r\n"
         status, headers, body = _exchange(server, head.encode())
         assert status == 414
@@ -195,3 +196,15 @@ async def test_a_body_too_large_is_413_in_process_too(api_client: httpx.AsyncCli
     assert resp.status_code == 413
     assert resp.json()["error"]["code"] == "payload_too_large"
     assert resp.json()["error"]["request_id"] == resp.headers["x-request-id"]
+
+
+def test_the_longest_valid_query_is_served(server: int) -> None:
+    # 50 symbols (the documented maxItems) of 64 characters (maxLength) that UTF-8 takes
+    # four bytes for, percent-encoded: ~39 KB of query, which the old 4 KiB limit refused.
+    symbol = quote("\U0001f60d" * 64)
+    query = "&".join([f"symbol={symbol}"] * 50 + ["limit=1000", "sort=-symbol"])
+    head = f"GET /api/v1/data?{query} HTTP/1.1\r\nHost: kasparro.test\r\n\r\n"
+    status, _, body = _exchange(server, head.encode())
+    assert len(query) > 38_000
+    assert status == 200, body[:300]
+    assert json.loads(body)["data"] == []

@@ -58,8 +58,9 @@ assets.
   `{"error": {"code", "message", "details", "request_id"}}`; unknown query parameters
   are rejected with 422.
 * Every response carries `X-Request-ID` (yours, sanitized, or a generated one).
-* **Limits**: a URL path over 1024 bytes or a query string over 4096 bytes is answered
-  414, a request body over 64 KiB (declared or chunked) 413, both in the error shape.
+* **Limits**: a URL path over 1 KiB or a query string over 48 KiB is answered 414, a
+  request body over 64 KiB (declared or chunked) 413, both in the error shape; each is
+  above the largest request the schema allows.
 """
 
 TAGS = [

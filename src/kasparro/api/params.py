@@ -157,12 +157,18 @@ LimitParam = Annotated[
     int,
     Query(ge=1, le=1000, description="Page size (1-1000).", examples=[100]),
 ]
+CURSOR_DOC = (
+    "Opaque `meta.next_cursor` of the previous page (unpadded base64url): only a cursor this "
+    "API issued, with the same sort, order and filters, is accepted; any other is rejected "
+    "with 422 (type `cursor`)."
+)
 CursorParam = Annotated[
     str | None,
     Query(
+        min_length=cursors.MIN_CURSOR_CHARS,
         max_length=cursors.MAX_CURSOR_CHARS,
-        description="Opaque `next_cursor` from the previous page. Only valid with the same "
-        "sort, order and filters; a modified cursor is rejected with 422.",
+        pattern=cursors.CURSOR_PATTERN,
+        description=CURSOR_DOC,
     ),
 ]
 OrderParam = Annotated[

@@ -15,6 +15,7 @@ from kasparro.api.hotpath import observation_page
 from kasparro.api.queryspec import Param, QuerySpec
 from kasparro.api.schemas import DataResponse, error_responses
 from kasparro.api.state import AppState
+from kasparro.query import cursor as cursors
 from kasparro.query.identity import resolve_aliases
 from kasparro.query.observations import SORT_FIELDS, ObservationFilter
 
@@ -49,9 +50,10 @@ COMMON = (
     Param(
         "cursor",
         "str",
-        "Opaque `meta.next_cursor` of the previous page; only valid with "
-        "the same sort, order and filters (422 otherwise, or when modified).",
-        max_length=1024,
+        p.CURSOR_DOC,
+        min_length=cursors.MIN_CURSOR_CHARS,
+        max_length=cursors.MAX_CURSOR_CHARS,
+        pattern=cursors.CURSOR_PATTERN,
     ),
 )
 
