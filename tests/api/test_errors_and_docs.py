@@ -154,3 +154,30 @@ def test_create_app_does_no_io(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path}/never-created.db"
     create_app(make_settings(url, tmp_path))
     assert not (tmp_path / "never-created.db").exists()
+
+
+async def test_docs_pages_load_everything_from_this_host(api_client: httpx.AsyncClient) -> None:
+    # FastAPI's pages load Swagger UI and ReDoc from a CDN: blank offline (the browser test,
+    # tests/browser/test_docs_offline.py, renders them with every other host blocked).
+    for path, assets in [
+        ("/docs", ("swagger-ui-bundle.js", "swagger-ui.css", "favicon.png")),
+        ("/redoc", ("redoc.standalone.js", "favicon.png")),
+    ]:
+        resp = await api_client.get(path)
+        assert resp.status_code == 200
+        urls = re.findall(r'(?:src|href)="([^"]+)"', resp.text)
+        assert sorted(urls) == sorted(f"/docs/assets/{a}" for a in assets)
+        assert "://" not in resp.text  # nothing absolute, hence nothing from elsewhere
+        # The browser may fetch nothing from another host either (ReDoc's footer logo is
+        # addressed to cdn.redoc.ly inside its bundle).
+        csp = resp.headers["content-security-policy"]
+        policy = dict(part.strip().split(" ", 1) for part in csp.split(";"))
+        assert policy["default-src"] == policy["connect-src"] == "'self'"
+        assert policy["img-src"] == "'self' data:"
+        assert all(src.startswith("'") for src in policy["script-src"].split())  # no host
+        for asset in assets:
+            served = await api_client.get(f"/docs/assets/{asset}")
+            assert served.status_code == 200 and len(served.content) > 1000
+    bundle = (await api_client.get("/docs/assets/swagger-ui-bundle.js")).text
+    assert "SwaggerUIBundle" in bundle
+    assert (await api_client.get("/docs/assets/nope.js")).json()["error"]["code"] == "not_found"

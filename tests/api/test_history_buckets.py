@@ -194,7 +194,7 @@ async def test_a_backfill_started_over_the_api_is_a_run_like_any_other(
         for since, kind in [
             ("soon", "string_pattern_mismatch"),  # the documented pattern
             ("2021-02-30", "datetime_parsing"),
-            ("999999d", "datetime_range"),
+            ("0001-01-01T00:00+01:00", "datetime_range"),  # a year 0 in UTC
             ("2022-02-24", "range"),  # after until
         ]:
             bad = await client.post(
@@ -210,3 +210,58 @@ async def test_a_backfill_started_over_the_api_is_a_run_like_any_other(
         assert done["pages"] == 3
         listed = (await client.get("/api/v1/runs", params={"source": "coingecko_history"})).json()
         assert [r["id"] for r in listed["data"]] == [run["run_id"]]
+
+
+async def _pages(
+    client: httpx.AsyncClient, path: str, params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Every page of a walk, as answered (data and meta)."""
+    pages: list[dict[str, Any]] = []
+    cursor = None
+    while len(pages) < 1000:
+        resp = await client.get(path, params={**params, **({"cursor": cursor} if cursor else {})})
+        assert resp.status_code == 200, resp.text
+        pages.append(resp.json())
+        cursor = pages[-1]["meta"]["next_cursor"]
+        if cursor is None:
+            return pages
+    raise AssertionError("pagination did not terminate")
+
+
+async def test_sparse_history_never_pages_through_empty_windows(
+    engine: AsyncEngine, api_client: httpx.AsyncClient
+) -> None:
+    # The demo's shape: one CSV point years before ten days of market data. Daily buckets
+    # three at a time walked the gap window by window: 265 empty pages saying has_more.
+    recent = [
+        rec("coin", symbol="CN", name="Coin", at=T + timedelta(hours=6 * i), price=str(i + 1))
+        for i in range(40)
+    ]
+    old = rec("coin-csv", source="csv", symbol="CN", name="Coin", at=T - timedelta(days=700))
+    asset = (await seed_run(engine, "coingecko", recent)).asset_ids["coin"]
+    assert (await seed_run(engine, "csv", [old])).asset_ids["coin-csv"] == asset
+    path = f"/api/v1/assets/{asset}/history"
+    for interval, limit, order, expected in [
+        ("1d", 3, "desc", 5),  # days 10-8, 7-5, 4-2, 1 (+2 empty days), then the CSV day
+        ("1d", 3, "asc", 5),  # the CSV day, then days 1-3, 4-6, 7-9, 10
+        ("1w", 1, "desc", 3),
+        ("1h", 24, "asc", 1 + 10),
+    ]:
+        params = {"interval": interval, "limit": limit, "order": order}
+        pages = await _pages(api_client, path, params)
+        empty_with_more = [p["meta"] for p in pages if not p["data"] and p["meta"]["has_more"]]
+        assert not empty_with_more, (interval, order, empty_with_more)
+        assert len(pages) == expected, (interval, order, [len(p["data"]) for p in pages])
+        walked = [c for p in pages for c in p["data"]]
+        whole = await api_client.get(path, params={**params, "limit": 1000})
+        if interval != "1h":  # 1000 hours do not reach back 700 days
+            assert walked == whole.json()["data"]
+        assert walked[-1 if order == "asc" else 0]["source"] == "coingecko"
+        assert walked[0 if order == "asc" else -1]["source"] == "csv"
+    # A filter that leaves nothing: one empty page, and it says so.
+    (only,) = await _pages(api_client, path, {"interval": "1d", "source": "coinpaprika"})
+    assert only["data"] == [] and only["meta"]["has_more"] is False
+    # The plain series pages by rows: never an empty page either.
+    pages = await _pages(api_client, path, {"limit": 3})
+    assert [len(p["data"]) for p in pages] == [3] * 13 + [2]
+    assert all(p["meta"]["has_more"] for p in pages[:-1]) and not pages[-1]["meta"]["has_more"]

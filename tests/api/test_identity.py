@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.emulator import EmulatorConfig
-from tests.fixtures.api import AUTH, make_settings, running_app
+from tests.fixtures.api import AUTH, make_settings, running_app, walk
 from tests.fixtures.emulator import EmulatorFactory
 from tests.fixtures.etl import rows, run_etl
 from tests.runs.test_pipeline_http import emu_settings
@@ -103,13 +103,32 @@ async def test_summary_review_queue_and_decisions(
         assert summary["links"]["coingecko"]["contract"] > 500
         assert summary["review"]["pending"] > 0
         assert summary["anomalies"]["contract_listed_for_two_coins"] > 0
-        anomalies = (await client.get("/api/v1/identity/anomalies")).json()["data"]
+        # A list like the others: the same meta, keyset pages (it had only request_id and
+        # latency, and no way past its first page).
+        first = (await client.get("/api/v1/identity/anomalies", params={"limit": 3})).json()
+        quarantine = (await client.get("/api/v1/quarantine", params={"limit": 3})).json()
+        assert set(first["meta"]) == set(quarantine["meta"])
+        assert first["meta"]["count"] == 3 and first["meta"]["has_more"] is True
+        assert (first["meta"]["sort"], first["meta"]["order"]) == ("id", "asc")
+        anomalies = await walk(client, "/api/v1/identity/anomalies", {"limit": 7})
+        assert anomalies[:3] == first["data"]
+        ids = [a["id"] for a in anomalies]
+        assert ids == sorted(set(ids)) and len(ids) == sum(summary["anomalies"].values())
         assert {a["kind"] for a in anomalies} >= {"contract_listed_for_two_coins"}
+        one_kind = await walk(
+            client,
+            "/api/v1/identity/anomalies",
+            {"kind": "contract_listed_for_two_coins", "limit": 5},
+        )
+        assert one_kind == [a for a in anomalies if a["kind"] == "contract_listed_for_two_coins"]
 
         queue = (await client.get("/api/v1/identity/review")).json()
         item = next(i for i in queue["data"] if i["reason"] == "same_name_but_contracts_differ")
         assert item["coingecko"]["contracts"] and item["coinpaprika"]["contracts"]
-        assert item["coingecko"]["asset_id"] != item["coinpaprika"]["asset_id"]
+        assert item["coingecko"].get("asset_id") != item["coinpaprika"].get("asset_id")
+        # An asset id is there only when the coin is mapped: never a null.
+        coins = [i[side] for i in queue["data"] for side in ("coingecko", "coinpaprika")]
+        assert all(isinstance(c.get("asset_id", 0), int) for c in coins)
         path = f"/api/v1/identity/review/{item['id']}"
         # Changing identities takes the token, and fails closed without one.
         assert (await client.post(path, json={"decision": "accept"})).status_code == 401
@@ -198,3 +217,27 @@ async def _idle(client: httpx.AsyncClient) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("runs still active after 60 s")
+
+
+async def test_a_coin_mapped_to_no_asset_has_no_asset_id(api_client: httpx.AsyncClient) -> None:
+    # A decision may name coins no market run has seen: they map to no asset. Their review
+    # entry said `"asset_id": null`, and a client (the schemathesis link that follows asset
+    # ids) asked for /api/v1/assets/None.
+    decided = await api_client.post(
+        "/api/v1/identity/decisions",
+        json={
+            "coingecko_id": "never-seen",
+            "coinpaprika_id": "nvr-never-seen",
+            "decision": "reject",
+        },
+        headers=AUTH,
+    )
+    assert decided.status_code == 200, decided.text
+    (item,) = (await api_client.get("/api/v1/identity/review?status=rejected")).json()["data"]
+    for side, sid in (("coingecko", "never-seen"), ("coinpaprika", "nvr-never-seen")):
+        assert item[side]["id"] == sid
+        assert "asset_id" not in item[side], item[side]
+    spec = (await api_client.get("/openapi.json")).json()
+    coin = spec["components"]["schemas"]["ReviewCoin"]
+    assert coin["properties"]["asset_id"]["type"] == "integer"
+    assert "asset_id" not in coin["required"]

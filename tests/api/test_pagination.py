@@ -84,10 +84,12 @@ async def test_walk_while_loading(
 
     async def load_more(page_no: int, position: tuple[Any, ...]) -> None:
         # New rows with values before, at, and after the walk's position (incl. exact ties).
+        # (A source name of its own marks them; the API filters only by registry names.)
         source = f"live{page_no}"
-        await seed_run(engine, source, [_record(next(counter), source) for _ in range(3)])
-        fresh = await api_client.get("/api/v1/data", params={"source": source})
-        for row in fresh.json()["data"]:
+        seeded = await seed_run(engine, source, [_record(next(counter), source) for _ in range(3)])
+        params = [("asset_id", a) for a in seeded.asset_ids.values()] + [("limit", 1000)]
+        fresh = await api_client.get("/api/v1/data", params=params)
+        for row in (r for r in fresh.json()["data"] if r["source"] == source):
             inserted_ids.append(row["id"])
             if sort_key(row, field, descending) > position:
                 must_appear.add(row["id"])
@@ -157,3 +159,29 @@ async def test_tampered_cursor_is_rejected(
     resp = await api_client.get("/api/v1/data", params={"limit": 2, "cursor": flipped})
     assert resp.status_code == 422
     assert resp.json()["error"]["details"][0]["loc"] == "query.cursor"
+
+
+async def test_symbol_order_ignores_case(
+    engine: AsyncEngine, api_client: httpx.AsyncClient
+) -> None:
+    # "$BASED" sorted before "$aapl", "1WO" before "1inch": the order of the bytes.
+    symbols = ["$BASED", "$aapl", "1WO", "1inch", "btc", "BTC", "Eth", "ada", "ZRX"]
+    await seed_run(
+        engine,
+        "coingecko",
+        [rec(f"coin-{i}", symbol=s, name=f"Coin {i}", price="1") for i, s in enumerate(symbols)],
+    )
+    for path, field in (("/api/v1/data", "symbol"), ("/api/v1/assets", "symbol")):
+        for sort in ("symbol", "-symbol"):
+            whole = await api_client.get(path, params={"sort": sort, "limit": 100})
+            rows = whole.json()["data"]
+            expected = sorted(rows, key=lambda r: (r[field].lower(), r["id"]))
+            if sort.startswith("-"):
+                expected.reverse()
+            assert [r["id"] for r in rows] == [r["id"] for r in expected], (path, sort)
+            assert [r[field].lower() for r in rows][:2] in (
+                ["$aapl", "$based"],
+                ["zrx", "eth"],
+            )
+            paged = await walk(api_client, path, {"sort": sort, "limit": 2})
+            assert [r["id"] for r in paged] == [r["id"] for r in rows], (path, sort)

@@ -123,7 +123,7 @@ async def test_invalid_requests_are_422(api_client: httpx.AsyncClient) -> None:
         assert resp.status_code == 422, body
         assert resp.json()["error"]["code"] == "validation_error"
     unknown = await api_client.post("/api/v1/runs", json={"source": "binance"}, headers=AUTH)
-    assert "unknown source(s): binance" in unknown.json()["error"]["message"]
+    assert "Input should be 'coingecko'" in unknown.json()["error"]["message"]
     broken = await api_client.post(
         "/api/v1/runs", content=b"{not json", headers={**AUTH, "content-type": "application/json"}
     )
@@ -253,3 +253,27 @@ async def test_a_run_seen_finished_can_be_triggered_again_at_once(
         again = await client.post("/api/v1/runs", json={"source": "csv"}, headers=AUTH)
         assert again.status_code == 202, again.text
         await wait_for_run(client, again.json()["data"]["runs"][0]["run_id"])
+
+
+async def test_malformed_json_is_described_as_the_body(api_client: httpx.AsyncClient) -> None:
+    # The decoder's character offset came back as a field name: "request body field '23'".
+    headers = {**AUTH, "Content-Type": "application/json"}
+    for path, raw, position in [
+        ("/api/v1/runs", b'{"source": "coingecko",,}', 23),
+        ("/api/v1/backfills", b'{"top": 3', 9),
+        ("/api/v1/identity/decisions", b"{'decision': 'accept'}", 1),
+    ]:
+        resp = await api_client.post(path, content=raw, headers=headers)
+        assert resp.status_code == 422, resp.text
+        error = resp.json()["error"]
+        assert error["message"].startswith("request body: not valid JSON: "), error
+        assert error["message"].endswith(f" at character {position}"), error
+        assert "field" not in error["message"]
+        assert error["details"] == [
+            {
+                "loc": "body",
+                "message": error["message"].removeprefix("request body: "),
+                "type": "json_invalid",
+                "position": position,
+            }
+        ]

@@ -108,8 +108,17 @@ def test_query_spec_parsing_and_docs() -> None:
     assert docs["tag"]["schema"] == {
         "type": "array",
         "maxItems": 2,
-        "items": {"type": "string", "maxLength": 3},
+        "items": {"type": "string", "minLength": 1, "maxLength": 3},  # never empty
     }
+    assert docs["at"]["schema"]["pattern"].startswith("^(")  # the forms parsed, no more
+    for outside in (
+        b"at=2024-05-01T24",
+        b"at=%201714564800",
+        b"at=2024-05-01T12:00:00.1234567",
+        b"at=2024-13-01",
+    ):
+        with pytest.raises(InvalidParameter):
+            spec.parse(outside)
     assert docs["dir"]["schema"]["enum"] == ["asc", "desc"]
 
 

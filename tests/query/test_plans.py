@@ -188,3 +188,28 @@ async def test_several_asset_ids_still_use_an_asset_index(
         False,
     )
     assert "ix_observations_asset" in plan, plan
+
+
+async def test_symbol_order_walks_the_case_insensitive_index(
+    engine: AsyncEngine, db_url: str, dialect: str
+) -> None:
+    # sort=symbol orders by lower(symbol), id (migration 0010): still read in page order.
+    await _seed(engine, dialect)
+    params = {"lim": 101, "cur_v": "coin", "cur_id": 10**9}
+    for descending in (False, True):
+        for with_cursor in (False, True):
+            plan = await _plan(
+                engine,
+                db_url,
+                ObservationFilter(),
+                "symbol",
+                descending,
+                params,
+                with_cursor,
+                pg_off=("seqscan", "bitmapscan", "sort"),
+            )
+            assert "ix_observations_symbol_ci" in plan, plan
+            if dialect == "postgres":
+                assert "Sort" not in plan, plan
+            else:
+                assert "TEMP B-TREE FOR ORDER BY" not in plan.split("SCAN page")[0], plan

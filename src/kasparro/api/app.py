@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro import __version__
-from kasparro.api import errors
+from kasparro.api import docs, errors
 from kasparro.api.auth import configured_token
 from kasparro.api.cache import PageCache
 from kasparro.api.config import ApiConfig
@@ -46,8 +46,6 @@ from kasparro.store.engine import create_engine
 
 log = structlog.get_logger(__name__)
 
-MAX_BODY_BYTES = 16 * 1024  # the only body is {"source": "..."}
-
 DESCRIPTION = """
 Crypto market data from CoinGecko, CoinPaprika and CSV files, normalized into canonical
 assets.
@@ -61,6 +59,9 @@ assets.
   `{"error": {"code", "message", "details", "request_id"}}`; unknown query parameters
   are rejected with 422.
 * Every response carries `X-Request-ID` (yours, sanitized, or a generated one).
+* **Limits**: a URL path over 1 KiB or a query string over 48 KiB is answered 414, a
+  request body over 64 KiB (declared or chunked) 413, both in the error shape; each is
+  above the largest request the schema allows.
 """
 
 TAGS = [
@@ -141,7 +142,9 @@ def create_app(
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
-        max_body_size=MAX_BODY_BYTES,
+        # Served by kasparro.api.docs from packaged assets: FastAPI's load them from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     # Per-app, not per-lifespan: read by dependencies; never contains the token in clear
     # anywhere it could be logged (bytes compared with hmac.compare_digest only).
@@ -149,7 +152,12 @@ def create_app(
     app.state.trigger_buckets = TokenBuckets(cfg.trigger_rate_per_minute, cfg.trigger_burst)
     app.state.config = cfg
     errors.install(app)
-    app.add_middleware(RequestContextMiddleware, max_query_string_bytes=cfg.max_query_string_bytes)
+    docs.install(app)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_query_string_bytes=cfg.max_query_string_bytes,
+        max_body_bytes=cfg.max_body_bytes,
+    )
     for router in (
         data.router,
         discover.router,  # before assets: /assets/{asset_id} would claim /assets/top
@@ -163,7 +171,8 @@ def create_app(
         dashboard.router,
         metrics.router,
     ):
-        # The middleware answers 414 on every route (query string too long): document it there.
+        # The middleware answers 414 on every route (query string too long): document it there
+        # (413, a body too large, by each operation that takes a body: a test checks them).
         app.include_router(router, responses=error_responses(414))
     if cfg.bench_endpoints:
         app.include_router(bench.make_router(cfg.bench_constant_bytes))

@@ -21,8 +21,14 @@ class ApiConfig:
     shutdown_timeout_seconds: float = 10.0
     # Rendered /data and history pages kept while the database is unchanged (0 disables).
     page_cache_entries: int = 512
-    # Request hygiene.
-    max_query_string_bytes: int = 4096
+    # Request hygiene: 414 beyond the first, 413 beyond the second. Both are above the largest
+    # request the schema allows, so they refuse only what no operation could accept: 50
+    # symbols of 64 four-byte characters, percent-encoded, are ~39 KB of query; a backfill of
+    # 1000 asset ids ~20 KB of body, a decision whose note and ids are all escaped astral
+    # characters ~31 KB (tests/api/test_limits.py). Past ~64 KiB of request line uvicorn
+    # itself answers 400 before the app runs.
+    max_query_string_bytes: int = 48 * 1024
+    max_body_bytes: int = 64 * 1024
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiConfig:

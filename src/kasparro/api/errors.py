@@ -158,9 +158,26 @@ def _short(value: Any) -> Any:
     return text[:100]
 
 
+def _json_decode_detail(err: Mapping[str, Any]) -> dict[str, Any]:
+    """FastAPI reports a body that is not JSON at ``loc = ("body", <character offset>)``,
+    which read as a problem with a field named "10": say what is wrong with the body."""
+    position = err["loc"][1] if len(err.get("loc", ())) > 1 else None
+    reason = str((err.get("ctx") or {}).get("error") or "not valid JSON")
+    where = f" at character {position}" if isinstance(position, int) else ""
+    return {
+        "loc": "body",
+        "message": f"not valid JSON: {reason}{where}",
+        "type": "json_invalid",
+        "position": position,
+    }
+
+
 def validation_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
     out = []
     for err in errors:
+        if err.get("type") == "json_invalid":
+            out.append(_json_decode_detail(err))
+            continue
         item = {
             "loc": _loc(err.get("loc", ())),
             "message": err.get("msg", "invalid"),

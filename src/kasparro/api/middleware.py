@@ -1,8 +1,16 @@
-"""The one middleware: request id, timing, Prometheus metrics and last-resort errors.
+"""The one middleware: request id, timing, size limits, Prometheus metrics and last-resort
+errors.
 
 Pure ASGI (not ``BaseHTTPMiddleware``): no extra task or body buffering per request, which
 matters on the hot path. Metrics are labelled by the matched *route template*
 (``/api/v1/assets/{asset_id}``), never the raw path, so label cardinality stays bounded.
+
+Size limits are enforced here, in the error envelope, with the request id: 414 for a path
+or query string that is too long, 413 for a body that is too large, whether its
+``Content-Length`` says so up front (answered without reading it) or a chunked body grows
+past the limit while the app reads it. Not Starlette's ``RequestBodyLimitMiddleware``
+(FastAPI's ``max_body_size``): it answers from outside the app's exception handlers, as
+plain text without the request id, whenever the route had not read the body yet.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from typing import Any
 
 import structlog
 from prometheus_client import Counter, Histogram
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kasparro import metrics
@@ -26,6 +35,19 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._:\-]")
 MAX_REQUEST_ID = 128
 UNMATCHED = "<unmatched>"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+CONTENT_LENGTH = b"content-length"
+# The longest real path is /api/v1/assets/{19 digits}/history: anything near this limit is
+# not a resource of this API (and echoing it whole in a 404 would only cost bandwidth).
+MAX_PATH_BYTES = 1024
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` when a body grows past the limit: an HTTPException, so FastAPI's
+    body parsing passes it through (any other error there becomes "error parsing the body")
+    and the app's handler renders it as the enveloped 413."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body larger than {limit} bytes")
 
 
 def sanitize_request_id(value: bytes | None) -> str | None:
@@ -41,9 +63,12 @@ def new_request_id() -> str:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, max_query_string_bytes: int = 4096) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_query_string_bytes: int = 4096, max_body_bytes: int = 65536
+    ) -> None:
         self.app = app
         self.max_query = max_query_string_bytes
+        self.max_body = max_body_bytes
         # Cached metric children: .labels() takes a lock and builds a tuple on every call.
         self._counters: dict[tuple[str, str, int], Counter] = {}
         self._timers: dict[tuple[str, str], Histogram] = {}
@@ -54,10 +79,12 @@ class RequestContextMiddleware:
             return
         start = time.perf_counter()
         incoming = None
+        declared: bytes | None = None
         for name, value in scope["headers"]:
-            if name == REQUEST_ID_HEADER:
+            if name == REQUEST_ID_HEADER and incoming is None:
                 incoming = value
-                break
+            elif name == CONTENT_LENGTH:
+                declared = value
         rid = sanitize_request_id(incoming) or new_request_id()
         state = scope.setdefault("state", {})
         state["request_id"] = rid
@@ -75,15 +102,14 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            if len(scope.get("query_string", b"")) > self.max_query:
-                await error_response(
-                    414,
-                    "uri_too_long",
-                    f"query string longer than {self.max_query} bytes",
-                    request_id=rid,
-                )(scope, receive, send_with_id)
+            refusal = self._refusal(scope, declared)
+            if refusal is not None:
+                status, code, message = refusal
+                await error_response(status, code, message, request_id=rid)(
+                    scope, receive, send_with_id
+                )
             else:
-                await self.app(scope, receive, send_with_id)
+                await self.app(scope, self._limited(receive), send_with_id)
         except Exception as exc:
             # Last resort: log once with the request id and answer in the standard shape.
             log.exception(
@@ -95,6 +121,34 @@ class RequestContextMiddleware:
                 )(scope, receive, send_with_id)
         finally:
             self._observe(scope, status, time.perf_counter() - start)
+
+    def _refusal(self, scope: Scope, declared: bytes | None) -> tuple[int, str, str] | None:
+        """What to answer instead of running the app, if the request is too large."""
+        path = scope.get("raw_path") or scope.get("path", "").encode("utf-8", "replace")
+        if len(path) > MAX_PATH_BYTES:
+            return 414, "uri_too_long", f"URL path longer than {MAX_PATH_BYTES} bytes"
+        if len(scope.get("query_string", b"")) > self.max_query:
+            return 414, "uri_too_long", f"query string longer than {self.max_query} bytes"
+        # A malformed Content-Length never reaches here: the server refuses it with a 400.
+        if declared is not None and declared.strip().isdigit() and int(declared) > self.max_body:
+            return 413, "payload_too_large", f"request body larger than {self.max_body} bytes"
+        return None
+
+    def _limited(self, receive: Receive) -> Receive:
+        """``receive`` that refuses a body (chunked, or longer than declared) past the limit."""
+        limit = self.max_body
+        received = 0
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        return receive_limited
 
     def _observe(self, scope: Scope, status: int, elapsed: float) -> None:
         route: Any = scope.get("route")

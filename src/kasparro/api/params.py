@@ -17,12 +17,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Query, Request
 from fastapi.dependencies.models import Dependant
-from pydantic import Field
+from pydantic import AfterValidator, Field, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from kasparro.api.errors import InvalidParameter
 from kasparro.query import cursor as cursors
 from kasparro.query.cursor import InvalidCursor, Position
 from kasparro.query.keyset import SortKey
+from kasparro.sources import registry
 
 MAX_QUERY_PARAMS = 64
 # The documented maximum of one repeatable parameter (`maxItems`). It must leave room under
@@ -117,7 +119,36 @@ async def strict_query(request: Request) -> None:
 
 # --- reusable parameter declarations (documented once, used by several routes) -------------
 
-SourceName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+
+def member_of(names: list[str]) -> AfterValidator:
+    """The value must be one of ``names``: refused with the same ``enum`` error type as a
+    ``Literal`` (whose members could not come from the source registry)."""
+    allowed = frozenset(names)
+    expected = ", ".join(repr(n) for n in names)
+
+    def check(value: str) -> str:
+        if value not in allowed:
+            raise PydanticCustomError("enum", "Input should be {expected}", {"expected": expected})
+        return value
+
+    return AfterValidator(check)
+
+
+def enum_schema(names: list[str]) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "enum": names})
+
+
+# Source names, all from the registry: a run's name (market, reference and history runs:
+# runs, drift, quarantine), and the names observations and asset mappings carry.
+# What a trigger or a backfill may name: a source (or one backfill API), or `all`.
+RUN_NAMES = registry.run_names()
+OBSERVATION_SOURCES = registry.observation_sources()
+TRIGGER_NAMES = [*registry.source_names(), "all"]
+BACKFILL_NAMES = [*registry.backfill_names(), "all"]
+RunName = Annotated[str, member_of(RUN_NAMES), enum_schema(RUN_NAMES)]
+ObservationSource = Annotated[str, member_of(OBSERVATION_SOURCES), enum_schema(OBSERVATION_SOURCES)]
+TriggerName = Annotated[str, member_of(TRIGGER_NAMES), enum_schema(TRIGGER_NAMES)]
+BackfillName = Annotated[str, member_of(BACKFILL_NAMES), enum_schema(BACKFILL_NAMES)]
 SymbolText = Annotated[str, Field(min_length=1, max_length=64)]
 
 Order = Literal["asc", "desc"]
@@ -126,12 +157,18 @@ LimitParam = Annotated[
     int,
     Query(ge=1, le=1000, description="Page size (1-1000).", examples=[100]),
 ]
+CURSOR_DOC = (
+    "Opaque `meta.next_cursor` of the previous page (unpadded base64url): only a cursor this "
+    "API issued, with the same sort, order and filters, is accepted; any other is rejected "
+    "with 422 (type `cursor`)."
+)
 CursorParam = Annotated[
     str | None,
     Query(
+        min_length=cursors.MIN_CURSOR_CHARS,
         max_length=cursors.MAX_CURSOR_CHARS,
-        description="Opaque `next_cursor` from the previous page. Only valid with the same "
-        "sort, order and filters; a modified cursor is rejected with 422.",
+        pattern=cursors.CURSOR_PATTERN,
+        description=CURSOR_DOC,
     ),
 ]
 OrderParam = Annotated[
@@ -139,7 +176,7 @@ OrderParam = Annotated[
     Query(description="Sort direction; alternatively prefix `sort` with `-` for descending."),
 ]
 SourcesParam = Annotated[
-    list[SourceName] | None,
+    list[RunName] | None,
     Query(
         max_length=MAX_LIST_VALUES,
         description="Source name; repeat for several (`source=coingecko&source=csv`).",

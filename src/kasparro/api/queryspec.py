@@ -16,7 +16,8 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from kasparro.api.errors import InvalidParameter
-from kasparro.api.params import MAX_QUERY_PARAMS
+from kasparro.api.params import MAX_LIST_VALUES, MAX_QUERY_PARAMS
+from kasparro.timetext import INSTANT, INSTANT_PATTERN, UNIX
 
 Kind = Literal["int", "str", "bool", "datetime", "enum"]
 _TRUE = frozenset({"true", "1", "yes", "on"})
@@ -30,9 +31,10 @@ class Param:
     description: str
     default: Any = None
     repeatable: bool = False
-    max_items: int = 100
+    max_items: int = MAX_LIST_VALUES
     ge: int | None = None
     le: int | None = None
+    min_length: int = 1  # text parameters: never empty
     max_length: int | None = None
     pattern: str | None = None
     choices: tuple[str, ...] = ()
@@ -65,8 +67,12 @@ class Param:
             if raw not in self.choices:
                 raise _Bad("Input should be " + ", ".join(repr(c) for c in self.choices), "enum")
             return raw
-        if not raw:
-            raise _Bad("String should have at least 1 character", "string_too_short")
+        if len(raw) < self.min_length:
+            plural = "s" if self.min_length > 1 else ""
+            raise _Bad(
+                f"String should have at least {self.min_length} character{plural}",
+                "string_too_short",
+            )
         if self.max_length is not None and len(raw) > self.max_length:
             raise _Bad(
                 f"String should have at most {self.max_length} characters", "string_too_long"
@@ -80,13 +86,14 @@ class Param:
             "int": {"type": "integer"},
             "str": {"type": "string"},
             "bool": {"type": "boolean"},
-            "datetime": {"type": "string", "format": "date-time"},
+            "datetime": {"type": "string", "pattern": INSTANT_PATTERN},
             "enum": {"type": "string", "enum": list(self.choices)},
         }
         schema = dict(schemas[self.kind])
         for key, value in (
             ("minimum", self.ge),
             ("maximum", self.le),
+            ("minLength", self.min_length if self.kind == "str" else None),
             ("maxLength", self.max_length),
             ("pattern", self.pattern),
         ):
@@ -118,15 +125,18 @@ class _Bad(ValueError):
 
 
 def _parse_datetime(raw: str) -> datetime:
-    text = raw.strip()
+    # Exactly the documented forms (timetext.INSTANT_PATTERN), then the calendar.
     try:
-        if re.fullmatch(r"-?\d+(\.\d+)?", text):
-            value = datetime.fromtimestamp(float(text), UTC)  # unix seconds
+        if not INSTANT.fullmatch(raw):
+            raise ValueError(raw)
+        if UNIX.fullmatch(raw):
+            value = datetime.fromtimestamp(float(raw), UTC)
         else:
-            value = datetime.fromisoformat(text)
+            value = datetime.fromisoformat(raw)
     except (ValueError, OverflowError, OSError):
         raise _Bad(
-            "Input should be an ISO 8601 date-time (e.g. 2024-05-01T12:00:00Z) or unix seconds",
+            "Input should be an ISO 8601 date or date-time (e.g. 2024-05-01T12:00:00Z; no "
+            "offset means UTC) or unix seconds",
             "datetime_parsing",
         ) from None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

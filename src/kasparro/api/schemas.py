@@ -13,7 +13,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic.json_schema import SkipJsonSchema
 
+from kasparro.api.params import BackfillName, TriggerName
 from kasparro.runs.backfill import WHEN_PATTERN
 
 DecimalStr = str
@@ -539,19 +541,7 @@ class TriggerRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"source": "coingecko"}]}
     )
-    source: str = Field(
-        description="A source name or `all`.",
-        json_schema_extra={
-            "enum": [
-                "coingecko",
-                "coinpaprika",
-                "csv",
-                "coingecko_reference",
-                "coinpaprika_reference",
-                "all",
-            ]
-        },
-    )
+    source: TriggerName = Field(description="A source name or `all`.")
     force: StrictBool = Field(
         default=False,
         description="Refresh reference data even when it is younger than "
@@ -566,7 +556,7 @@ class BackfillRequest(BaseModel):
             "examples": [{"source": "coingecko", "top": 200, "since": "365d", "interval": "1d"}]
         },
     )
-    source: Literal["coingecko", "coinpaprika", "all"] = Field(
+    source: BackfillName = Field(
         default="all", description="Whose history: `coingecko`, `coinpaprika` or `all`."
     )
     asset_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(
@@ -660,7 +650,8 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         404: "Not found",
         308: "Merged asset: follow Location to the asset it was merged into",
         409: "Source already running",
-        414: "Query string too long",
+        413: "Request body too large",
+        414: "URL path or query string too long",
         422: "Invalid parameters",
         429: "Rate limited",
         503: "Database unavailable",
@@ -679,7 +670,10 @@ class ReviewCoin(BaseModel):
     name: str | None
     kind: str | None = None
     contracts: list[dict[str, Any]]
-    asset_id: int | None = Field(description="The asset this source id is mapped to now.")
+    asset_id: int | SkipJsonSchema[None] = Field(
+        default=None,
+        description="The asset this source id is mapped to now; absent while it is mapped to none.",
+    )
 
 
 class ReviewItem(BaseModel):
@@ -732,7 +726,7 @@ class IdentitySummaryResponse(BaseModel):
 
 class AnomaliesResponse(BaseModel):
     data: list[dict[str, Any]]
-    meta: dict[str, Any]
+    meta: PageMeta
 
 
 class Candle(BaseModel):

@@ -1,6 +1,6 @@
 """Canonical assets with their per-source mappings and latest observation per source.
 
-A page is three indexed queries: the assets page (primary key or ``ix_assets_symbol``
+A page is three indexed queries: the assets page (primary key or ``ix_assets_symbol_ci``
 order), their mappings (``ix_asset_mappings_asset``) and their latest observations
 (``latest_observations`` primary key, then ``observations`` by primary key).
 """
@@ -67,7 +67,8 @@ def sort_key(name: str) -> SortKey:
     if name == "id":
         return SortKey(name, a.id, a.id, False, "int", Integer())
     if name == "symbol":
-        return SortKey(name, a.symbol, a.id, False, "str", String())
+        # Ignoring case, as the symbol filter matches (ix_assets_symbol_ci).
+        return SortKey(name, func.lower(a.symbol), a.id, False, "str", String())
     raise ValueError(f"unknown sort field {name!r}")
 
 

@@ -47,33 +47,61 @@ class CandlePage:
     next_start: int | None  # epoch seconds of the next window (the cursor), None: the end
 
 
-@lru_cache(maxsize=8)
-def _span_statement(dialect: str, with_sources: bool) -> Prepared:
-    stmt = select(func.min(o.observed_at), func.max(o.observed_at)).where(
-        o.asset_id == bindparam("asset_id")
+# Open ends of a range, as bounds every dialect compares correctly (SQLite's fixed-width
+# timestamp text included).
+_EARLIEST: Final = datetime(1, 1, 1, tzinfo=UTC)
+_LATEST: Final = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
+@lru_cache(maxsize=16)
+def _edge_statement(dialect: str, last: bool, with_sources: bool) -> Prepared:
+    """The first (or last) time in ``[lo, hi)`` of a priced observation of the asset that
+    the bucket query would count (the same filters, so a window placed on it has a bucket):
+    a probe of ``ix_observations_asset_observed_id`` from one end of the range."""
+    edge = func.max(o.observed_at) if last else func.min(o.observed_at)
+    stmt = select(timestamp_out(edge, dialect)).where(
+        o.asset_id == bindparam("asset_id"),
+        o.observed_at >= bindparam("lo"),
+        o.observed_at < bindparam("hi"),
+        o.price_usd.is_not(None),
     )
     if with_sources:
         stmt = stmt.where(in_list(o.source, bindparam("sources"), dialect))
     return prepare(stmt, dialect_for(dialect))
 
 
-async def asset_span(
-    reader: Reader, asset_id: int, sources: tuple[str, ...] = ()
-) -> tuple[datetime, datetime] | None:
-    """The first and last observation time of the asset, of ``sources`` only when given
-    (index probes: a page of some sources starts at *their* newest data, not at another
-    source's far-off point)."""
-    params: dict[str, Any] = {"asset_id": asset_id}
+async def _edge(
+    reader: Reader,
+    asset_id: int,
+    sources: tuple[str, ...],
+    lo: datetime,
+    hi: datetime,
+    *,
+    last: bool,
+) -> int | None:
+    """Epoch seconds of the first (last) counted observation in ``[lo, hi)``, if any."""
+    if hi <= lo:
+        return None
+    params: dict[str, Any] = {"asset_id": asset_id, "lo": lo, "hi": hi}
     if sources:
         params["sources"] = list(sources)
-    rows = await reader.fetch(_span_statement(reader.dialect, bool(sources)), params)
+    rows = await reader.fetch(_edge_statement(reader.dialect, last, bool(sources)), params)
     if not rows or rows[0][0] is None:
         return None
-    return reader.parse_timestamp(rows[0][0]), reader.parse_timestamp(rows[0][1])
+    return _epoch_of(datetime.fromisoformat(rows[0][0].replace("Z", "+00:00")))
 
 
 def _epoch_of(value: datetime) -> int:
     return int(value.astimezone(UTC).timestamp())
+
+
+def _at(epoch: int) -> datetime:
+    """The instant, clamped to the open ends (a window of 1000 weeks may reach past them)."""
+    if epoch <= _epoch_of(_EARLIEST):
+        return _EARLIEST
+    if epoch >= _epoch_of(_LATEST):
+        return _LATEST
+    return datetime.fromtimestamp(epoch, UTC)
 
 
 async def candles(
@@ -88,30 +116,43 @@ async def candles(
     limit: int,
     start: int | None,
 ) -> CandlePage:
-    """One window of ``limit`` buckets. ``start``: the window's first bucket (ascending) or
-    the bucket after its last one (descending), from the previous page's cursor."""
+    """One window of ``limit`` buckets. ``start``: where the window may begin (ascending) or
+    end, exclusive (descending), from the previous page's cursor.
+
+    A window starts at the nearest bucket that has data, never on a stretch of empty
+    buckets, and a cursor is issued only when data follows it: a page is empty only when
+    nothing matches at all, and ``has_more`` never leads to an empty page however sparse
+    the history (one CSV point two years before a backfill took 265 empty pages to walk
+    past). Two index probes per page find those edges.
+    """
     step = BUCKETS[interval]
-    span = await asset_span(reader, asset_id, sources)
-    if span is None:
-        return CandlePage([], None)
-    lo_all = _epoch_of(since) if since else _epoch_of(span[0])
-    hi_all = _epoch_of(until) if until else _epoch_of(span[1]) + 1  # exclusive
-    lo_all = max(lo_all, _epoch_of(span[0]))
-    hi_all = min(hi_all, _epoch_of(span[1]) + 1)
-    if hi_all <= lo_all:
-        return CandlePage([], None)
     shift = _WEEK_SHIFT if step == BUCKETS["1w"] else 0
+
+    def bucket_of(epoch: int) -> int:
+        return (epoch - shift) // step * step + shift
+
+    lo_bound = since or _EARLIEST
+    hi_bound = until or _LATEST
     if descending:
-        hi = start if start is not None else (hi_all - 1 - shift) // step * step + step + shift
+        upper = min(hi_bound, _at(start)) if start is not None else hi_bound
+        newest = await _edge(reader, asset_id, sources, lo_bound, upper, last=True)
+        if newest is None:
+            return CandlePage([], None)
+        hi = bucket_of(newest) + step
         lo = hi - limit * step
-        next_start = lo if lo > lo_all else None
+        window = (max(_at(lo), lo_bound), min(_at(hi), upper))
+        more = await _edge(reader, asset_id, sources, lo_bound, window[0], last=True)
     else:
-        lo = start if start is not None else (lo_all - shift) // step * step + shift
+        lower = max(lo_bound, _at(start)) if start is not None else lo_bound
+        oldest = await _edge(reader, asset_id, sources, lower, hi_bound, last=False)
+        if oldest is None:
+            return CandlePage([], None)
+        lo = bucket_of(oldest)
         hi = lo + limit * step
-        next_start = hi if hi < hi_all else None
-    window_lo, window_hi = max(lo, lo_all), min(hi, hi_all)
-    rows = await _window(reader, asset_id, sources, step, window_lo, window_hi, descending)
-    return CandlePage(rows, next_start)
+        window = (max(_at(lo), lower), min(_at(hi), hi_bound))
+        more = await _edge(reader, asset_id, sources, window[1], hi_bound, last=False)
+    rows = await _window(reader, asset_id, sources, step, *window, descending)
+    return CandlePage(rows, (lo if descending else hi) if more is not None else None)
 
 
 @lru_cache(maxsize=64)
@@ -175,16 +216,12 @@ async def _window(
     asset_id: int,
     sources: tuple[str, ...],
     step: int,
-    lo: int,
-    hi: int,
+    lo: datetime,
+    hi: datetime,
     descending: bool,
 ) -> list[dict[str, Any]]:
     prepared = _window_statement(reader.dialect, step, descending, bool(sources))
-    params: dict[str, Any] = {
-        "asset_id": asset_id,
-        "lo": datetime.fromtimestamp(lo, UTC),
-        "hi": datetime.fromtimestamp(hi, UTC),
-    }
+    params: dict[str, Any] = {"asset_id": asset_id, "lo": lo, "hi": hi}
     if sources:
         params["sources"] = list(sources)
     out = []
@@ -210,4 +247,4 @@ async def _window(
     return out
 
 
-__all__ = ["BUCKETS", "CandlePage", "asset_span", "candles"]
+__all__ = ["BUCKETS", "CandlePage", "candles"]

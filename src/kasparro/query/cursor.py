@@ -24,6 +24,10 @@ from kasparro.query.keyset import Kind
 
 VERSION = 1
 MAX_CURSOR_CHARS = 1024
+# What a cursor looks like, as documented: unpadded base64url of at least the MAC and the
+# shortest payload (8 + 21 bytes: 39 characters; 16 is a safe floor).
+MIN_CURSOR_CHARS = 16
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
 _MAC_KEY = b"kasparro-cursor-v1"
 _MAC_BYTES = 8
 _MAX_STR = 400

@@ -191,13 +191,14 @@ async def review_queue(
 async def _coins(
     conn: AsyncConnection, ids: list[tuple[str, str]]
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    """Reference data and current asset of each (source, id), for a reviewer."""
+    """Reference data and current asset of each (source, id), for a reviewer. ``asset_id``
+    is there only when the coin is mapped: never a null where an asset id is expected (a
+    client following it to ``/assets/{asset_id}`` would ask for ``/assets/None``)."""
     if not ids:
         return {}
     c, k, m = reference_coins.c, reference_contracts.c, asset_mappings.c
     out: dict[tuple[str, str], dict[str, Any]] = {
-        key: {"id": key[1], "symbol": None, "name": None, "contracts": [], "asset_id": None}
-        for key in ids
+        key: {"id": key[1], "symbol": None, "name": None, "contracts": []} for key in ids
     }
     for source in sorted({s for s, _ in ids}):
         wanted = sorted({i for s, i in ids if s == source})
@@ -224,13 +225,25 @@ async def _coins(
     return out
 
 
-async def anomalies(conn: AsyncConnection, *, kind: str | None, limit: int) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class AnomalyPage:
+    items: list[dict[str, Any]]
+    next_id: int | None
+
+
+async def anomalies(
+    conn: AsyncConnection, *, kind: str | None, limit: int, after_id: int | None
+) -> AnomalyPage:
+    """Bad reference data of the last relink, by id (keyset-paginated like every list)."""
     an = identity_anomalies.c
     stmt = select(an.id, an.relink_id, an.kind, an.source, an.detail, an.ids)
     if kind is not None:
         stmt = stmt.where(an.kind == kind)
-    rows = await conn.execute(stmt.order_by(an.kind, an.id).limit(limit))
-    return [
+    if after_id is not None:
+        stmt = stmt.where(an.id > after_id)
+    rows = (await conn.execute(stmt.order_by(an.id).limit(limit + 1))).all()
+    next_id = rows[limit - 1][0] if len(rows) > limit else None
+    items = [
         {
             "id": r[0],
             "relink_id": r[1],
@@ -239,5 +252,6 @@ async def anomalies(conn: AsyncConnection, *, kind: str | None, limit: int) -> l
             "detail": r[4],
             "ids": _json(r[5]) or [],
         }
-        for r in rows
+        for r in rows[:limit]
     ]
+    return AnomalyPage(items, next_id)

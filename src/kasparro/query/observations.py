@@ -116,7 +116,9 @@ def sort_key(name: str, dialect: str, latest: bool) -> SortKey:
     if name == "market_cap_rank":
         return SortKey(name, o.market_cap_rank, tiebreak, True, "int", Integer())
     if name == "symbol":
-        return SortKey(name, o.symbol, tiebreak, False, "str", String())
+        # Ignoring case ("$aapl" next to "$AAPL", not after "$BASED"), as the symbol filter
+        # matches; ix_observations_symbol_ci serves this order.
+        return SortKey(name, func.lower(o.symbol), tiebreak, False, "str", String())
     raise ValueError(f"unknown sort field {name!r}")
 
 

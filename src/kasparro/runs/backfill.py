@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+from kasparro import timetext
 from kasparro.load.backfill import Target
 
 INTERVALS: Final[dict[str, timedelta]] = {
@@ -28,10 +29,7 @@ INTERVALS: Final[dict[str, timedelta]] = {
 _DURATION: Final = re.compile(r"^(\d+)([dhm])$")
 # What ``parse_when`` reads, as a JSON Schema pattern for the API (calendar validity and
 # the range are checked by parsing).
-WHEN_PATTERN: Final = (
-    r"^(now|[0-9]+[dhm]|[0-9]{4}-[0-9]{2}-[0-9]{2}"
-    r"([T ][0-9]{2}(:[0-9]{2}(:[0-9]{2}([.,][0-9]{1,6})?)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?)?)$"
-)
+WHEN_PATTERN: Final = timetext.WHEN_PATTERN
 
 
 class BackfillError(ValueError):
@@ -78,6 +76,9 @@ def parse_when(text: str, *, relative_to: datetime) -> datetime:
     """``now``, ``365d`` / ``12h`` / ``30m`` (before ``relative_to``), a date (00:00 UTC) or
     an ISO-8601 timestamp (UTC when it has no offset)."""
     text = text.strip()
+    if not timetext.WHEN.fullmatch(text):
+        # Nothing beyond what the API documents (fromisoformat reads more forms).
+        raise BackfillError(f"not a date, timestamp or duration: {text[:64]!r}", "datetime_parsing")
     if text == "now":
         return relative_to
     match = _DURATION.match(text)

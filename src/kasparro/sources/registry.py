@@ -40,3 +40,24 @@ BACKFILLS: dict[str, Callable[[SourceContext, BackfillSpec], HistorySource]] = {
 
 def source_names() -> list[str]:
     return list(SOURCES)
+
+
+def backfill_names() -> list[str]:
+    """The APIs a history backfill can read."""
+    return list(BACKFILLS)
+
+
+def history_run_name(api: str) -> str:
+    return f"{api}_history"
+
+
+def run_names() -> list[str]:
+    """Every name a run (and its drift events and quarantined records) is recorded under."""
+    return [*SOURCES, *(history_run_name(api) for api in BACKFILLS)]
+
+
+def observation_sources() -> list[str]:
+    """The names observations and asset mappings are recorded under: the market sources
+    (a backfill's points are stored under their API's name, so no history name is here;
+    reference sources write no observations)."""
+    return [name for name, factory in SOURCES.items() if not getattr(factory, "reference", False)]

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 
 from kasparro.store.types import ExactDecimal, UTCDateTime
@@ -115,7 +116,6 @@ assets = Table(
     # Set when the asset was merged into another (identity re-linking): its id and key now
     # resolve to that asset, the API answers its id with a redirect. Always one hop.
     Column("alias_of", BigId, ForeignKey("assets.id")),
-    Index("ix_assets_symbol", "symbol"),
 )
 
 asset_mappings = Table(
@@ -165,12 +165,16 @@ observations = Table(
     # page order, whatever the length of the asset's history (migration 0003).
     Index("ix_observations_asset_observed_id", "asset_id", "observed_at", "id"),
     Index("ix_observations_source_observed", "source", "observed_at"),
-    Index("ix_observations_symbol", "symbol"),
     Index("ix_observations_run", "run_id"),
 )
 
 # Latest observation per (asset, source): maintained by the loader in the same transaction
 # as the batch, so `latest=true` is an index scan, not a GROUP BY over history.
+# sort=symbol on /data and /assets orders by the symbol ignoring case, then id: these keep
+# that order a range scan (migration 0010).
+Index("ix_observations_symbol_ci", func.lower(observations.c.symbol), observations.c.id)
+Index("ix_assets_symbol_ci", func.lower(assets.c.symbol), assets.c.id)
+
 latest_observations = Table(
     "latest_observations",
     metadata,

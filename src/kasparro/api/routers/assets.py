@@ -72,7 +72,7 @@ async def list_assets(
     state: State,
     symbol: p.SymbolsParam = None,
     source: Annotated[
-        list[p.SourceName] | None,
+        list[p.ObservationSource] | None,
         Query(
             max_length=p.MAX_LIST_VALUES,
             description="Only assets mapped from this source; repeatable.",

@@ -15,22 +15,22 @@ from kasparro.api.hotpath import observation_page
 from kasparro.api.queryspec import Param, QuerySpec
 from kasparro.api.schemas import DataResponse, error_responses
 from kasparro.api.state import AppState
+from kasparro.query import cursor as cursors
 from kasparro.query.identity import resolve_aliases
 from kasparro.query.observations import SORT_FIELDS, ObservationFilter
 
 router = APIRouter(prefix="/api/v1", tags=["data"])
 
 SORT_CHOICES = tuple(v for f in SORT_FIELDS for v in (f, f"-{f}"))
-SOURCE_PATTERN = r"[A-Za-z0-9_.:\-]{1,64}"
 
 COMMON = (
     Param(
         "source",
-        "str",
-        "Source name; repeat for several (`source=coingecko&source=csv`).",
+        "enum",
+        "Source name; repeat for several (`source=coingecko&source=csv`). A backfill's "
+        "history is recorded under its API's name (`coingecko`, not `coingecko_history`).",
         repeatable=True,
-        max_length=64,
-        pattern=SOURCE_PATTERN,
+        choices=tuple(p.OBSERVATION_SOURCES),
         example="coingecko",
     ),
     Param(
@@ -50,9 +50,10 @@ COMMON = (
     Param(
         "cursor",
         "str",
-        "Opaque `meta.next_cursor` of the previous page; only valid with "
-        "the same sort, order and filters (422 otherwise, or when modified).",
-        max_length=1024,
+        p.CURSOR_DOC,
+        min_length=cursors.MIN_CURSOR_CHARS,
+        max_length=cursors.MAX_CURSOR_CHARS,
+        pattern=cursors.CURSOR_PATTERN,
     ),
 )
 

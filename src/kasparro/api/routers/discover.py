@@ -66,7 +66,7 @@ async def get_top_assets(
         ),
     ] = "coingecko",
     source: Annotated[
-        list[p.SourceName] | None,
+        list[p.ObservationSource] | None,
         Query(
             max_length=p.MAX_LIST_VALUES,
             description="The sources shown and compared; repeatable. Default: "

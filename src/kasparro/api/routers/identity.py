@@ -85,16 +85,24 @@ async def review_queue(
     responses=error_responses(422, 503),
     summary="Bad reference data found by the last relink",
     description="A contract listed for two coins of one API, empty addresses, unknown "
-    "chains, conflicting manual decisions: kept out of linking, never merging coins.",
+    "chains, conflicting manual decisions: kept out of linking, never merging coins. "
+    "By id, keyset-paginated like every list.",
 )
 async def list_anomalies(
     request: Request,
     state: State,
     kind: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_]+$")] = None,
     limit: p.LimitParam = 100,
+    cursor: p.CursorParam = None,
 ) -> Response:
+    scope = scope_digest("identity-anomalies", kind)
+    after = p.decode_cursor(cursor, scope=scope, key=ID_SORT_KEY)
     async with state.read_engine.connect() as conn:
-        return envelope(request, await q.anomalies(conn, kind=kind, limit=limit))
+        page = await q.anomalies(conn, kind=kind, limit=limit, after_id=after.id if after else None)
+    nxt = p.encode_cursor(scope, Position(page.next_id, page.next_id)) if page.next_id else None
+    return page_envelope(
+        request, page.items, limit=limit, next_cursor=nxt, sort="id", descending=False
+    )
 
 
 async def _decide_and_relink(
@@ -130,7 +138,7 @@ async def _decide_and_relink(
 @router.post(
     "/identity/review/{review_id}",
     response_model=DecisionResponse,
-    responses=error_responses(401, 403, 404, 422, 429, 503),
+    responses=error_responses(401, 403, 404, 413, 422, 429, 503),
     summary="Accept or reject a proposed pairing (authenticated)",
     description="Records the decision (sticky: automatic relinks never change it) and "
     "relinks at once, so an accepted pair shares one asset and a rejected one never does, "
@@ -155,7 +163,7 @@ async def decide_review(
 @router.post(
     "/identity/decisions",
     response_model=DecisionResponse,
-    responses=error_responses(401, 403, 422, 429, 503),
+    responses=error_responses(401, 403, 413, 422, 429, 503),
     summary="Pair (or keep apart) any two coins by hand (authenticated)",
     description="For pairings the linker never proposed: `accept` links the CoinGecko and "
     "CoinPaprika ids into one asset, `reject` keeps them apart forever. Same effect and "

@@ -28,7 +28,7 @@ from kasparro.query.cursor import Position, scope_digest
 from kasparro.runs import repository as repo
 from kasparro.runs.backfill import BackfillError, BackfillSpec, parse_when
 from kasparro.runs.service import UnknownSource, validate_names
-from kasparro.sources.registry import source_names
+from kasparro.sources.registry import backfill_names, source_names
 
 router = APIRouter(prefix="/api/v1", tags=["runs"], dependencies=[Depends(p.strict_query)])
 
@@ -175,13 +175,14 @@ _TRIGGER_DOC = (
     "start; 409 only when none can. Rate-limited per client (429 with Retry-After)."
 )
 _TRIGGER_ERRORS = error_responses(401, 403, 409, 422, 429, 503)
+_BODY_TRIGGER_ERRORS = error_responses(401, 403, 409, 413, 422, 429, 503)
 
 
 @router.post(
     "/runs",
     status_code=202,
     response_model=TriggerResponse,
-    responses=_TRIGGER_ERRORS,
+    responses=_BODY_TRIGGER_ERRORS,
     summary="Trigger an ETL run",
     description=_TRIGGER_DOC,
 )
@@ -198,7 +199,7 @@ async def trigger_run(
     "/backfills",
     status_code=202,
     response_model=TriggerResponse,
-    responses=_TRIGGER_ERRORS,
+    responses=_BODY_TRIGGER_ERRORS,
     summary="Start a history backfill",
     description="Loads price history (CoinGecko market charts, CoinPaprika historical "
     "tickers) for `asset_ids` or the `top` N coins, from `since` to `until` at `interval`, "
@@ -227,7 +228,7 @@ async def start_backfill(
         raise InvalidParameter(
             str(exc), details=[{"loc": "body", "message": str(exc), "type": exc.kind}]
         ) from None
-    names: list[str] = ["coingecko", "coinpaprika"] if body.source == "all" else [body.source]
+    names = backfill_names() if body.source == "all" else [body.source]
     return await _start(request, state, names, backfill=spec)
 
 
@@ -246,13 +247,7 @@ async def trigger_etl(
     state: State,
     _allowed: TriggerAllowed,
     source: Annotated[
-        str,
-        Query(
-            min_length=1,
-            max_length=64,
-            description="A source name or `all`.",
-            examples=["coingecko"],
-        ),
+        p.TriggerName, Query(description="A source name or `all`.", examples=["coingecko"])
     ] = "all",
 ) -> Response:
     return await _trigger(request, state, source)
