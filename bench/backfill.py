@@ -75,7 +75,7 @@ def bench_backfill(*, top: int, days: int, rate: float, coins: int) -> dict[str,
         upgrade(url)
         with EmulatorServer(EmulatorConfig(coins=coins)) as free:
             asyncio.run(_run(_settings(url, free, 60_000), ["coingecko"], None))
-        spec = BackfillSpec("1d", UNTIL - timedelta(days=days), UNTIL, top=top)
+        spec = BackfillSpec("1d", UNTIL - timedelta(days=days), UNTIL, top=top, now=UNTIL)
         with EmulatorServer(EmulatorConfig(coins=coins, cg_rate_limit_per_minute=rate)) as emu:
             settings = _settings(url, emu, rate)
             started = time.perf_counter()

@@ -186,8 +186,20 @@ def emulator(
     ] = "none",
     latency: Annotated[float, typer.Option(help="Added latency per response, seconds.")] = 0.0,
     tick_every: Annotated[
-        str, typer.Option(help="Advance market data every N seconds ('none' = manual).")
+        str,
+        typer.Option(
+            help="Advance market data every N seconds ('none' = manual; with --anchor now, "
+            "every 300 s unless set)."
+        ),
     ] = "none",
+    anchor: Annotated[
+        str,
+        typer.Option(
+            help="Time of tick 0: 'now' (the wall clock: current data that follows the clock), "
+            "'recording' (2022-02-23T11:31:45Z, the recorded payloads verbatim) or an "
+            "ISO-8601 time."
+        ),
+    ] = "now",
     fault: Annotated[
         list[str] | None,
         typer.Option("--fault", help="Fault rule, e.g. 'coingecko:503:/coins/markets:page=2'."),
@@ -206,6 +218,7 @@ def emulator(
             cp_rate_limit=cp_rate_limit,
             latency=latency,
             tick_every=tick_every,
+            anchor=anchor,
             faults=fault or [],
         )
     except ValueError as exc:

@@ -87,7 +87,7 @@ def run_demo(
     )
     if sock is not None:
         console.print(f"Trigger token: {_token_text(settings, own_token)}", highlight=False)
-    config = EmulatorConfig(coins=coins, tick_every_seconds=60.0)
+    config = EmulatorConfig(coins=coins, tick_every_seconds=60.0, anchor="now")
     try:
         emulator = EmulatorServer(config, port=emulator_port)
     except OSError as exc:

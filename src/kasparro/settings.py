@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     coingecko_per_page: Annotated[int, Field(ge=1, le=250)] = 250
     # Free/keyless tier is IP-shared and historically 5-30 calls/min: budget conservatively.
     coingecko_requests_per_minute: Annotated[float, Field(gt=0)] = 10.0
+    # How far back /coins/{id}/market_chart/range serves: "demo" (keyless and Demo keys: the
+    # past 365 days), "basic" (2 years), "analyst" (Analyst and above: everything).
+    coingecko_plan: Literal["demo", "basic", "analyst"] = "demo"
 
     coinpaprika_base_url: str = COINPAPRIKA_PUBLIC_URL
     coinpaprika_api_key: SecretStr | None = None

@@ -174,12 +174,14 @@ async def test_a_backfill_started_over_the_api_is_a_run_like_any_other(
 ) -> None:
     from tests.fixtures.api import wait_for_run
 
-    emu = emulator_factory(EmulatorConfig(coins=200))
+    # The emulator's 2022 history is older than the free plans' last year: a paid plan.
+    emu = emulator_factory(EmulatorConfig(coins=200, cg_plan="paid"))
     settings = make_settings(
         db_url,
         tmp_path,
         coingecko_base_url=emu.coingecko_base_url,
         coinpaprika_base_url=emu.coinpaprika_base_url,
+        coingecko_plan="analyst",
     )
     async with running_app(settings) as client:
         market = await client.post("/api/v1/runs", json={"source": "coingecko"}, headers=AUTH)

@@ -46,7 +46,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 # The bundled CSV sample too: its 2024 snapshot must not leak into the
                 # market APIs' spread or stretch their charts.
                 await run_etl(engine, settings, "coingecko", "coinpaprika", "csv")
-                spec = BackfillSpec("1d", UNTIL - timedelta(days=90), UNTIL, top=10)
+                spec = BackfillSpec("1d", UNTIL - timedelta(days=90), UNTIL, top=10, now=UNTIL)
                 await backfill(engine, settings, spec)
                 async with engine.begin() as conn:  # as `kasparro demo` does
                     await mark_emulated(conn, {"emulator": emu.base_url})

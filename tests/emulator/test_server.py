@@ -31,7 +31,8 @@ def test_factory_takes_a_config_or_options(emulator_factory: EmulatorFactory) ->
 def test_server_stops_and_frees_its_port() -> None:
     server = EmulatorServer(EmulatorConfig(coins=50)).start()
     port = server.port
-    assert httpx.get(f"{server.base_url}/_emulator/health").json() == {"status": "ok", "tick": 0}
+    health = httpx.get(f"{server.base_url}/_emulator/health").json()
+    assert health == {"status": "ok", "tick": 0, "now": "2022-02-23T11:31:45.000Z"}
     server.stop()
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
         pass

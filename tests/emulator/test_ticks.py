@@ -38,7 +38,13 @@ async def test_same_tick_same_bytes_and_next_tick_moves_time_and_prices() -> Non
             assert new == old
             continue
         assert delta == 300
-        moved += new["current_price"] != old["current_price"]
+        # Five minutes move a price by basis points: a coarsely rounded price (a
+        # stablecoin's 1.001) may not show it, its market cap does.
+        was, now = (
+            (old["current_price"], old["market_cap"]),
+            (new["current_price"], new["market_cap"]),
+        )
+        moved += was != now
     assert moved > 0.8 * len(before)
     for cp_id, old in tickers_before.items():
         moved_by = _when(tickers_after[cp_id]["last_updated"]) - _when(old["last_updated"])

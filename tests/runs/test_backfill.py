@@ -23,8 +23,10 @@ from kasparro.runs.backfill import (
     WHEN_PATTERN,
     BackfillError,
     BackfillSpec,
+    depth_floor,
     missing_ranges,
     parse_when,
+    within_depth,
 )
 from kasparro.runs.backfill import plan_chunks as plan
 from kasparro.runs.result import RunResult
@@ -35,10 +37,11 @@ from tests.fixtures.emulator import EmulatorFactory
 from tests.fixtures.etl import count, rows, run_etl
 from tests.runs.test_pipeline_http import emu_settings
 
-# The emulator's clock (tick 0 is the recording's Date): a year of daily history before it.
+# The emulator's clock (tick 0 is the recording's Date): a year of daily history before it,
+# with the emulator's now as the current time the plans count back from.
 UNTIL = datetime(2022, 2, 23, 11, 31, 45, tzinfo=UTC)
 SINCE = datetime(2021, 2, 23, tzinfo=UTC)
-DAILY = BackfillSpec("1d", SINCE, UNTIL, top=12)
+DAILY = BackfillSpec("1d", SINCE, UNTIL, top=12, now=UNTIL)
 
 
 async def backfill(
@@ -64,7 +67,7 @@ def _chart_requests(emu: EmulatorServer) -> int:
 async def test_a_year_of_daily_history_loads_once_and_a_second_backfill_fetches_nothing(
     engine: AsyncEngine, db_url: str, emulator_factory: EmulatorFactory
 ) -> None:
-    emu = emulator_factory(EmulatorConfig(coins=300))
+    emu = emulator_factory(EmulatorConfig(coins=300, cg_plan="paid"))
     settings = emu_settings(db_url, emu)
     await run_etl(engine, settings, "coingecko", "coinpaprika")
     market = await count(engine, "SELECT count(*) FROM observations")
@@ -73,13 +76,13 @@ async def test_a_year_of_daily_history_loads_once_and_a_second_backfill_fetches_
         result = first[name]
         assert result.status == "success", result.error
         assert result.pages == 12 and result.reconciles
-        assert result.loaded > 12 * 300  # about 365 points per coin, minus gaps
+        assert result.loaded > 12 * 300  # about 364 points per coin, minus gaps
     assert _chart_requests(emu) == 12
     assert await count(engine, "SELECT count(*) FROM observations") == market + sum(
         r.loaded for r in first.values()
     )
-    # One watermark per coin and source, covering what was asked (CoinPaprika's free plan:
-    # the last year only).
+    # One watermark per coin and source, covering what was asked (the free plans: the last
+    # year only).
     marks = await rows(
         engine,
         "SELECT source, count(*), min(covered_from), max(covered_to) FROM backfill_watermarks"
@@ -89,9 +92,10 @@ async def test_a_year_of_daily_history_loads_once_and_a_second_backfill_fetches_
     second = await backfill(engine, settings, DAILY)
     assert all(r.status == "success" and r.pages == r.fetched == 0 for r in second.values())
     assert _chart_requests(emu) == 12  # nothing fetched again
-    # A longer range asks only for the new part, per coin.
-    longer = BackfillSpec("1d", SINCE - timedelta(days=30), UNTIL, top=12)
-    third = await backfill(engine, settings, longer, "coingecko")
+    # A longer range asks only for the new part, per coin (a paid plan serves it).
+    longer = BackfillSpec("1d", SINCE - timedelta(days=30), UNTIL, top=12, now=UNTIL)
+    paid = settings.model_copy(update={"coingecko_plan": "analyst"})
+    third = await backfill(engine, paid, longer, "coingecko")
     assert third["coingecko_history"].pages == 12
     assert third["coingecko_history"].fetched < 12 * 40
 
@@ -102,7 +106,9 @@ async def test_history_points_are_exact_observations_of_the_mapped_asset(
     emu = emulator_factory(EmulatorConfig(coins=300))
     settings = emu_settings(db_url, emu)
     await run_etl(engine, settings, "coingecko")
-    spec = BackfillSpec("1d", SINCE, UNTIL, asset_ids=(await _asset(engine, "bitcoin"),))
+    since = UNTIL - timedelta(days=360)
+    bitcoin = (await _asset(engine, "bitcoin"),)
+    spec = BackfillSpec("1d", since, UNTIL, asset_ids=bitcoin, now=UNTIL)
     result = (await backfill(engine, settings, spec, "coingecko"))["coingecko_history"]
     assert result.status == "success" and result.pages == 1
     async with httpx.AsyncClient() as client:
@@ -110,7 +116,7 @@ async def test_history_points_are_exact_observations_of_the_mapped_asset(
             f"{emu.coingecko_base_url}/coins/bitcoin/market_chart/range",
             params={
                 "vs_currency": "usd",
-                "from": int(SINCE.timestamp()),
+                "from": int(since.timestamp()),
                 "to": int(UNTIL.timestamp()),
             },
         )
@@ -153,20 +159,16 @@ async def _asset(engine: AsyncEngine, cg_id: str) -> int:
 async def test_a_backfill_killed_mid_way_resumes_with_nothing_lost_or_duplicated(
     engine: AsyncEngine, db_url: str, emulator_factory: EmulatorFactory, tmp_path: Path
 ) -> None:
-    emu = emulator_factory(EmulatorConfig(coins=300))
+    # The CLI's plans count from the wall clock: an emulator anchored in the recent past, and
+    # fixed dates so that the resumed run asks for exactly what the killed one did.
+    anchor = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    emu = emulator_factory(EmulatorConfig(coins=300, anchor=anchor))
     settings = emu_settings(db_url, emu)
     await run_etl(engine, settings, "coingecko")
     env = _cli_env(db_url, emu, KASPARRO_CRASH_AT="after_commit:coingecko_history:5")
-    args = [
-        "--source",
-        "coingecko",
-        "--top",
-        "12",
-        "--since",
-        "2021-02-23",
-        "--until",
-        "2022-02-23T11:31:45Z",
-    ]
+    since = anchor - timedelta(days=300)
+    args = ["--source", "coingecko", "--top", "12"]
+    args += ["--since", since.isoformat(), "--until", anchor.isoformat()]
     killed = await _cli(env, tmp_path, args)
     assert killed == -9  # SIGKILLed by itself after committing page 5
     done = await count(engine, "SELECT count(*) FROM backfill_watermarks")
@@ -248,6 +250,64 @@ async def test_the_coinpaprika_free_plan_has_no_five_minute_history(
     assert result.status == "failed" and "free plan has no 5m history" in (result.error or "")
 
 
+async def _history_span(engine: AsyncEngine, source: str, run_id: int) -> tuple[Any, Any, int]:
+    ((first, last, n),) = await rows(
+        engine,
+        "SELECT min(observed_at), max(observed_at), count(*) FROM observations"
+        " WHERE source = :s AND run_id = :run",
+        s=source,
+        run=run_id,
+    )
+    return _aware(first) if first else None, _aware(last) if last else None, int(n)
+
+
+async def test_a_recent_backfill_loads_rows_from_a_wall_clock_emulator(
+    engine: AsyncEngine, db_url: str, emulator_factory: EmulatorFactory
+) -> None:
+    """What the demo's POST /api/v1/backfills {"top": 3, "since": "7d"} does: its emulator's
+    data is current, so the last week of history is there on both APIs."""
+    emu = emulator_factory(EmulatorConfig(coins=300, anchor="now"))
+    settings = emu_settings(db_url, emu)
+    await run_etl(engine, settings, "coingecko", "coinpaprika")
+    end = parse_when("now", relative_to=datetime.now(UTC))
+    spec = BackfillSpec("1d", parse_when("7d", relative_to=end), end, top=3)
+    results = await backfill(engine, settings, spec)
+    for name in ("coingecko_history", "coinpaprika_history"):
+        result = results[name]
+        assert result.status == "success" and result.pages == 3, result.error
+        first, last, loaded = await _history_span(engine, name.split("_")[0], result.run_id)
+        assert loaded == result.loaded > 0
+        assert 3 * 5 <= loaded <= 3 * 8  # a week of daily points per coin (outages aside)
+        assert spec.since <= first and last <= end
+
+
+async def test_plan_depth_is_counted_back_from_now_not_from_until(
+    engine: AsyncEngine, db_url: str, emulator_factory: EmulatorFactory
+) -> None:
+    """A range ending 200 days ago on the free plans (a year of daily history): what is
+    loaded starts a year before *now*, as the APIs count it; counted from ``until`` the
+    request would ask for 565 days ago and the APIs would refuse it (401 / 402)."""
+    emu = emulator_factory(EmulatorConfig(coins=300, anchor="now"))
+    settings = emu_settings(db_url, emu)
+    await run_etl(engine, settings, "coingecko", "coinpaprika")
+    now = datetime.now(UTC)
+    spec = BackfillSpec("1d", now - timedelta(days=500), now - timedelta(days=200), top=3)
+    results = await backfill(engine, settings, spec)
+    for name in ("coingecko_history", "coinpaprika_history"):
+        result = results[name]
+        assert result.status == "success", result.error
+        first, last, loaded = await _history_span(engine, name.split("_")[0], result.run_id)
+        assert loaded > 3 * 150  # about 164 daily points per coin
+        assert now - timedelta(days=365) <= first <= now - timedelta(days=362)
+        assert last <= spec.until
+    # A range the plan does not reach at all is refused with the reason, not loaded empty.
+    old = BackfillSpec("1d", now - timedelta(days=900), now - timedelta(days=400), top=3)
+    refused = await backfill(engine, settings, old)
+    for name in ("coingecko_history", "coinpaprika_history"):
+        assert refused[name].status == "failed"
+        assert "plan serves 1d history for the last 365 days only" in (refused[name].error or "")
+
+
 # --- planning (pure) -----------------------------------------------------------------------
 
 
@@ -269,6 +329,31 @@ def test_chunks_grow_the_covered_range_outwards_and_widen_short_requests() -> No
     assert chunks[-1].fetch_start == chunks[-1].end - timedelta(days=2)  # widened
     assert chunks[0].fetch_start == chunks[0].start
     assert missing_ranges(covered, covered[0], covered[1]) == []
+
+
+def test_the_depth_cut_counts_from_now_with_a_margin_for_the_requests() -> None:
+    now = datetime(2026, 12, 4, 12, tzinfo=UTC)
+    spec = BackfillSpec("1d", now - timedelta(days=500), now - timedelta(days=200), now=now)
+    cut = within_depth(spec, timedelta(days=365), "the free plan")
+    assert cut.since == now - timedelta(days=364)  # a day's margin, not until - 365 days
+    assert cut.until == spec.until
+    assert within_depth(spec, None, "a paid plan") == spec
+    hourly = BackfillSpec("1h", now - timedelta(days=3), now, now=now)
+    assert within_depth(hourly, timedelta(days=1), "x").since == now - timedelta(hours=23)
+    with pytest.raises(BackfillError, match="serves 1d history for the last 100 days only"):
+        within_depth(spec, timedelta(days=100), "the free plan")
+
+
+def test_a_short_chunk_is_widened_forwards_when_backwards_leaves_the_plan() -> None:
+    now = datetime(2026, 12, 4, 12, tzinfo=UTC)
+    spec = BackfillSpec("1d", now - timedelta(days=364), now - timedelta(days=300), now=now)
+    floor = depth_floor(spec, timedelta(days=365))
+    (chunk,) = plan(
+        [_t("a")], spec, max_span=timedelta(days=400), min_span=timedelta(days=91), floor=floor
+    )
+    assert floor is not None and chunk.fetch_start >= floor
+    assert chunk.fetch_end is not None and chunk.fetch_end - chunk.fetch_start >= timedelta(days=91)
+    assert (chunk.start, chunk.end) == (spec.since, spec.until)  # the watermark: what was asked
 
 
 def test_when_and_spec_parsing() -> None:

@@ -21,6 +21,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=None, help="seconds per response")
     parser.add_argument("--tick-every", default=None, help="advance a tick every N seconds")
     parser.add_argument(
+        "--anchor",
+        default="now",
+        help="time of tick 0: now (default: current data following the wall clock), "
+        "recording (2022-02-23T11:31:45Z, the recorded payloads verbatim) or an ISO-8601 time",
+    )
+    parser.add_argument(
         "--fault",
         action="append",
         default=[],
@@ -30,16 +36,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    config = EmulatorConfig.from_options(
-        coins=args.coins,
-        seed=args.seed,
-        cg_rate_limit=args.cg_rate_limit,
-        cp_rate_limit=args.cp_rate_limit,
-        cp_tickers_cap=args.cp_tickers_cap,
-        latency=args.latency,
-        tick_every=args.tick_every,
-        faults=args.fault,
-    )
+    try:
+        config = EmulatorConfig.from_options(
+            coins=args.coins,
+            seed=args.seed,
+            cg_rate_limit=args.cg_rate_limit,
+            cp_rate_limit=args.cp_rate_limit,
+            cp_tickers_cap=args.cp_tickers_cap,
+            latency=args.latency,
+            tick_every=args.tick_every,
+            anchor=args.anchor,
+            faults=args.fault,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
     serve(args.host, args.port, config, log_level=args.log_level, prewarm=not args.no_prewarm)
 
 

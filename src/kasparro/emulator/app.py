@@ -30,7 +30,6 @@ from kasparro.emulator.faults import (
 from kasparro.emulator.market import PCP_INTERVALS
 from kasparro.emulator.render import Headers, Record
 from kasparro.emulator.state import Emulator
-from kasparro.emulator.universe import BASE_TIME_MS
 from kasparro.emulator.views import CG_ORDERS, MarketsQuery
 
 Scope = MutableMapping[str, Any]
@@ -299,18 +298,22 @@ class EmulatorApp:
             if start is None or end is None:
                 return _json(422, render.CG_ERROR_JSON, render.cg_error("invalid from/to"))
             from_ms, to_ms = start * 1000, end * 1000
-            step = history.coingecko_step(from_ms, to_ms)
+            step = history.coingecko_step(from_ms, to_ms, now_ms)
         else:
             days = params.get("days", "")
             count = 100_000 if days == "max" else _int_or_none(days)
             if count is None or count < 1:
                 return _json(422, render.CG_ERROR_JSON, render.cg_error("invalid days"))
             from_ms, to_ms = now_ms - count * history.DAY_MS, now_ms
-            step = history.coingecko_step(from_ms, to_ms)
+            step = history.coingecko_step(from_ms, to_ms, now_ms)
             if params.get("interval") == "daily":
                 step = history.DAY_MS
             elif params.get("interval") == "hourly":
                 step = history.HOUR_MS
+        try:
+            history.coingecko_plan_check(from_ms, now_ms, self.emulator.config.cg_plan)
+        except history.PlanError as exc:
+            return _json(401, render.CG_ERROR_JSON, render.cg_plan_error(str(exc), now_ms))
         body = self.emulator.views.cg_chart_body(asset, from_ms, to_ms, step, now_ms)
         return self._cg_ok(tick, body)
 
@@ -349,8 +352,7 @@ class EmulatorApp:
     # --- CoinPaprika handlers ---------------------------------------------------------
 
     def _cp_ok(self, tick: int, body: bytes, **records: Any) -> Reply:
-        step = self.emulator.config.tick_step_seconds
-        modified = render.http_date(BASE_TIME_MS // 1000 + tick * step)
+        modified = render.http_date(self.emulator.now_ms(tick) // 1000)
         return Reply(
             200,
             render.CP_JSON,
@@ -460,14 +462,17 @@ class EmulatorApp:
             payload = await _read_json(receive)
             result: Any
             if action == "health" and method == "GET":
-                result = {"status": "ok", "tick": emulator.current_tick}
+                tick = emulator.current_tick
+                now = render.iso_millis(emulator.now_ms(tick))
+                result = {"status": "ok", "tick": tick, "now": now}
             elif action == "stats" and method == "GET":
                 result = emulator.stats()
             elif action == "stats" and method == "DELETE":
                 emulator.reset_stats()
                 result = emulator.stats()
             elif action == "tick" and method == "GET":
-                result = {"tick": emulator.current_tick}
+                tick = emulator.current_tick
+                result = {"tick": tick, "now": render.iso_millis(emulator.now_ms(tick))}
             elif action == "tick" and method == "POST":
                 n = int(params.get("n") or (payload or {}).get("n", 1))
                 result = {"tick": emulator.tick(n)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
+from datetime import datetime
 from typing import Any
 
 from kasparro.emulator.faults import FaultRule
@@ -28,6 +29,14 @@ class EmulatorConfig:
     # CoinPaprika plan for /v1/tickers/{id}/historical: "free" (daily points for the last
     # year, hourly for the last day, no 5-minute data) or "pro" (everything).
     cp_plan: str = "free"
+    # CoinGecko plan for /coins/{id}/market_chart[/range]: "demo" (keyless and Demo keys:
+    # the past 365 days) or "paid" (everything).
+    cg_plan: str = "demo"
+    # The time of tick 0: "recording" (2022-02-23T11:31:45Z, the recorded page's Date: the
+    # recorded page is served verbatim), "now" (the wall clock at start: the data is current
+    # and the data clock follows the wall clock, a tick every tick_step_seconds), or a fixed
+    # timezone-aware datetime or ISO-8601 text. Every timestamp the APIs serve moves with it.
+    anchor: str | datetime = "recording"
     # Added before every API response (not control routes).
     latency_seconds: float = 0.0
     faults: list[FaultRule] = field(default_factory=list)
@@ -42,6 +51,8 @@ class EmulatorConfig:
     cache_max_bytes: int = 256 * 1024 * 1024
     # Monotonic seconds; injectable so tests can move time for rate limits and ticks.
     clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
+    # Epoch seconds, read once for anchor "now"; injectable for tests.
+    wall_clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.coins < 1:
@@ -54,10 +65,24 @@ class EmulatorConfig:
             raise ValueError("cp_tickers_cap must be >= 0 or None")
         if self.cp_plan not in ("free", "pro"):
             raise ValueError("cp_plan must be 'free' or 'pro'")
+        if self.cg_plan not in ("demo", "paid"):
+            raise ValueError("cg_plan must be 'demo' or 'paid'")
+        self.anchor = _anchor(self.anchor)
         if self.latency_seconds < 0:
             raise ValueError("latency_seconds must be >= 0")
         if self.tick_every_seconds is not None and self.tick_every_seconds <= 0:
             raise ValueError("tick_every_seconds must be > 0 or None")
+        if self.tick_step_seconds < 1:
+            raise ValueError("tick_step_seconds must be >= 1")
+        if self.anchor == "now":
+            # The data clock is the wall clock: a tick is as long as the data time it adds.
+            every = self.tick_every_seconds
+            if every is None:
+                self.tick_every_seconds = float(self.tick_step_seconds)
+            elif every != int(every):
+                raise ValueError("with anchor 'now', tick_every_seconds must be whole seconds")
+            else:
+                self.tick_step_seconds = int(every)
         self.faults = [FaultRule.coerce(rule) for rule in self.faults]
 
     @classmethod
@@ -72,6 +97,7 @@ class EmulatorConfig:
         latency: float | None = None,
         faults: Iterable[str | Mapping[str, Any] | FaultRule] = (),
         tick_every: float | str | None = None,
+        anchor: str | None = None,
         **extra: Any,
     ) -> EmulatorConfig:
         """Build from CLI-style options: None keeps the default, ``"none"``/``"0"`` disables
@@ -86,6 +112,8 @@ class EmulatorConfig:
             values["seed"] = seed
         if latency is not None:
             values["latency_seconds"] = latency
+        if anchor is not None:
+            values["anchor"] = anchor
         values["cg_rate_limit_per_minute"] = _optional_float(cg_rate_limit)
         values["cp_rate_limit_per_minute"] = _optional_float(cp_rate_limit)
         values["tick_every_seconds"] = _optional_float(tick_every)
@@ -98,11 +126,31 @@ class EmulatorConfig:
         """JSON-friendly view (for the control API and logs)."""
         out: dict[str, Any] = {}
         for f in fields(self):
-            if f.name == "clock":
+            if f.name in ("clock", "wall_clock"):
                 continue
             value = getattr(self, f.name)
-            out[f.name] = [r.to_dict() for r in value] if f.name == "faults" else value
+            if f.name == "faults":
+                value = [r.to_dict() for r in value]
+            elif isinstance(value, datetime):
+                value = value.isoformat()
+            out[f.name] = value
         return out
+
+
+def _anchor(value: str | datetime) -> str | datetime:
+    """ "recording", "now", or a timezone-aware datetime (ISO-8601 text is parsed)."""
+    if isinstance(value, str):
+        if value in ("recording", "now"):
+            return value
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                f"anchor must be 'recording', 'now' or an ISO-8601 time, not {value!r}"
+            ) from None
+    if value.tzinfo is None:
+        raise ValueError("an anchor time needs a timezone (e.g. 2025-01-01T00:00:00Z)")
+    return value
 
 
 def _optional_float(value: float | int | str | None) -> float | None:

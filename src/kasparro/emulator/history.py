@@ -1,183 +1,99 @@
 """Price history of the universe's coins, as the history endpoints serve it.
 
-A coin's past is a deterministic walk backwards from its tick-0 market data: one daily
-factor in [0.95, 1.05] per day, keyed by ``(seed, asset, day)``, with intraday points
-interpolated between days plus a small per-slot wobble. Market cap follows the price
-(constant supply), volume gets its own daily noise. History starts at the coin's listing
-(its ``atl_date``, else 2017-01-01) and ends at the universe's *now* (tick 0 plus the ticks),
-or earlier for a dead coin (its last update: it was delisted). About one point in 120 is
-missing (upstream outages), and the points are floats, as both APIs send them.
+Both APIs' history is their view of the coin's one true price path (``truth.py``): the
+same market as their ``/coins/markets`` and ``/tickers`` data, each with its own noise
+(CoinGecko's chart and CoinPaprika's historical ticks are never identical copies). History
+starts at the coin's listing (its ``atl_date``, else 2017-01-01) and ends at the emulator's
+*now*, or earlier for a dead coin (its last update: it was delisted). About one point in
+120 is missing (upstream outages), and the points are floats, as both APIs send them.
 
-Granularity follows the real APIs (QUIRKS.md, OpenAPI specs):
-- CoinGecko ``/coins/{id}/market_chart/range``: 5-minutely for a range up to 1 day, hourly
-  up to 90 days, daily (00:00 UTC) beyond; a range reaching *now* ends with a point at
-  *now*, unaligned (the recorded 90-day chart's last point).
+Times here are the emulator's *output* clock: the universe's internal clock (tick 0 at the
+recording's 2022-02-23T11:31:45Z) moved by the anchor's shift (``EmulatorConfig.anchor``).
+Grids are aligned in the output clock (daily points at 00:00 UTC of the days served).
+
+Granularity and depth follow the real APIs (their docs and OpenAPI specs, QUIRKS.md):
+- CoinGecko ``/coins/{id}/market_chart/range``: 5-minutely for a range within the last day
+  from *now*, hourly for any other range up to 90 days, daily (00:00 UTC) beyond; a range
+  reaching *now* ends with a point at *now*, unaligned (the recorded 90-day chart's last
+  point). The keyless/Demo plan serves the past 365 days from *now* only (401, error 10012).
 - CoinPaprika ``/tickers/{id}/historical``: points aligned to the requested interval, at
   most ``limit`` of them from ``start``; the free plan serves daily points for the last
-  year and hourly ones for the last day only (see ``PlanError``).
+  year and hourly ones for the last day only, counted from *now* (see ``PlanError``).
 """
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 from kasparro.emulator.market import cg_base
-from kasparro.emulator.numbers import Num
-from kasparro.emulator.rng import draw_table, hash_ints
+from kasparro.emulator.rng import hash_ints
+from kasparro.emulator.truth import Market
 from kasparro.emulator.universe import BASE_TIME_MS, Asset
 
-SALT_HISTORY: Final = 11
+SALT_GAPS: Final = 13
 DAY_MS: Final = 86_400_000
 HOUR_MS: Final = 3_600_000
 FIVE_MIN_MS: Final = 300_000
 _EPOCH_2017_MS: Final = 1_483_228_800_000
 _GAP_PER_MILLE: Final = 8
 
-
-def as_float(value: Num | None) -> float:
-    """A Num as the float an upstream's JSON would carry."""
-    if value is None:
-        return 0.0
-    mantissa, exponent = value
-    return mantissa * 10.0**exponent if exponent < 0 else float(mantissa * 10**exponent)
-
-
-@dataclass(slots=True)
-class _Path:
-    listed_ms: int
-    end_ms: int  # last moment with data (exclusive of nothing: a point at end_ms exists)
-    price0: float
-    cap0: float
-    volume0: float
-    day0: int  # the day index of tick 0
-    daily: dict[int, float]  # day index -> price at 00:00 UTC, for days low..high
-    low: int = 0
-    high: int = 0
-    back: tuple[int, ...] = ()  # draws of day0, day0-1, ...
-    ahead: tuple[int, ...] = ()  # draws of day0+1, day0+2, ...
+Api = Literal["coingecko", "coinpaprika"]
 
 
 class History:
-    """Per-asset price paths, built lazily and cached (deterministic: races are harmless)."""
+    """Each API's history points, from the shared market's paths."""
 
-    def __init__(self, seed: int) -> None:
-        self.seed = seed
-        self._paths: dict[int, _Path] = {}
-        self._lock = threading.Lock()
+    def __init__(self, market: Market, shift_ms: int = 0) -> None:
+        self.market = market
+        self.seed = market.seed
+        self.shift_ms = shift_ms
 
-    def _path(self, asset: Asset, now_ms: int) -> _Path:
-        with self._lock:
-            path = self._paths.get(asset.index)
-        if path is not None:
-            return self._with_end(path, asset, now_ms)
+    def span(self, asset: Asset, now_ms: int) -> tuple[int, int]:
+        """(listed, end) of the coin's history in the output clock."""
         base = cg_base(asset, self.seed)
-        listed = base.atl_date_ms or _EPOCH_2017_MS
-        path = _Path(
-            listed_ms=min(listed, BASE_TIME_MS - 30 * DAY_MS),
-            end_ms=now_ms,
-            price0=as_float(base.price) or 1e-6,
-            cap0=as_float(base.market_cap),
-            volume0=as_float(base.volume),
-            day0=BASE_TIME_MS // DAY_MS,
-            daily={},
-        )
-        with self._lock:
-            self._paths.setdefault(asset.index, path)
-        return self._with_end(path, asset, now_ms)
-
-    def _with_end(self, path: _Path, asset: Asset, now_ms: int) -> _Path:
+        anchor = BASE_TIME_MS + self.shift_ms
+        listed = min(base.atl_date_ms or _EPOCH_2017_MS, anchor - 30 * DAY_MS)
         # A dead coin's history stops where it stopped updating: it was delisted then.
-        end = cg_base(asset, self.seed).last_updated_ms if asset.stale else now_ms
-        path.end_ms = min(end, now_ms)
-        return path
+        end = base.last_updated_ms + self.shift_ms if asset.stale else now_ms
+        return listed, min(end, now_ms)
 
-    def _draw(self, asset: Asset, path: _Path, day: int) -> int:
-        """The day's 64-bit draw: one SHAKE table per asset and direction (prefix-stable, so
-        a longer history never changes a shorter one), not one hash per day."""
-        offset = path.day0 - day
-        table, sign = (path.back, 0) if offset >= 0 else (path.ahead, 1)
-        index = abs(offset) - sign
-        if index >= len(table):
-            size = max(2 * len(table), index + 64)
-            table = draw_table(size, self.seed, SALT_HISTORY, asset.index, sign)
-            if sign:
-                path.ahead = table
-            else:
-                path.back = table
-        return table[index]
+    def end_ms(self, asset: Asset, now_ms: int) -> int:
+        return self.span(asset, now_ms)[1]
 
-    def _factor(self, asset: Asset, path: _Path, day: int) -> float:
-        return 1.0 + (self._draw(asset, path, day) % 10_001 - 5_000) / 100_000.0
+    def point_at(self, asset: Asset, api: Api, t_ms: int) -> tuple[int, float, float, float]:
+        """(t, price, market cap, volume) of one API at output time ``t_ms``."""
+        internal = t_ms - self.shift_ms
+        if api == "coingecko":
+            return (t_ms, *self.market.cg_point(asset, internal))
+        return (t_ms, *self.market.cp_point(asset, internal))
 
-    def _daily(self, asset: Asset, path: _Path, day: int) -> float:
-        """The price at 00:00 UTC of ``day``: the days between tick 0 and it are computed
-        once, outwards from the exact tick-0 anchor (a contiguous cached range)."""
-        daily = path.daily
-        if not daily:
-            daily[path.day0] = path.price0
-            path.low = path.high = path.day0
-        while path.low > day:
-            daily[path.low - 1] = daily[path.low] / self._factor(asset, path, path.low)
-            path.low -= 1
-        while path.high < day:
-            daily[path.high + 1] = daily[path.high] * self._factor(asset, path, path.high + 1)
-            path.high += 1
-        return daily[day]
-
-    def _point(self, asset: Asset, path: _Path, t_ms: int) -> tuple[float, float, float]:
-        day, into = divmod(t_ms, DAY_MS)
-        start = self._daily(asset, path, day)
-        price = start
-        if into:
-            end = self._daily(asset, path, day + 1)
-            wobble = hash_ints(self.seed, SALT_HISTORY, asset.index, t_ms // FIVE_MIN_MS)
-            price = (start + (end - start) * (into / DAY_MS)) * (
-                1.0 + (wobble % 2_001 - 1_000) / 1_000_000.0
-            )
-        noise = (self._draw(asset, path, day) >> 20) % 1_001
-        volume = path.volume0 * (0.5 + noise / 1_000.0)
-        return price, path.cap0 * (price / path.price0), volume
-
-    def _missing(self, asset: Asset, path: _Path, t_ms: int) -> bool:
-        day, into = divmod(t_ms, DAY_MS)
-        h = (
-            hash_ints(self.seed, SALT_HISTORY + 2, asset.index, t_ms)
-            if into
-            else (self._draw(asset, path, day) >> 40)
-        )
-        return h % 1000 < _GAP_PER_MILLE
+    def _missing(self, asset: Asset, t_ms: int) -> bool:
+        return hash_ints(self.seed, SALT_GAPS, asset.index, t_ms) % 1000 < _GAP_PER_MILLE
 
     def points(
-        self, asset: Asset, from_ms: int, to_ms: int, step_ms: int, now_ms: int
+        self, asset: Asset, api: Api, from_ms: int, to_ms: int, step_ms: int, now_ms: int
     ) -> list[tuple[int, float, float, float]]:
-        """(t, price, market cap, volume) every ``step_ms`` in [from, to], within the coin's
-        life, gaps left out."""
-        path = self._path(asset, now_ms)
-        lo = max(from_ms, path.listed_ms)
-        hi = min(to_ms, path.end_ms)
+        """(t, price, market cap, volume) every ``step_ms`` in [from, to] (output clock),
+        within the coin's life, gaps left out."""
+        listed, end = self.span(asset, now_ms)
+        lo = max(from_ms, listed)
+        hi = min(to_ms, end)
         if hi < lo:
             return []
         first = -(-lo // step_ms) * step_ms
-        out = []
-        for t in range(first, hi + 1, step_ms):
-            if not self._missing(asset, path, t):
-                out.append((t, *self._point(asset, path, t)))
-        return out
-
-    def end_ms(self, asset: Asset, now_ms: int) -> int:
-        return self._path(asset, now_ms).end_ms
-
-    def point_at(self, asset: Asset, t_ms: int, now_ms: int) -> tuple[int, float, float, float]:
-        path = self._path(asset, now_ms)
-        return (t_ms, *self._point(asset, path, t_ms))
+        return [
+            self.point_at(asset, api, t)
+            for t in range(first, hi + 1, step_ms)
+            if not self._missing(asset, t)
+        ]
 
 
-def coingecko_step(from_ms: int, to_ms: int) -> int:
-    """CoinGecko's automatic granularity for a range."""
+def coingecko_step(from_ms: int, to_ms: int, now_ms: int) -> int:
+    """CoinGecko's automatic granularity for a range: "1 day from current time = 5-minutely
+    data; 1 day from any time (except current time) = hourly; 2 - 90 days = hourly; above
+    90 days = daily (00:00 UTC)" (CoinGecko's changelog, 2025-01-09)."""
     span = to_ms - from_ms
-    if span <= DAY_MS:
+    if span <= DAY_MS and from_ms >= now_ms - DAY_MS:
         return FIVE_MIN_MS
     if span <= 90 * DAY_MS:
         return HOUR_MS
@@ -206,12 +122,12 @@ CP_INTERVALS: Final[dict[str, int]] = {
 
 
 class PlanError(ValueError):
-    """The request asks for more history than the emulated CoinPaprika plan serves."""
+    """The request asks for more history than the emulated plan serves."""
 
 
 def coinpaprika_plan_check(interval_ms: int, start_ms: int, now_ms: int, plan: str) -> None:
     """The OpenAPI table of history per plan (free: daily for a year, hourly for a day, no
-    5-minute data); ``plan`` "pro" lifts it."""
+    5-minute data), counted back from the API's own *now*; ``plan`` "pro" lifts it."""
     if plan != "free":
         return
     if interval_ms < HOUR_MS:
@@ -220,3 +136,14 @@ def coinpaprika_plan_check(interval_ms: int, start_ms: int, now_ms: int, plan: s
         raise PlanError("hourly historical data is available for the last day on the free plan")
     if start_ms < now_ms - 365 * DAY_MS:
         raise PlanError("historical data is available for the last year on the free plan")
+
+
+def coingecko_plan_check(from_ms: int, now_ms: int, plan: str) -> None:
+    """Keyless and Demo users get the past 365 days from *now* (since 2024); ``plan``
+    "paid" lifts it."""
+    if plan == "demo" and from_ms < now_ms - 365 * DAY_MS:
+        raise PlanError(
+            "Your request exceeds the allowed time range. Public API users are limited to "
+            "querying historical data within the past 365 days. Upgrade to a paid plan to "
+            "enjoy full historical data access: https://www.coingecko.com/en/api/pricing. "
+        )

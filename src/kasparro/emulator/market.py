@@ -1,20 +1,20 @@
 """Per-asset market data at a tick, as CoinGecko and CoinPaprika records.
 
-Each asset has a tick-0 *base* per API, built lazily and deterministically: seeded coins
-from the recorded payloads, every other coin from its hash stream. A tick ``t > 0``
-perturbs a live asset by a factor ``(1 + k/100000)`` with ``k`` in [-2000, 2000] (price,
-market cap, FDV; volume by its own factor), shifts the 1h/24h percentages accordingly, and
-moves ``last_updated`` forward by ``t`` tick steps. Stale (dead) assets never change.
-
-The perturbation is relative to tick 0, not a random walk, so any tick can be computed
-directly; values at one tick are a pure function of ``(seed, asset, tick)``.
+Each asset has tick-0 *bases*, built lazily and deterministically: CoinGecko's from the
+recorded payloads (seeded coins) or the asset's hash stream; CoinPaprika's from the same
+CoinGecko numbers at full float precision (one market, see ``truth.py``). A tick renders a
+base scaled by exact factors ``(UNIT + k) / UNIT`` that ``truth.Market`` computes from the
+coin's one true price path and each API's freshness and noise: price, market cap and FDV
+share one factor, volume has its own; the 1h/24h percentages move with the price. Dead
+(stale) assets never change. Values at one tick are a pure function of ``(seed, asset,
+tick)``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kasparro.emulator.numbers import (
     ZERO_FLOAT,
@@ -42,15 +42,14 @@ from kasparro.emulator.render import (
     parse_iso,
     render_record,
 )
-from kasparro.emulator.rng import Stream, draw_table
+from kasparro.emulator.rng import Stream
 from kasparro.emulator.seed import CP_BTC_TICKER, seed_numbers
-from kasparro.emulator.universe import (
-    BASE_TIME_MS,
-    SALT_CG,
-    SALT_CP,
-    SALT_TICK,
-    Asset,
-)
+from kasparro.emulator.universe import BASE_TIME_MS, SALT_CG, SALT_CP, Asset
+
+if TYPE_CHECKING:
+    from kasparro.emulator.truth import CpTick
+
+UNIT = 10**9  # tick factors are (UNIT + k) / UNIT (truth.UNIT)
 
 PCP_INTERVALS = ("1h", "24h", "7d", "14d", "30d", "200d", "1y")
 CP_CHANGE_KEYS = (
@@ -71,17 +70,6 @@ _EPOCH_2017_MS = 1_483_228_800_000
 
 def pcp_field(interval: str) -> str:
     return f"price_change_percentage_{interval}_in_currency"
-
-
-def tick_factors(seed: int, tick: int, count: int) -> list[tuple[int, int]]:
-    """Per asset index: (price/cap factor k in [-2000, 2000], volume factor in
-    [-10000, 10000]), both in units of 1e-5; all zero at tick 0."""
-    if tick == 0:
-        return [(0, 0)] * count
-    return [
-        (h % 4001 - 2000, (h >> 20) % 20001 - 10000)
-        for h in draw_table(count, seed, SALT_TICK, tick)
-    ]
 
 
 def _fmt(value: Num | None) -> str:
@@ -310,7 +298,7 @@ def _generated_cg(asset: Asset, seed: int) -> CgBase:
     if asset.stale:
         last_updated = BASE_TIME_MS - stream.between(30, 400) * _DAY_MS
     else:
-        last_updated = BASE_TIME_MS - stream.between(0, 900_000)
+        last_updated = BASE_TIME_MS - asset.cg_lag_ms
 
     values: dict[str, Num | None] = {
         "fully_diluted_valuation": fdv,
@@ -363,8 +351,12 @@ def _generated_cg(asset: Asset, seed: int) -> CgBase:
 
 
 def _shift(value: Num | None, k: int) -> Num | None:
-    """A percentage moved by the tick factor (k/1000 percentage points)."""
-    return value if value is None or k == 0 else add(value, (k, -3))
+    """A percentage moved by the tick factor (``k / UNIT * 100`` percentage points), at the
+    value's own precision."""
+    if value is None or k == 0:
+        return value
+    moved = add(value, (k, -7))
+    return quantize(moved, value[1]) if value[1] > -7 else moved
 
 
 # The per-tick part of a CoinGecko record, in field order (the rest is static per asset).
@@ -390,9 +382,9 @@ def _cg_dynamic(base: CgBase, k: int, kv: int) -> tuple[str, ...]:
     high, low, pc24, pcp24 = base.high, base.low, base.pc24, base.pcp24
     mcc24, mccp24 = base.mcc24, base.mccp24
     if k or kv:
-        factor = 100_000 + k
+        factor = UNIT + k
         if price is not None:
-            new_price = scale(price, factor, 100_000)
+            new_price = scale(price, factor, UNIT)
             if pc24 is not None:
                 pc24 = add(pc24, add(new_price, (-price[0], price[1])))
             if high is not None and compare(new_price, high) > 0:
@@ -401,14 +393,14 @@ def _cg_dynamic(base: CgBase, k: int, kv: int) -> tuple[str, ...]:
                 low = new_price
             price = new_price
         if cap is not None:
-            new_cap = scale(cap, factor, 100_000)
+            new_cap = scale(cap, factor, UNIT)
             if mcc24 is not None:
                 mcc24 = add(mcc24, add(new_cap, (-cap[0], cap[1])))
             cap = new_cap
         if fdv is not None:
-            fdv = scale(fdv, factor, 100_000)
+            fdv = scale(fdv, factor, UNIT)
         if volume is not None:
-            volume = scale(volume, 100_000 + kv, 100_000)
+            volume = scale(volume, UNIT + kv, UNIT)
         pcp24 = _shift(pcp24, k)
         mccp24 = _shift(mccp24, k)
     values = tuple(
@@ -465,6 +457,10 @@ def cg_text(base: CgBase, k: int, kv: int, tick_ms: int, pcp: tuple[str, ...] = 
 
 @dataclass(slots=True)
 class CpBase:
+    """CoinPaprika's tick-0 numbers before its own view is applied: CoinGecko's tick-0
+    price, market cap and volume at float precision (the same market), plus CoinPaprika's
+    own static fields. A tick scales price/market cap/volume by ``truth.CpTick``."""
+
     head: Record  # id, name, symbol, rank
     supply: Record  # circulating_supply, total_supply, max_supply, beta_value, first_data_at
     last_updated_s: int
@@ -477,7 +473,6 @@ class CpBase:
     ath_price: Num | None
     ath_date: str  # fragment
     # Caches filled on first use.
-    dynamic0: tuple[str, ...] | None = None
     quote0: Record | None = None
     chunks: tuple[str, ...] | None = None
 
@@ -485,10 +480,9 @@ class CpBase:
 def cp_base(asset: Asset, seed: int) -> CpBase:
     base: CpBase | None = asset.cp_base
     if base is None:
+        base = _derived_cp(asset, seed)
         if asset.cp_id == "btc-bitcoin" and asset.origin == "seed":
-            base = _seeded_cp(asset)
-        else:
-            base = _derived_cp(asset, seed)
+            _recorded_btc(base)
         asset.cp_base = base
     return base
 
@@ -502,36 +496,31 @@ def _cp_head(asset: Asset) -> Record:
     }
 
 
-def _seeded_cp(asset: Asset) -> CpBase:
-    """The recorded btc-bitcoin ticker; only ``last_updated`` is re-based onto the universe
-    clock (the recording is from 2022-04-19, the universe's tick 0 is 2022-02-23)."""
+def _recorded_btc(base: CpBase) -> None:
+    """The recorded btc-bitcoin ticker's own fields (supplies, beta, first data, all-time
+    high). Its prices are not kept: the recording is from 2022-04-19 (BTC at 41,390) while
+    the universe's tick 0 is CoinGecko's page of 2022-02-23 (BTC at 38,938), and one market
+    means CoinPaprika quotes the same underlying price."""
     row: dict[str, Any] = seed_numbers(CP_BTC_TICKER)
     usd: dict[str, Any] = row["quotes"]["USD"]
-    return CpBase(
-        head=_cp_head(asset),
-        supply={
-            "circulating_supply": _fmt_cp(row["circulating_supply"]),
-            "total_supply": _fmt_cp(row["total_supply"]),
-            "max_supply": _fmt_cp(row["max_supply"]),
-            "beta_value": _fmt_cp(row["beta_value"]),
-            "first_data_at": json_string(row["first_data_at"]),
-        },
-        last_updated_s=BASE_TIME_MS // 1000 - 60,
-        price=usd["price"],
-        volume=usd["volume_24h"],
-        volume_change=usd["volume_24h_change_24h"],
-        market_cap=usd["market_cap"],
-        market_cap_change=usd["market_cap_change_24h"],
-        changes={key: usd[key] for key in CP_CHANGE_KEYS},
-        ath_price=usd["ath_price"],
-        ath_date=_date_fragment(usd["ath_date"]),
-    )
+    base.supply = {
+        "circulating_supply": _fmt_cp(row["circulating_supply"]),
+        "total_supply": _fmt_cp(row["total_supply"]),
+        "max_supply": _fmt_cp(row["max_supply"]),
+        "beta_value": _fmt_cp(row["beta_value"]),
+        "first_data_at": json_string(row["first_data_at"]),
+    }
+    base.ath_price = usd["ath_price"]
+    base.ath_date = _date_fragment(usd["ath_date"])
 
 
 def _extend(value: Num, stream: Stream, digits: int = 15) -> Num:
-    """Pad with random trailing digits to ``digits`` significant digits (float64-like)."""
+    """Pad with random trailing digits to ``digits`` significant digits (float64-like), the
+    random ones below the 9th significant digit (under a hundred-millionth of the value)."""
     mantissa, exponent = value
     length = len(str(abs(mantissa)))
+    if mantissa and length < 9:
+        mantissa, exponent, length = mantissa * 10 ** (9 - length), exponent - 9 + length, 9
     if mantissa == 0 or length >= digits:
         return canonical_float(round_sig(value, digits))
     pad = digits - length
@@ -543,12 +532,11 @@ def _extend(value: Num, stream: Stream, digits: int = 15) -> Num:
 def _derived_cp(asset: Asset, seed: int) -> CpBase:
     cg = cg_base(asset, seed)
     stream = Stream(seed, SALT_CP, asset.index)
-    deviation = (100_000 + stream.between(-500, 500), -5)  # CoinPaprika's price differs a bit
-    price = _extend(multiply(cg.price or (1, 0), deviation), stream)
-    volume = _extend(
-        multiply(cg.volume or (0, 0), (100_000 + stream.between(-5000, 5000), -5)), stream
-    )
-    cap = as_int(multiply(cg.market_cap or (0, 0), deviation))
+    # CoinGecko rounds to a few significant digits; CoinPaprika sends float64 digits of
+    # its own aggregate.
+    price = _extend(cg.price or (1, 0), stream)
+    volume = _extend(cg.volume or (0, 0), stream)
+    cap = as_int(cg.market_cap or (0, 0))
     pcp24 = cg.pcp24 or (0, 0)
     changes: dict[str, Num] = {
         "percent_change_15m": (stream.between(-50, 50), -2),
@@ -564,7 +552,7 @@ def _derived_cp(asset: Asset, seed: int) -> CpBase:
     ath_price = None
     ath_date = NULL
     if cg.ath is not None and not stream.per_mille(30):
-        ath_price = _extend(multiply(cg.ath, deviation), stream)
+        ath_price = _extend(cg.ath, stream)
         if cg.ath_date_ms is not None:
             ath_date = json_string(iso_seconds(cg.ath_date_ms // 1000))
     circulating = as_int(cg.circulating) if cg.circulating is not None else (0, 0)
@@ -572,7 +560,7 @@ def _derived_cp(asset: Asset, seed: int) -> CpBase:
     if asset.stale:
         last_updated = BASE_TIME_MS // 1000 - stream.between(30, 400) * 86_400
     else:
-        last_updated = BASE_TIME_MS // 1000 - stream.between(0, 300)
+        last_updated = BASE_TIME_MS // 1000 - asset.cp_lag_s
     return CpBase(
         head=_cp_head(asset),
         supply={
@@ -596,7 +584,7 @@ def _derived_cp(asset: Asset, seed: int) -> CpBase:
 
 
 def _shift_cp(value: Num, k: int) -> Num:
-    return value if k == 0 else quantize(add(value, (k, -3)), -2)
+    return value if k == 0 else quantize(add(value, (k, -7)), -2)
 
 
 # The per-tick part of a CoinPaprika quote.
@@ -611,33 +599,37 @@ CP_DYNAMIC_FIELDS = (
 )
 
 
-def _cp_dynamic(base: CpBase, k: int, kv: int) -> tuple[str, ...]:
-    if not (k or kv) and base.dynamic0 is not None:
-        return base.dynamic0
-    price, volume, cap = base.price, base.volume, base.market_cap
-    if k or kv:
-        price = scale(price, 100_000 + k, 100_000)
-        volume = scale(volume, 100_000 + kv, 100_000)
-        cap = scale(cap, 100_000 + k, 100_000)
+def cp_numbers(base: CpBase, tick: CpTick | None) -> tuple[Num, Num, Num]:
+    """(price, 24h volume, market cap) in USD in CoinPaprika's view at a tick (None: the
+    unscaled base)."""
+    if tick is None:
+        return base.price, base.volume, base.market_cap
+    return (
+        scale(base.price, UNIT + tick.k, UNIT),
+        scale(base.volume, UNIT + tick.kv, UNIT),
+        scale(base.market_cap, UNIT + tick.k_cap, UNIT),
+    )
+
+
+def _cp_dynamic(base: CpBase, tick: CpTick | None) -> tuple[str, ...]:
+    price, volume, cap = cp_numbers(base, tick)
+    move = 0 if tick is None else tick.k_move
     from_ath = None if base.ath_price is None else percent_change(price, base.ath_price, 2)
-    values = (
+    return (
         format_coinpaprika(price),
         format_coinpaprika(volume),
         format_coinpaprika(cap),
-        format_coinpaprika(_shift_cp(base.market_cap_change, k)),
-        format_coinpaprika(_shift_cp(base.changes["percent_change_1h"], k)),
-        format_coinpaprika(_shift_cp(base.changes["percent_change_24h"], k)),
+        format_coinpaprika(_shift_cp(base.market_cap_change, move)),
+        format_coinpaprika(_shift_cp(base.changes["percent_change_1h"], move)),
+        format_coinpaprika(_shift_cp(base.changes["percent_change_24h"], move)),
         _fmt_cp(from_ath),
     )
-    if not (k or kv):
-        base.dynamic0 = values
-    return values
 
 
 def _quote0(base: CpBase) -> Record:
-    """The quote at tick 0, in field order."""
+    """The quote's static fields in field order (the dynamic ones as in the base)."""
     if base.quote0 is None:
-        dynamic = dict(zip(CP_DYNAMIC_FIELDS, _cp_dynamic(base, 0, 0), strict=True))
+        dynamic = dict(zip(CP_DYNAMIC_FIELDS, _cp_dynamic(base, None), strict=True))
         quote: Record = {
             "price": dynamic["price"],
             "volume_24h": dynamic["volume_24h"],
@@ -654,30 +646,29 @@ def _quote0(base: CpBase) -> Record:
     return base.quote0
 
 
-def cp_quote(base: CpBase, k: int, kv: int) -> Record:
+def cp_quote(base: CpBase, tick: CpTick) -> Record:
     """One ``quotes.<CUR>`` object at a tick."""
     quote = dict(_quote0(base))
-    if k or kv:
-        quote.update(zip(CP_DYNAMIC_FIELDS, _cp_dynamic(base, k, kv), strict=True))
+    quote.update(zip(CP_DYNAMIC_FIELDS, _cp_dynamic(base, tick), strict=True))
     return quote
 
 
 def cp_record(
     base: CpBase,
-    k: int,
-    kv: int,
-    tick_s: int,
+    tick: CpTick,
+    offset_s: int,
     quotes: tuple[str, ...] = ("USD",),
     omit_circulating: bool = False,
 ) -> Record:
-    """The CoinPaprika ticker at a tick, as fragments (for fault injection; ``cp_text`` is
-    the fast equivalent). Every requested quote carries the USD numbers."""
+    """The CoinPaprika ticker at a tick (``offset_s``: how far ``last_updated`` moved), as
+    fragments (for fault injection; ``cp_text`` is the fast equivalent). Every requested
+    quote carries the USD numbers."""
     record = dict(base.head)
     record.update(base.supply)
     if omit_circulating:
         del record["circulating_supply"]
-    record["last_updated"] = f'"{iso_seconds(base.last_updated_s + tick_s)}"'
-    usd = cp_quote(base, k, kv)
+    record["last_updated"] = f'"{iso_seconds(base.last_updated_s + offset_s)}"'
+    usd = cp_quote(base, tick)
     record["quotes"] = {currency: dict(usd) for currency in quotes}
     return record
 
@@ -709,15 +700,14 @@ def _cp_chunks(base: CpBase) -> tuple[str, ...]:
 
 def cp_text(
     base: CpBase,
-    k: int,
-    kv: int,
-    tick_s: int,
+    tick: CpTick,
+    offset_s: int,
     quotes: tuple[str, ...] = ("USD",),
     omit_circulating: bool = False,
 ) -> str:
     """``render_record(cp_record(...))``, without building the dicts."""
     c1, c2, c3, c4, with_circulating, without_circulating = _cp_chunks(base)
-    p, v, mc, mcc, c1h, c24, ath = _cp_dynamic(base, k, kv)
+    p, v, mc, mcc, c1h, c24, ath = _cp_dynamic(base, tick)
     quote = (
         f'{{"price":{p},"volume_24h":{v},{c1},"market_cap":{mc},"market_cap_change_24h":{mcc},'
         f'{c2},"percent_change_1h":{c1h},{c3},"percent_change_24h":{c24},{c4},'
@@ -726,14 +716,6 @@ def cp_text(
     body = ",".join(f'"{currency}":{quote}' for currency in quotes)
     prefix = without_circulating if omit_circulating else with_circulating
     return (
-        f'{prefix},"last_updated":"{iso_seconds(base.last_updated_s + tick_s)}",'
+        f'{prefix},"last_updated":"{iso_seconds(base.last_updated_s + offset_s)}",'
         f'"quotes":{{{body}}}}}'
     )
-
-
-def cp_usd_totals(base: CpBase, k: int, kv: int) -> tuple[Num, Num]:
-    """(market cap, 24h volume) in USD at a tick, for ``/v1/global``."""
-    if k or kv:
-        cap = scale(base.market_cap, 100_000 + k, 100_000)
-        return cap, scale(base.volume, 100_000 + kv, 100_000)
-    return base.market_cap, base.volume

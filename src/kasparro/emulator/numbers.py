@@ -71,6 +71,14 @@ def to_decimal(n: Num) -> Decimal:
     return Decimal(f"{n[0]}E{n[1]}")
 
 
+def as_float(value: Num | None) -> float:
+    """A Num as the float an upstream's JSON would carry (0.0 for None)."""
+    if value is None:
+        return 0.0
+    mantissa, exponent = value
+    return mantissa * 10.0**exponent if exponent < 0 else float(mantissa * 10**exponent)
+
+
 def from_int(value: int) -> Num:
     return (value, 0)
 

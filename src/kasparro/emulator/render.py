@@ -122,6 +122,16 @@ def cg_error(message: str) -> bytes:
     return b'{"error":' + json_string(message).encode() + b"}"
 
 
+def cg_plan_error(message: str, now_ms: int) -> bytes:
+    """CoinGecko's 401 for history beyond the plan, as users have quoted it since 2024
+    (e.g. Electron-Cash/Electron-Cash#2825, SixPM-Software/waxtax#8): error code 10012."""
+    stamp = iso_millis(now_ms)[:-1] + "+00:00"
+    return (
+        b'{"error":{"status":{"timestamp":"' + stamp.encode() + b'","error_code":10012,'
+        b'"error_message":' + json_string(message).encode() + b"}}}"
+    )
+
+
 def cloudflare_page(status: int, title: str, detail: str) -> bytes:
     """A Cloudflare-style HTML error page, as served in front of both APIs."""
     return (

@@ -22,8 +22,15 @@ T = TypeVar("T")
 _MASK = (1 << 64) - 1
 
 
+_PACKERS = {n: struct.Struct(f"<{n}Q") for n in range(1, 9)}
+
+
 def _key(parts: tuple[int, ...]) -> bytes:
-    return struct.pack(f"<{len(parts)}Q", *(p & _MASK for p in parts))
+    packer = _PACKERS.get(len(parts)) or struct.Struct(f"<{len(parts)}Q")
+    try:
+        return packer.pack(*parts)
+    except struct.error:  # negative or wider than 64 bits: the same bytes as masked
+        return packer.pack(*(p & _MASK for p in parts))
 
 
 def draw_table(count: int, *key: int) -> tuple[int, ...]:

@@ -10,6 +10,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from kasparro.emulator.config import EmulatorConfig
@@ -45,12 +46,16 @@ class Emulator:
     def __init__(self, config: EmulatorConfig, universe: Universe | None = None) -> None:
         self.config = config
         self.universe = universe or build_universe(config.coins, config.seed)
+        # The output clock's tick 0 (whole seconds); the data is generated on the universe's
+        # own clock (tick 0 = BASE_TIME) and every timestamp served is moved by the shift.
+        self.anchor_ms = _anchor_ms(config)
         self.views = MarketViews(
             self.universe,
             tick_step_seconds=config.tick_step_seconds,
             cp_tickers_cap=config.cp_tickers_cap,
             cp_omit_circulating_supply=config.cp_omit_circulating_supply,
             cache_max_bytes=config.cache_max_bytes,
+            shift_seconds=(self.anchor_ms - BASE_TIME_MS) // 1000,
         )
         self.faults = FaultSet(config.faults)
         # Set on shutdown so deliberately slow (timeout-fault) responses give up at once.
@@ -79,9 +84,10 @@ class Emulator:
         return tick
 
     def now_ms(self, tick: int | None = None) -> int:
-        """The universe's clock: tick 0 is the recording's Date, each tick one step later."""
+        """The data clock: tick 0 is the anchor (the recording's Date by default, the wall
+        clock at start with anchor "now"), each tick one step later."""
         t = self.current_tick if tick is None else tick
-        return BASE_TIME_MS + t * self.config.tick_step_seconds * 1000
+        return self.anchor_ms + t * self.config.tick_step_seconds * 1000
 
     def tick(self, n: int = 1) -> int:
         """Advance the data clock by ``n`` ticks; returns the new current tick."""
@@ -208,6 +214,13 @@ class Emulator:
                 "cross_listed": len(universe.cross_listed()),
             },
         }
+
+
+def _anchor_ms(config: EmulatorConfig) -> int:
+    anchor = config.anchor
+    if isinstance(anchor, datetime):
+        return int(anchor.timestamp()) * 1000
+    return int(config.wall_clock()) * 1000 if anchor == "now" else BASE_TIME_MS
 
 
 def _limiter(per_minute: float | None, config: EmulatorConfig) -> SlidingWindowLimiter | None:

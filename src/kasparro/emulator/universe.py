@@ -50,6 +50,8 @@ SALT_CP = 6
 SALT_TICK = 7
 SALT_RENAME = 9  # 8 is emulator.identity's
 SALT_DUPLICATE = 10
+# 11-13: emulator.history; 20-29: emulator.truth.
+SALT_LAG = 14
 
 # Natives whose display names differ between the two APIs, so a symbol + name matcher
 # cannot join them: the ETL's curated override table must. cg_id -> (cp_id, cp_name).
@@ -253,6 +255,11 @@ class Asset:
     stale: bool  # never updates (dead coin): same values and last_updated at every tick
     rank: int | None = None  # CoinGecko market_cap_rank
     cp_rank: int = 0
+    # Freshness of a live coin: how long before each tick each API last refreshed it.
+    # CoinGecko's lags follow the recorded page (2 s .. 8.5 min, median about a minute);
+    # CoinPaprika refreshes every 5 minutes, so its lag is anywhere in [0, 300) s.
+    cg_lag_ms: int = 0
+    cp_lag_s: int = 0
     # How each API lists the coin's identity (emulator/identity.py); None: built from
     # symbol and name alone (CoinPaprika shows the same name, no contracts).
     identity: Identity | None = None
@@ -553,6 +560,7 @@ def _build(coins: int, seed: int) -> Universe:
 
     _duplicate_contracts(seed, assets)
     _assign_markets(seed, assets)
+    _assign_lags(seed, assets)
     _assign_ranks(assets)
     return Universe(seed, assets)
 
@@ -617,6 +625,18 @@ def _assign_markets(seed: int, assets: list[Asset]) -> None:
                 asset.volume = h % 5001
                 continue
         asset.market_cap = market_cap
+
+
+def _assign_lags(seed: int, assets: list[Asset]) -> None:
+    for asset, h in zip(assets, draw_table(len(assets), seed, SALT_LAG), strict=True):
+        if asset.seed_row is not None:
+            recorded = datetime.fromisoformat(asset.seed_row["last_updated"].replace("Z", "+00:00"))
+            asset.cg_lag_ms = BASE_TIME_MS - int(recorded.timestamp() * 1000)
+        else:
+            # A cubed uniform draw: most coins a minute or two behind, a few several minutes.
+            u = h % 1000
+            asset.cg_lag_ms = 2_000 + u * u * u * 513 // 1_000_000 + (h >> 10) % 1000
+        asset.cp_lag_s = (h >> 32) % 300
 
 
 def _int_or_none(value: Num | None) -> int | None:

@@ -16,19 +16,20 @@ from typing import Any
 import orjson
 
 from kasparro.emulator.gcpause import gc_paused
-from kasparro.emulator.history import History, as_float
+from kasparro.emulator.history import History
 from kasparro.emulator.market import (
+    UNIT,
     cg_base,
     cg_record,
     cg_text,
     cp_base,
+    cp_numbers,
     cp_record,
     cp_text,
-    cp_usd_totals,
-    tick_factors,
 )
 from kasparro.emulator.numbers import (
     Num,
+    as_float,
     as_int,
     compare,
     format_coinpaprika,
@@ -46,6 +47,7 @@ from kasparro.emulator.render import (
 )
 from kasparro.emulator.rng import hash_ints
 from kasparro.emulator.seed import CP_GLOBAL, seed_numbers
+from kasparro.emulator.truth import Market
 from kasparro.emulator.universe import BASE_TIME_MS, SALT_TICK, Asset, Universe
 
 CG_ORDERS = (
@@ -111,43 +113,35 @@ class MarketViews:
         cp_tickers_cap: int | None = None,
         cp_omit_circulating_supply: bool = False,
         cache_max_bytes: int = 256 * 1024 * 1024,
+        shift_seconds: int = 0,
     ) -> None:
         self.universe = universe
         self.seed = universe.seed
         self.step_ms = tick_step_seconds * 1000
+        # Output clock = the universe's clock + shift (EmulatorConfig.anchor).
+        self.shift_s = shift_seconds
         self.cp_tickers_cap = cp_tickers_cap
         self.cp_omit_circulating = cp_omit_circulating_supply
         self._bodies = _BodyCache(cache_max_bytes)
         self._lock = threading.Lock()
-        self._factors: dict[int, list[tuple[int, int]]] = {}
         self._orders: dict[tuple[int, str], list[Asset]] = {}
         self._coins_list: dict[bool, bytes] = {}
         # Reference bodies never change with the tick (identities are fixed).
         self._reference: dict[str, bytes] = {}
         self._platforms: dict[str, list[tuple[Asset, str, str]]] | None = None
-        self.history = History(universe.seed)
+        self.market = Market(universe, self.step_ms)
+        self.history = History(self.market, shift_seconds * 1000)
 
     # --- ticks ------------------------------------------------------------------------
 
     def factors(self, tick: int) -> list[tuple[int, int]]:
-        """Per-asset (price factor, volume factor) at ``tick``, indexed by ``Asset.index``."""
-        with self._lock:
-            cached = self._factors.get(tick)
-        if cached is not None:
-            return cached
-        assets = self.universe.assets
-        computed = tick_factors(self.seed, tick, len(assets))
-        for asset in assets:
-            if asset.stale:
-                computed[asset.index] = (0, 0)
-        with self._lock:
-            if len(self._factors) >= 4:
-                self._factors.pop(min(self._factors))
-            self._factors[tick] = computed
-        return computed
+        """Per-asset CoinGecko (price, volume) factors ``k`` at ``tick`` (``(UNIT + k) /
+        UNIT`` of tick 0), indexed by ``Asset.index``."""
+        return self.market.cg_factors(tick)
 
     def _offset(self, asset: Asset, tick: int) -> int:
-        return 0 if asset.stale else tick * self.step_ms
+        """How far CoinGecko's ``last_updated`` is from its recorded value, ms."""
+        return (0 if asset.stale else tick * self.step_ms) + self.shift_s * 1000
 
     # --- CoinGecko ----------------------------------------------------------------------
 
@@ -168,7 +162,7 @@ class MarketViews:
                 if cap == 0:
                     return (1, 0, asset.index)
                 k = factors[asset.index][0]
-                now = scale((cap, 0), 100_000 + k, 100_000)[0] if k else cap
+                now = scale((cap, 0), UNIT + k, UNIT)[0] if k else cap
                 return (0, -now, asset.index)
 
             result = sorted(assets, key=cap_key)
@@ -177,7 +171,7 @@ class MarketViews:
 
             def volume_key(asset: Asset) -> tuple[int, int]:
                 kv = factors[asset.index][1]
-                volume = scale((asset.volume, 0), 100_000 + kv, 100_000)[0] if kv else asset.volume
+                volume = scale((asset.volume, 0), UNIT + kv, UNIT)[0] if kv else asset.volume
                 return (-volume, asset.index)
 
             result = sorted(assets, key=volume_key)
@@ -253,7 +247,7 @@ class MarketViews:
         """``{"prices": [[ms, price]...], "market_caps": [...], "total_volumes": [...]}``;
         a range reaching *now* ends with a point at *now* (CoinGecko's last point is the
         current price, not 00:00)."""
-        points = self.history.points(asset, from_ms, to_ms, step_ms, now_ms)
+        points = self.history.points(asset, "coingecko", from_ms, to_ms, step_ms, now_ms)
         end = self.history.end_ms(asset, now_ms)
         if step_ms >= 3_600_000 and to_ms >= end >= from_ms and (not points or points[-1][0] < end):
             points.append(self._now_point(asset, end, now_ms))
@@ -268,12 +262,13 @@ class MarketViews:
     def _now_point(self, asset: Asset, end_ms: int, now_ms: int) -> tuple[int, float, float, float]:
         """The chart's last point is the coin's current market data (what /coins/markets
         says at this tick), for a live coin; a dead one ends where it stopped."""
-        t, price, cap, volume = self.history.point_at(asset, end_ms, now_ms)
+        t, price, cap, volume = self.history.point_at(asset, "coingecko", end_ms)
         if asset.stale or end_ms != now_ms:
             return t, price, cap, volume
         base = cg_base(asset, self.seed)
-        k, _ = self.factors((now_ms - BASE_TIME_MS) // self.step_ms)[asset.index]
-        scale_by = 1.0 + k / 100_000.0
+        tick = (now_ms - self.shift_s * 1000 - BASE_TIME_MS) // self.step_ms
+        k, _ = self.factors(tick)[asset.index]
+        scale_by = 1.0 + k / UNIT
         return (
             t,
             as_float(base.price) * scale_by,
@@ -284,7 +279,8 @@ class MarketViews:
     def cp_history_body(
         self, asset: Asset, start_ms: int, end_ms: int, step_ms: int, limit: int, now_ms: int
     ) -> bytes:
-        points = self.history.points(asset, start_ms, end_ms, step_ms, now_ms)[:limit]
+        points = self.history.points(asset, "coinpaprika", start_ms, end_ms, step_ms, now_ms)
+        points = points[:limit]
         return orjson.dumps(
             [
                 {
@@ -399,7 +395,7 @@ class MarketViews:
             "org_structure": NULL,
             "hash_algorithm": NULL,
             "first_data_at": json_string("2018-01-01T00:00:00Z"),
-            "last_data_at": json_string("2022-02-23T11:30:00Z"),
+            "last_data_at": json_string(iso_seconds(BASE_TIME_MS // 1000 - 105 + self.shift_s)),
         }
 
     # --- CoinPaprika --------------------------------------------------------------------
@@ -410,16 +406,16 @@ class MarketViews:
         return listed if cap is None else listed[:cap]
 
     def cp_record(self, asset: Asset, tick: int, quotes: tuple[str, ...] = ("USD",)) -> Record:
-        k, kv = self.factors(tick)[asset.index]
-        offset_s = self._offset(asset, tick) // 1000
+        view = self.market.cp_factors(tick)[asset.index]
         base = cp_base(asset, self.seed)
-        return cp_record(base, k, kv, offset_s, quotes, self.cp_omit_circulating)
+        offset_s = view.offset_s + self.shift_s
+        return cp_record(base, view, offset_s, quotes, self.cp_omit_circulating)
 
     def cp_text(self, asset: Asset, tick: int, quotes: tuple[str, ...] = ("USD",)) -> str:
-        k, kv = self.factors(tick)[asset.index]
-        offset_s = self._offset(asset, tick) // 1000
+        view = self.market.cp_factors(tick)[asset.index]
         base = cp_base(asset, self.seed)
-        return cp_text(base, k, kv, offset_s, quotes, self.cp_omit_circulating)
+        offset_s = view.offset_s + self.shift_s
+        return cp_text(base, view, offset_s, quotes, self.cp_omit_circulating)
 
     def cp_tickers_records(self, tick: int, quotes: tuple[str, ...]) -> list[Record]:
         return [self.cp_record(a, tick, quotes) for a in self.cp_listed()]
@@ -443,12 +439,11 @@ class MarketViews:
 
     def _cp_global(self, tick: int) -> bytes:
         recorded: dict[str, Any] = seed_numbers(CP_GLOBAL)
-        factors = self.factors(tick)
+        views = self.market.cp_factors(tick)
         cap_total, volume_total = 0, 0
         btc_cap: Num = (0, 0)
         for asset in self.universe.coinpaprika:
-            k, kv = factors[asset.index]
-            cap, volume = cp_usd_totals(cp_base(asset, self.seed), k, kv)
+            _, volume, cap = cp_numbers(cp_base(asset, self.seed), views[asset.index])
             cap_total += as_int(cap)[0]
             volume_total += as_int(volume)[0]
             if asset.cp_id == "btc-bitcoin":
@@ -478,7 +473,9 @@ class MarketViews:
             "volume_24h_change_24h": format_coinpaprika(
                 quantize((recorded["volume_24h_change_24h"][0] + (h >> 16) % 201 - 100, -2), -2)
             ),
-            "last_updated": str(BASE_TIME_MS // 1000 - 60 + tick * self.step_ms // 1000),
+            "last_updated": str(
+                BASE_TIME_MS // 1000 - 60 + tick * self.step_ms // 1000 + self.shift_s
+            ),
         }
         return render_record(record).encode()
 

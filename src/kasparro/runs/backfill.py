@@ -8,13 +8,16 @@ committed pages end, and a second identical one plans nothing. Its requests yiel
 scheduled runs in the per-API request budget (``RequestPacer`` priority).
 
 :func:`plan_chunks` (pure) cuts each coin's missing range into requests the API serves at
-the wanted granularity.
+the wanted granularity; :func:`within_depth` cuts a backfill to what the API's plan serves,
+counted back from the current time (``BackfillSpec.now``) as the APIs count it, never from
+``until``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -51,12 +54,15 @@ class BackfillSpec:
     until: datetime
     asset_ids: tuple[int, ...] = ()
     top: int | None = None  # with no asset_ids: the top N by rank (default 100)
+    # The current time, from which the APIs count how far back a plan reaches (whatever
+    # ``until`` says). Defaults to the wall clock when the spec is made.
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def __post_init__(self) -> None:
         if self.interval not in INTERVALS:
             raise BackfillError(f"interval must be one of {', '.join(INTERVALS)}")
-        if self.since.tzinfo is None or self.until.tzinfo is None:
-            raise BackfillError("since and until must be timezone-aware")
+        if self.since.tzinfo is None or self.until.tzinfo is None or self.now.tzinfo is None:
+            raise BackfillError("since, until and now must be timezone-aware")
         if self.since >= self.until:
             raise BackfillError("since must be before until", "range")
         if self.top is not None and not 1 <= self.top <= 10_000:
@@ -102,13 +108,46 @@ def parse_when(text: str, *, relative_to: datetime) -> datetime:
         raise BackfillError(f"outside the years 1..9999: {text!r}", "datetime_range") from None
 
 
+def depth_floor(spec: BackfillSpec, depth: timedelta | None) -> datetime | None:
+    """The oldest time a plan serving the last ``depth`` (None: unlimited) still serves when
+    the backfill's requests arrive: ``spec.now - depth`` plus a margin (1/24 of the depth,
+    at most a day) for the time the requests take, since the API counts from the moment it
+    answers."""
+    if depth is None:
+        return None
+    return spec.now - depth + min(depth / 24, timedelta(days=1))
+
+
+def within_depth(spec: BackfillSpec, depth: timedelta | None, what: str) -> BackfillSpec:
+    """``spec`` cut to what a plan serving the last ``depth`` serves (``depth_floor``);
+    ``what`` names the plan in the error raised when nothing of the range is left."""
+    floor = depth_floor(spec, depth)
+    if floor is None or depth is None:
+        return spec
+    if spec.until <= floor:
+        raise BackfillError(
+            f"{what} serves {spec.interval} history for the last {_span(depth)} only "
+            f"(from {floor:%Y-%m-%d %H:%M} UTC on): nothing of {spec.since:%Y-%m-%d %H:%M}"
+            f" .. {spec.until:%Y-%m-%d %H:%M} is served"
+        )
+    return dataclasses.replace(spec, since=floor) if spec.since < floor else spec
+
+
+def _span(depth: timedelta) -> str:
+    if depth.days >= 1:
+        return f"{depth.days} day{'s' if depth.days > 1 else ''}"
+    return f"{depth.seconds // 3600} hours"
+
+
 @dataclass(frozen=True, slots=True)
 class Chunk:
     target: Target
     start: datetime  # the range this request covers (what its watermark will say)
     end: datetime
     fetch_start: datetime  # what is asked: wider when the API needs a longer range for the
-    # wanted granularity (CoinGecko answers hourly below 90 days; daily needs more)
+    # wanted granularity (CoinGecko answers hourly below 90 days; daily needs more) ...
+    fetch_end: datetime | None = None  # ... widened forwards instead when backwards would
+    # leave the plan's depth (None: ``end``)
 
 
 def missing_ranges(
@@ -132,11 +171,13 @@ def plan_chunks(
     *,
     max_span: timedelta,
     min_span: timedelta | None = None,
+    floor: datetime | None = None,
 ) -> list[Chunk]:
     """Requests for every coin's missing history, each at most ``max_span`` long; a request
-    shorter than ``min_span`` is widened backwards (its extra points are not loaded). The
-    range before the covered one is fetched newest first, so every committed request
-    touches the covered range and the watermark stays one range."""
+    shorter than ``min_span`` is widened backwards (its extra points are not loaded), or
+    forwards (up to ``spec.now``) where backwards would ask for more than ``floor``, the
+    plan's oldest. The range before the covered one is fetched newest first, so every
+    committed request touches the covered range and the watermark stays one range."""
     chunks: list[Chunk] = []
     for target in targets:
         for start, end in missing_ranges(target.covered, spec.since, spec.until):
@@ -152,8 +193,11 @@ def plan_chunks(
                     pieces.append((cursor, min(cursor + max_span, end)))
                     cursor = pieces[-1][1]
             for a, b in pieces:
-                fetch = a
+                fetch, fetch_end = a, None
                 if min_span is not None and b - a < min_span:
                     fetch = b - min_span
-                chunks.append(Chunk(target, a, b, fetch))
+                    if floor is not None and fetch < floor:
+                        fetch = max(a, floor)
+                        fetch_end = max(b, min(fetch + min_span, spec.now))
+                chunks.append(Chunk(target, a, b, fetch, fetch_end))
     return chunks

@@ -15,7 +15,7 @@ from kasparro.normalize.contracts import COINGECKO_COINS_LIST, COINGECKO_MARKETS
 from kasparro.normalize.drift import Contract
 from kasparro.normalize.history import coingecko_points, normalize_point
 from kasparro.normalize.reference import SCOPE_COINS, normalize_coingecko_coin
-from kasparro.runs.backfill import BackfillSpec, Chunk, plan_chunks
+from kasparro.runs.backfill import BackfillSpec, Chunk, depth_floor, plan_chunks, within_depth
 from kasparro.sources.base import (
     HistorySource,
     MarketSource,
@@ -135,12 +135,22 @@ class CoinGeckoReferenceSource(ReferenceSource):
 
 # What /coins/{id}/market_chart/range serves per granularity: the longest range per request,
 # and the shortest range that still gets that granularity (CoinGecko picks it from the
-# range: 5-minutely up to 1 day, hourly up to 90 days, daily beyond).
+# range: 5-minutely within the last day from now, hourly up to 90 days, daily beyond).
 _CHART_SPANS: dict[str, tuple[timedelta, timedelta | None]] = {
     "5m": (timedelta(days=1), None),
     "1h": (timedelta(days=90), timedelta(days=1, hours=1)),
     "1d": (timedelta(days=400), timedelta(days=91)),
 }
+# How far back from now each plan serves the charts (None: from 2013 on). Keyless and Demo:
+# the past 365 days (HTTP 401, error 10012 beyond); Basic: 2 years; Analyst and above:
+# everything. 5-minutely points exist for the last day from now only, on every plan that
+# has no `interval` parameter (it is Enterprise-only).
+_PLAN_DEPTH: dict[str, timedelta | None] = {
+    "demo": timedelta(days=365),
+    "basic": timedelta(days=2 * 365),
+    "analyst": None,
+}
+_FIVE_MINUTE_DEPTH = timedelta(days=1)
 
 
 class CoinGeckoHistorySource(HistorySource):
@@ -152,7 +162,13 @@ class CoinGeckoHistorySource(HistorySource):
     namespace = "coingecko"
 
     def __init__(self, ctx: SourceContext, spec: BackfillSpec) -> None:
-        self.spec = spec
+        plan = ctx.settings.coingecko_plan
+        depth = _PLAN_DEPTH[plan]
+        what = f"the CoinGecko {plan} plan"
+        if spec.interval == "5m":
+            depth, what = _FIVE_MINUTE_DEPTH, "CoinGecko's 5-minutely granularity"
+        self.floor = depth_floor(spec, depth)
+        self.spec = within_depth(spec, depth, what)
         self.fetcher = Fetcher("coingecko", ctx.http, ctx.limiters, ctx.settings, priority=1)
         self.base = ctx.settings.coingecko_base_url.rstrip("/")
         self.headers = ctx.settings.coingecko_key_header()
@@ -168,7 +184,9 @@ class CoinGeckoHistorySource(HistorySource):
                 "come from the latest market data) or name assets that CoinGecko lists"
             )
         max_span, min_span = _CHART_SPANS[self.spec.interval]
-        self.chunks = plan_chunks(found, self.spec, max_span=max_span, min_span=min_span)
+        self.chunks = plan_chunks(
+            found, self.spec, max_span=max_span, min_span=min_span, floor=self.floor
+        )
 
     def normalize(self, item: Any) -> Normalized:
         return normalize_point("coingecko", item["id"], item["symbol"], item["name"], item)
@@ -186,7 +204,7 @@ class CoinGeckoHistorySource(HistorySource):
                 params={
                     "vs_currency": "usd",
                     "from": int(chunk.fetch_start.timestamp()),
-                    "to": int(chunk.end.timestamp()),
+                    "to": int((chunk.fetch_end or chunk.end).timestamp()),
                 },
                 parse=_parse_chart,
                 headers=self.headers,

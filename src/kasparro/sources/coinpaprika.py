@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -33,7 +32,14 @@ from kasparro.normalize.reference import (
     normalize_coinpaprika_contract,
     normalize_coinpaprika_platform,
 )
-from kasparro.runs.backfill import INTERVALS, BackfillError, BackfillSpec, Chunk, plan_chunks
+from kasparro.runs.backfill import (
+    INTERVALS,
+    BackfillError,
+    BackfillSpec,
+    Chunk,
+    plan_chunks,
+    within_depth,
+)
 from kasparro.sources.base import (
     HistorySource,
     MarketSource,
@@ -193,8 +199,8 @@ class CoinPaprikaReferenceSource(ReferenceSource):
 
 
 # /tickers/{id}/historical: how far back each plan serves each granularity (the OpenAPI
-# table), reckoned from the backfill's end; None: unlimited. The free plan has no 5-minute
-# history at all.
+# table), counted back from the current time as the API counts it (not from the backfill's
+# end); None: unlimited. The free plan has no 5-minute history at all.
 _PLAN_DEPTH: dict[str, dict[str, timedelta | None]] = {
     "free": {"1d": timedelta(days=365), "1h": timedelta(days=1), "5m": timedelta(0)},
     "starter": {"1d": timedelta(days=5 * 365), "1h": timedelta(days=30), "5m": timedelta(days=7)},
@@ -220,9 +226,9 @@ class CoinPaprikaHistorySource(HistorySource):
                 f"the CoinPaprika {ctx.settings.coinpaprika_plan} plan has no {spec.interval} "
                 "history (KASPARRO_COINPAPRIKA_PLAN)"
             )
-        if depth is not None and spec.since < spec.until - depth:
-            spec = dataclasses.replace(spec, since=spec.until - depth)
-        self.spec = spec
+        self.spec = within_depth(
+            spec, depth, f"the CoinPaprika {ctx.settings.coinpaprika_plan} plan"
+        )
         self.fetcher = Fetcher("coinpaprika", ctx.http, ctx.limiters, ctx.settings, priority=1)
         self.base = ctx.settings.coinpaprika_base_url.rstrip("/")
         self.headers = ctx.settings.coinpaprika_key_header()
