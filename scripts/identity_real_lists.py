@@ -18,8 +18,9 @@ Market caps (CoinGecko's are not in the lists, so they are made, seeded):
 
 - ``none``: no caps at all (CoinPaprika's list rank only): they carry no evidence;
 - ``agree``: as real aggregators mostly do: each CoinGecko coin of a crosswalk pair gets its
-  partner's real 2019 cap within a few percent (a tenth of them within 30 %, one in twenty 0
-  for a missing supply); other CoinGecko coins get the cap of their exact namesake's
+  partner's real 2019 cap within a few percent (a tenth of them within 30 %; one in twenty
+  0 for a missing supply below the tickers' top 500, where none of the real tickers shows
+  0); other CoinGecko coins get the cap of their exact namesake's
   ticker if there is one, else (one in four) a random real cap from beyond the top 1,000
   of the tickers (a coin without a ticked namesake is most likely small), or none;
 - ``disagree``: as ``agree`` but the crosswalk pairs' caps are 10^-3..10^3 apart at random,
@@ -145,8 +146,8 @@ def _made_caps(
                 if rng.random() < 0.3
                 else (base * Decimal(str(10 ** rng.uniform(-3, 3)))).quantize(Decimal(1))
             )
-        elif rng.random() < 0.05:
-            caps[cid] = Decimal(0)
+        elif rng.random() < (0.05 if lists.tickers[twin]["rank"] > 500 else 0.0):  # type: ignore[index]
+            caps[cid] = Decimal(0)  # a missing supply: never in the top 500 of the tickers
         else:
             spread = 0.3 if rng.random() < 0.1 else 0.04
             caps[cid] = (base * Decimal(str(math.exp(rng.gauss(0, spread))))).quantize(Decimal(1))

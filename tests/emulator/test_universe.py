@@ -67,9 +67,9 @@ def test_cross_listed_coins_keep_their_ids_but_names_often_differ() -> None:
         "ticker_changed",
         "rebranded",
         "renamed",
-        "renamed_and_relisted",
     ):
         assert variants[kind] >= 5, kind
+    assert variants["renamed_and_relisted"] >= 1  # rare, as on the real lists
     for cg_id, cp_id in universe.cross_listed():
         asset = universe.by_cg_id[cg_id]
         if asset.identity and asset.identity.variant == "rebranded":

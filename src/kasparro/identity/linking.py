@@ -34,12 +34,14 @@ fixpoint). Human decisions are inputs, so they stay sticky.
    dead duplicate with the same name (CoinGecko "WOO Network" is CoinPaprika's ranked
    "Wootrade", not its unranked "WOO Network" copy). Contradicted is not vetoed: without a
    backed rival, a pair whose names and ids agree still links.
-   Why 6: a symbol (+2) and a name (+4) together, or an id and a name, or a contract; never a
-   symbol alone, nor a symbol with market data alone (+2 +5 is reached only with names not
-   disagreeing). Why 2: one piece of moderate evidence between the best two candidates.
+   Why 6: a symbol (+2) and a name (+4) together, or an id and a name, or a contract; never
+   a symbol alone, nor a symbol with agreeing market data alone (+2 +3.5). Why 2: one piece
+   of moderate evidence between the best two candidates. Why 3.5 and -2.5: the strongest
+   market evidence either way (caps within 25 % among the top coins; caps 100x apart or
+   ranks far apart next to a top coin).
 4. Review: open pairs (neither coin has a partner of the other's source) scoring at least
-   ``REVIEW_FROM`` (5: more than a symbol and a name that is just the symbol), or clear
-   enough but ambiguous, or exactly named but with different
+   ``REVIEW_FROM`` (5: more than a symbol and a name that is just the symbol), including
+   clear-enough pairs left ambiguous by a rival, and exactly named pairs with different
    addresses on one chain; only the best pairing per coin (``REVIEW_PER_COIN``), never a
    dead coin (inactive, no market data) and never two coins without market data: nothing
    trades under them, and a queue a human can work through holds what matters.
@@ -107,12 +109,11 @@ def link_coins(
     anomalies: list[Anomaly] = []
     coins = _index(candidates, anomalies)
     owners = _owners(coins, anomalies)
-    taken: dict[str, set[str]] = defaultdict(set)
+    ids: dict[str, set[str]] = defaultdict(set)
     for source, sid in coins:
-        taken[source].add(sid)
-    profiles = {
-        ref: profile(coin, frozenset(taken[coin.source])) for ref, coin in sorted(coins.items())
-    }
+        ids[source].add(sid)
+    taken = {source: frozenset(v) for source, v in ids.items()}
+    profiles = {ref: profile(coin, taken[coin.source]) for ref, coin in sorted(coins.items())}
     forbidden = {frozenset((d.a, d.b)) for d in decisions if not d.accept}
     groups = Groups(coins, forbidden)
     _manual(groups, coins, decisions, anomalies)
