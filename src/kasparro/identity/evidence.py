@@ -19,15 +19,22 @@ checked on the emulator's universes; the thresholds live in :mod:`kasparro.ident
 
 **Names** (``identity.names``)
 
+The first that holds counts:
+
 - ``same_name`` +4 (case, punctuation, spacing and a parenthesized suffix aside: "Rock N
   Rain Coin" / "RocknRainCoin", "PlayCoin (QRC-20)" / "PlayCoin [QRC20]");
-  ``same_name_core`` +2 (generic words such as "Token" or "Network"
-  ignored too: "KuCoin" / "KuCoin Token"; weaker than the same name, since "Clover" and
-  "Clover Finance" are two coins); ``name_within_name`` +1.5 (one name's words all in the
-  other's: "Axie" / "Axie Infinity"); ``same_name_as_symbol`` +2.5 (a name that is just the
-  symbol, equal to the other's name: "HEX" / "HEX"; +2 to its core: "SIX" / "SIX Network";
-  a name that is just the symbol and differs says nothing, nor do its marks: "WAULT" is
-  not the new token against "Wault Finance (OLD)").
+- ``same_name_core`` +2 (generic words such as "Token" or "Network" aside too: "KuCoin" /
+  "KuCoin Token"; weaker than the same name, since "Clover" and "Clover Finance" are two
+  coins);
+- ``name_within_name`` +1.5 (one name's words all in the other's: "Axie" / "Axie
+  Infinity");
+- ``same_name_as_symbol`` +2.5 when a name that is just the symbol equals the other's name
+  ("HEX" / "HEX"), +2 its core ("SIX" / "SIX Network"); a name that is just the symbol
+  and differs says nothing, nor do its marks ("WAULT" is not a new token against "Wault
+  Finance (OLD)").
+
+Besides:
+
 - ``names_differ`` -1.5: no significant word in common, unless an id explains it (renames).
 - ``name_is_the_other_symbol`` +1 ("Toncoin" / TONCOIN), when the names differ.
 
@@ -35,11 +42,11 @@ checked on the emulator's universes; the thresholds live in :mod:`kasparro.ident
 survive renames: CoinGecko ``omisego`` is "OMG Network", CoinPaprika ``omg-omisego``). The
 first that holds counts:
 
-- ``ids_same_name`` +4 (both ids name the same thing; +3 only once dashes are dropped:
-  ``morpheus-network`` / ``mrph-morpheusnetwork``, and nothing when the names differ by
-  the same spacing: that is one fact, not two; so of "Chess Coin" / "ChessCoin" listed on
-  both APIs, the pairs spelled alike win); +2.5 when that name is one side's
-  symbol: ``ethos`` / ``ethos-ethos`` for a coin now called VGX);
+- ``ids_same_name`` +4 (both ids name the same thing); +3 only once dashes are dropped
+  (``morpheus-network`` / ``mrph-morpheusnetwork``), and nothing then when the names differ
+  by the same spacing: that is one fact, not two (of "Chess Coin" / "ChessCoin" listed on
+  both APIs, the pairs spelled alike win); +2.5 when that name is one side's symbol
+  (``ethos`` / ``ethos-ethos`` for a coin now called VGX);
 - ``ids_same_words`` +3 (the same words in another order, each as often: ``luna-terra`` /
   ``terra-luna``, not ``echo-token`` / ``echo-token-echo``);
 - ``id_within_id`` +2.5 (one id's name is a run of the other id's words:
@@ -47,6 +54,8 @@ first that holds counts:
 - ``ids_are_the_symbol`` +1.5 (both ids are just the symbol: ``aave`` / ``aave-new``);
 - ``ids_share_a_word`` +1 (a word that is neither generic nor the symbol, when the names
   differ: a clue to a rename; with names that agree it is the same word counted twice).
+
+Besides:
 
 - ``name_is_the_other_id`` +3: one's name is the other's id name (renamed coins: CoinPaprika
   "OmiseGO" / CoinGecko ``omisego``); only when the names themselves differ and the ids'
@@ -71,12 +80,12 @@ block a pair that names and ids support). "Top" means both ranks within 500, whe
 sparse enough that agreement by chance is rare (about 4 % of random top pairs fall within
 25 % of each other, against most listings of one coin: about +3).
 
-- ``market_caps_agree`` within 25 %: +1.5 (top: +3.5); within 1.5x among the top: +2.5;
-  within 2x: +0.5 (top: +1.5) (in the long tail
-  caps crowd together: unrelated coins fall within 25 % of each other often enough that
-  agreement there only tips a pair the names already support); ``market_caps_differ``
-  over 10x: -1, over 100x: -2 (-3 when either is a top coin: a top coin's listing is not
-  worth a hundredth of it elsewhere).
+- ``market_caps_agree`` within 25 %: +1.5 (top: +3.5); within 1.5x: top only, +2.5;
+  within 2x: +0.5 (top: +1.5). In the long tail caps crowd together: unrelated coins fall
+  within 25 % of each other often enough that agreement there only tips a pair the names
+  already support.
+- ``market_caps_differ`` over 10x: -1, over 100x: -2 (-3 when either is a top coin: a top
+  coin's listing is not worth a hundredth of it elsewhere).
 - Ranks follow caps, so they count only where one cap is missing or 0 (CoinPaprika's list
   rank is reference data): ``ranks_close`` (within 1.5x or 20 places) +1 (top: +1.5),
   ``ranks_far`` (over 5x and 100 places apart) -1.5 (-2.5 when the better is in the top).
