@@ -11,8 +11,9 @@ one more key per row.
 CoinGecko ``/coins/list?include_platform=true`` body (October 2023, 10,244 coins, 12,438
 listings on 134 platforms; ``tests/fixtures/upstream/coingecko/
 coins-list-include-platform__2023-10.json``), plus smaller chains CoinPaprika is known to
-list: 97 % of its listings (the twelve rows before covered 83 %); ``tests/identity/test_chains.py`` fails when that list has
-a platform with 20 or more listings and no row. CoinGecko ids are that list's ``platforms``
+list: 97 % of its listings (the twelve rows before covered 83 %).
+``tests/identity/test_chains.py`` fails when that list has a platform with 20 or more
+listings and no row. CoinGecko ids are that list's ``platforms``
 keys and its ``/asset_platforms`` ids (recorded beside it).
 
 **CoinPaprika ids** (``/v1/contracts`` platform ids) are grounded per row (``basis``):
