@@ -39,6 +39,21 @@ DIGESTS = {
     "coinpaprika/coins-id__eth-ethereum__2022-11-15.json": (
         "f601542cdac4788fe2d3e73ec693d6f73b7a30073ef7d3ee04076f7b875c97d8"
     ),
+    "real-lists/coingecko__coins-list__2022-04-25.json": (
+        "94a9ccf6fd50d68429829cfde77cd6ea0a020dfd442e8f8f2fabc6c4accbed9e"
+    ),
+    "real-lists/coinpaprika__coins__2020-05-07.json": (
+        "bb57e8a7c94fbd0a98be9f24e959d71ae6d3a8d76594e488e5df8b1dbb7812e4"
+    ),
+    "real-lists/coinpaprika__tickers__2019-10-04.json": (
+        "eeb72a591fa0178ef2e4347682b2ca403252d7aa51f1bbf631adc6db64532ba0"
+    ),
+    "coingecko/coins-list-include-platform__2023-10.json": (
+        "33fe8f9e8d3b41353878d0a63482cdf3a4f9fa27f5c2138f6f8c9effdddae678"
+    ),
+    "coingecko/asset-platforms__2023-10.json": (
+        "04691b3253dadfd6d072b153d67c7ceea43fd53887f71f61dab1d099816cde0e"
+    ),
 }
 
 # A path that climbs out of the checkout to the team's sample folder.

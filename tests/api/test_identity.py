@@ -18,10 +18,15 @@ ALL = ("coingecko", "coinpaprika", "coingecko_reference", "coinpaprika_reference
 
 
 async def _asset_of(client: httpx.AsyncClient, source: str, sid: str) -> dict[str, Any]:
-    data = (
-        await client.get("/api/v1/data", params={"source": source, "latest": "true", "limit": 1000})
-    ).json()["data"]
-    (row,) = [r for r in data if r["source_asset_id"] == sid]
+    params: dict[str, str | int] = {"source": source, "latest": "true", "limit": 1000}
+    found: list[dict[str, Any]] = []
+    while not found:  # the coin may be on any page: every page until it is met
+        page = (await client.get("/api/v1/data", params=params)).json()
+        found = [r for r in page["data"] if r["source_asset_id"] == sid]
+        if not found:
+            assert page["meta"]["has_more"], f"{source}:{sid} has no latest observation"
+            params["cursor"] = page["meta"]["next_cursor"]
+    (row,) = found
     asset = await client.get(f"/api/v1/assets/{row['asset']['id']}")
     assert asset.status_code == 200
     return dict(asset.json()["data"])

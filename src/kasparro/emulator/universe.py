@@ -33,7 +33,7 @@ from kasparro.emulator.numbers import Num, as_int
 from kasparro.emulator.rng import Stream, draw_table
 from kasparro.emulator.seed import CG_COINS_LIST, CG_MARKETS, seed_json, seed_numbers
 
-Origin = Literal["showcase", "seed", "coins_list", "synthetic", "lookalike"]
+Origin = Literal["showcase", "seed", "coins_list", "synthetic", "lookalike", "duplicate"]
 Listing = Literal["both", "coingecko", "coinpaprika"]
 
 # The universe's clock at tick 0: the Date header of the recorded CoinGecko page.
@@ -437,21 +437,28 @@ def _build(coins: int, seed: int) -> Universe:
             native=native,
             renamed=_synthetic_identity(renames[index]),
         )
+        if showcase is not None or (ident.cg_name is not None and seed_row is not None):
+            # A showcase coin carries one quirk, a recorded CoinGecko row is served as
+            # recorded: neither shows another identity on CoinPaprika.
+            ident = replace(ident, cp_name=name, cp_symbol=symbol.upper(), variant="same")
+            ident = replace(ident, cg_name=None, cg_symbol=None, relisted=False)
         cp_name = ident.cp_name
         if listing != "coingecko":
             override = NAME_OVERRIDES.get(cg_id or "")
             if override is not None:
                 cp_id, cp_name = override
                 ident = replace(ident, cp_name=cp_name, variant="real")
-            elif ident.variant.startswith("renamed") and index % 2:
+            elif ident.relisted:
                 # CoinPaprika re-listed the renamed coin under an id from its new name.
                 cp_id = unique_cp_id(ident.cp_symbol, ident.cp_name)
             else:
                 cp_id = unique_cp_id(symbol, name)
+        rebrand = listing != "coinpaprika" and ident.cg_name is not None
         asset = Asset(
             index=index,
-            symbol=symbol,
-            name=name,
+            # A rebrand shows on CoinGecko too (its id, and CoinPaprika's, keep the old name).
+            symbol=ident.cg_symbol or symbol if rebrand else symbol,
+            name=ident.cg_name or name if rebrand else name,
             cg_id=cg_id if listing != "coinpaprika" else None,
             cp_id=cp_id,
             cp_name=cp_name,
@@ -471,9 +478,23 @@ def _build(coins: int, seed: int) -> Universe:
         symbol: str, name: str, cg_id: str, listing: Listing, origin: Origin, **kw: Any
     ) -> None:
         original = add(symbol, name, cg_id, listing, origin, **kw)
+        dead = original.identity.dead_duplicate if original.identity else None
+        if dead is not None and original.cp_id is not None and len(assets) < coins:
+            # CoinPaprika lists the coin a second time, dead (no market data, inactive).
+            made = Identity(original.kind, (), (), dead, original.cp_symbol, "duplicate")
+            add(
+                symbol,
+                dead,
+                None,
+                "coinpaprika",
+                "duplicate",
+                made=made,
+                lookalike_of=original.index,
+            )
         if listing == "coinpaprika" or len(assets) >= coins or original.identity is None:
             return
-        copy = lookalike(seed, original.index, original.identity, cg_id, symbol, name)
+        shown_symbol, shown_name = original.symbol, original.name  # after a rebrand, the new
+        copy = lookalike(seed, original.index, original.identity, cg_id, shown_symbol, shown_name)
         if copy is None or copy.cg_id in taken_cg:
             return
         taken_cg.add(copy.cg_id)
@@ -603,6 +624,9 @@ def _assign_markets(seed: int, assets: list[Asset]) -> None:
     position = 0
     draws = draw_table(len(assets), seed, SALT_MARKET_CAP)
     for asset in assets:
+        if asset.origin == "duplicate":
+            asset.stale, asset.market_cap, asset.volume = True, None, 0
+            continue
         if asset.seed_row is not None:
             row = asset.seed_row
             asset.market_cap = _int_or_none(row["market_cap"])
