@@ -13,11 +13,15 @@ import errno
 import os
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from kasparro.settings import Settings
+
+if TYPE_CHECKING:
+    from kasparro.runtime import Runtime
 
 # SQLAlchemy is imported where a database is checked: a mistyped setting or a busy port is
 # reported without loading it.
@@ -44,7 +48,22 @@ def load_settings() -> Settings:
 _SETTINGS_HINT = "hint: fix it in the environment or in ./.env (see Configuration in README.md)"
 
 
-def settings_error(exc: ValidationError) -> UserError:
+def load_runtime() -> Runtime:
+    """The composition root for a command: core settings, then every provider's
+    (``KASPARRO_<PROVIDER>_*``), each mistake named in one or two lines."""
+    from kasparro.runtime import Runtime
+    from kasparro.sources.catalog import SourceSettingsError
+
+    settings = load_settings()
+    try:
+        return Runtime.build(settings)
+    except SourceSettingsError as exc:
+        if exc.error is None:
+            raise UserError(f"error: {exc}\n{_SETTINGS_HINT}") from None
+        raise settings_error(exc.error, prefix=exc.prefix) from None
+
+
+def settings_error(exc: ValidationError, *, prefix: str = "KASPARRO_") -> UserError:
     by_field: dict[str, tuple[object, list[str]]] = {}
     for e in exc.errors():
         field = str(e["loc"][0]) if e["loc"] else "?"
@@ -57,7 +76,7 @@ def settings_error(exc: ValidationError) -> UserError:
         if field == "?":  # a check across settings: its message names them
             parts.extend(msgs)
             continue
-        name = f"KASPARRO_{field.upper()}"
+        name = f"{prefix}{field.upper()}"
         shown = "" if any(s in field for s in _SECRET_FIELDS) else f"={_short(value)}"
         parts.append(f"{name}{shown}: {' or '.join(msgs)}")
     noun = "setting" if len(parts) == 1 else "settings"

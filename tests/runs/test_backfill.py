@@ -32,9 +32,10 @@ from kasparro.runs.backfill import plan_chunks as plan
 from kasparro.runs.result import RunResult
 from kasparro.runs.service import run_sources
 from kasparro.settings import Settings
-from kasparro.sources.http import Limiters, RequestPacer
+from kasparro.sources.http import RequestPacer
 from tests.fixtures.emulator import EmulatorFactory
 from tests.fixtures.etl import count, rows, run_etl
+from tests.fixtures.settings import runtime_for
 from tests.runs.test_pipeline_http import emu_settings
 
 # The emulator's clock (tick 0 is the recording's Date): a year of daily history before it,
@@ -47,13 +48,14 @@ DAILY = BackfillSpec("1d", SINCE, UNTIL, top=12, now=UNTIL)
 async def backfill(
     engine: AsyncEngine, settings: Settings, spec: BackfillSpec, *apis: str
 ) -> dict[str, RunResult]:
+    runtime = runtime_for(settings)
     async with httpx.AsyncClient(timeout=10) as http:
         results = await run_sources(
             engine,
-            settings,
+            runtime.catalog,
             list(apis or ("coingecko", "coinpaprika")),
             http=http,
-            limiters=Limiters.from_settings(settings),
+            limiters=runtime.limiters(),
             backfill=spec,
         )
     return {r.source: r for r in results}

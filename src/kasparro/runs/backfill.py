@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -137,6 +138,29 @@ def _span(depth: timedelta) -> str:
     if depth.days >= 1:
         return f"{depth.days} day{'s' if depth.days > 1 else ''}"
     return f"{depth.seconds // 3600} hours"
+
+
+def build_spec(
+    *,
+    interval: str,
+    since: str,
+    until: str,
+    asset_ids: Sequence[int] = (),
+    top: int | None = None,
+    now: datetime,
+) -> BackfillSpec:
+    """What ``kasparro backfill`` and ``POST /api/v1/backfills`` ask for, as one spec:
+    ``until`` relative to ``now``, ``since`` relative to ``until``; named assets, else the
+    top ``top`` (default 100). Raises ``BackfillError`` naming what is wrong."""
+    end = parse_when(until, relative_to=now)
+    return BackfillSpec(
+        interval=interval,
+        since=parse_when(since, relative_to=end),
+        until=end,
+        asset_ids=tuple(asset_ids),
+        top=None if asset_ids else (top or 100),
+        now=now,
+    )
 
 
 @dataclass(frozen=True, slots=True)
