@@ -96,7 +96,14 @@ async def test_a_year_of_daily_history_loads_once_and_a_second_backfill_fetches_
     assert _chart_requests(emu) == 12  # nothing fetched again
     # A longer range asks only for the new part, per coin (a paid plan serves it).
     longer = BackfillSpec("1d", SINCE - timedelta(days=30), UNTIL, top=12, now=UNTIL)
-    paid = settings.model_copy(update={"coingecko_plan": "analyst"})
+    paid = settings.model_copy(
+        update={
+            "sources": {
+                **settings.sources,
+                "coingecko": {**settings.sources["coingecko"], "plan": "analyst"},
+            }
+        }
+    )
     third = await backfill(engine, paid, longer, "coingecko")
     assert third["coingecko_history"].pages == 12
     assert third["coingecko_history"].fetched < 12 * 40
