@@ -7,7 +7,7 @@ their budgets, the scheduler its intervals.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,12 +26,12 @@ if TYPE_CHECKING:
 
 
 class SourceSettingsError(ValueError):
-    """A provider's settings are invalid: the message names the environment variables."""
+    """Providers' settings are invalid: the message names the environment variables;
+    ``errors`` holds each provider's (variable prefix, validation error)."""
 
-    def __init__(self, message: str, prefix: str = "", error: ValidationError | None = None):
+    def __init__(self, message: str, errors: Sequence[tuple[str, ValidationError]] = ()) -> None:
         super().__init__(message)
-        self.prefix = prefix
-        self.error = error
+        self.errors = list(errors)
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,19 @@ class Catalog:
             raise SourceSettingsError(
                 f"KASPARRO_SOURCES names unknown provider(s): {', '.join(unknown)}"
             )
-        configs = {
-            p.name: provider_settings(p, settings.sources.get(p.name, {}), env_file=env_file)
-            for p in registry.providers
-        }
+        configs: dict[str, SourceSettings] = {}
+        failed: list[SourceSettingsError] = []
+        for p in registry.providers:  # every provider's mistakes, not only the first's
+            try:
+                configs[p.name] = provider_settings(
+                    p, settings.sources.get(p.name, {}), env_file=env_file
+                )
+            except SourceSettingsError as exc:
+                failed.append(exc)
+        if failed:
+            raise SourceSettingsError(
+                "; ".join(map(str, failed)), [e for exc in failed for e in exc.errors]
+            )
         return cls(settings, registry, configs)
 
     def config(self, provider: str) -> SourceSettings:
@@ -126,4 +135,4 @@ def provider_settings(
             f"{provider.env_prefix}{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
             for e in exc.errors()
         )
-        raise SourceSettingsError(problems, provider.env_prefix, exc) from None
+        raise SourceSettingsError(problems, [(provider.env_prefix, exc)]) from None
