@@ -29,10 +29,10 @@ import httpx
 
 from kasparro.emulator import EmulatorConfig, EmulatorServer
 from kasparro.logs import configure_logging
-from kasparro.runs.backfill import BackfillSpec
 from kasparro.runs.service import run_sources
 from kasparro.runtime import Runtime
 from kasparro.settings import Settings
+from kasparro.sources.history import BackfillSpec
 from kasparro.store.engine import create_engine
 from kasparro.store.migrate import upgrade
 

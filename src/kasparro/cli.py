@@ -295,8 +295,8 @@ def backfill(
     Its requests share each API's budget in this process; a `kasparro up` running
     elsewhere has its own, so prefer `POST /api/v1/backfills` there (scheduled runs then
     keep priority over the backfill)."""
-    from kasparro.runs.backfill import BackfillError, build_spec
     from kasparro.runs.repository import utcnow
+    from kasparro.sources.history import BackfillError, build_spec
     from kasparro.sources.registry import UnknownSource
 
     runtime = command_runtime(database=False)

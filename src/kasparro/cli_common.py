@@ -27,8 +27,8 @@ from kasparro.runtime import Runtime
 from kasparro.settings import Settings
 
 if TYPE_CHECKING:  # imported where used: a mistyped setting is reported without loading them
-    from kasparro.runs.backfill import BackfillSpec
     from kasparro.runs.result import ProgressCallback, RunResult
+    from kasparro.sources.history import BackfillSpec
 
 T = TypeVar("T")
 

@@ -17,21 +17,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import kasparro
 from kasparro.emulator import EmulatorConfig, EmulatorServer
-from kasparro.load.backfill import Target
 from kasparro.normalize.common import loads_exact
-from kasparro.runs.backfill import (
+from kasparro.runs.result import RunResult
+from kasparro.runs.service import run_sources
+from kasparro.settings import Settings
+from kasparro.sources.history import (
     WHEN_PATTERN,
     BackfillError,
     BackfillSpec,
+    Target,
     depth_floor,
     missing_ranges,
     parse_when,
     within_depth,
 )
-from kasparro.runs.backfill import plan_chunks as plan
-from kasparro.runs.result import RunResult
-from kasparro.runs.service import run_sources
-from kasparro.settings import Settings
+from kasparro.sources.history import plan_chunks as plan
 from kasparro.sources.http import RequestPacer
 from tests.fixtures.emulator import EmulatorFactory
 from tests.fixtures.etl import count, rows, run_etl

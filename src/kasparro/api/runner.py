@@ -26,7 +26,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.query.runs import run_id_for_owner
 from kasparro.runs import repository as repo
-from kasparro.runs.backfill import BackfillSpec
 from kasparro.runs.leases import LeaseLedger, lease_name
 from kasparro.runs.owner import new_owner
 from kasparro.runs.pipeline import Pipeline
@@ -35,6 +34,7 @@ from kasparro.runs.service import run_sources
 from kasparro.runs.status import RunStatus
 from kasparro.runs.stop import RunStop
 from kasparro.sources.catalog import Catalog
+from kasparro.sources.history import BackfillSpec
 from kasparro.sources.http import Limiters
 
 log = structlog.get_logger(__name__)

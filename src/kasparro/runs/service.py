@@ -8,7 +8,6 @@ from collections.abc import Callable
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kasparro.runs.backfill import BackfillError, BackfillSpec
 from kasparro.runs.leases import LeaseLedger
 from kasparro.runs.pipeline import AlreadyRunning, Pipeline
 from kasparro.runs.result import ProgressCallback, RunResult
@@ -16,6 +15,7 @@ from kasparro.runs.status import RunStatus
 from kasparro.runs.stop import RunStop
 from kasparro.sources.base import Source
 from kasparro.sources.catalog import Catalog
+from kasparro.sources.history import BackfillError, BackfillSpec
 from kasparro.sources.http import Limiters
 from kasparro.sources.registry import UnknownSource
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from kasparro.normalize.drift import Contract
     from kasparro.settings import Settings
+    from kasparro.sources.history import BackfillSpec, Target
     from kasparro.sources.http import Limiters
 
 
@@ -138,15 +139,19 @@ class ReferenceSource(Source):
 
 
 class HistorySource(Source):
+    """Constructed with its backfill's spec (``spec``); before the run, the pipeline reads
+    the coins to backfill and how far their history already goes from the store, inside the
+    lease, and hands them to :meth:`plan` (a source never reads the store itself)."""
+
     kind: ClassVar[SourceKind] = SourceKind.HISTORY
+    spec: BackfillSpec
 
     @abstractmethod
     def normalize(self, item: Any) -> Normalized: ...
 
     @abstractmethod
-    async def prepare(self, conn: Any) -> None:
-        """Plan the requests from the store (targets and their watermarks), inside the lease
-        and before the first request."""
+    def plan(self, targets: list[Target]) -> None:
+        """Plan the requests for ``targets`` (pure: their ids and covered ranges)."""
 
 
 class SourceError(Exception):

@@ -21,7 +21,7 @@ from kasparro.sources.registry import Registry, UnknownSource
 from kasparro.sources.spec import Provider
 
 if TYPE_CHECKING:
-    from kasparro.runs.backfill import BackfillSpec
+    from kasparro.sources.history import BackfillSpec
     from kasparro.sources.http import Limiters
 
 

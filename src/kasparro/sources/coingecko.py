@@ -9,7 +9,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from kasparro.load.backfill import targets
 from kasparro.models import Normalized, ReferenceCoin, Rejection
 from kasparro.normalize.coingecko import normalize_market
 from kasparro.normalize.common import loads_exact
@@ -17,17 +16,23 @@ from kasparro.normalize.contracts import COINGECKO_COINS_LIST, COINGECKO_MARKETS
 from kasparro.normalize.drift import Contract
 from kasparro.normalize.history import coingecko_points, normalize_point
 from kasparro.normalize.reference import SCOPE_COINS, normalize_coingecko_coin
-from kasparro.runs.backfill import BackfillSpec, Chunk, depth_floor, plan_chunks, within_depth
 from kasparro.sources.base import (
     HistorySource,
     MarketSource,
     Page,
     ReferenceSource,
     SourceContext,
-    SourceError,
     SourceKind,
 )
 from kasparro.sources.config import HttpSourceSettings
+from kasparro.sources.history import (
+    BackfillSpec,
+    Chunk,
+    Target,
+    depth_floor,
+    plan_chunks,
+    within_depth,
+)
 from kasparro.sources.http import Fetcher
 from kasparro.sources.parsing import parse_json_array
 from kasparro.sources.spec import Provider, SourceSpec
@@ -219,7 +224,7 @@ _FIVE_MINUTE_DEPTH = timedelta(days=1)
 
 class CoinGeckoHistorySource(HistorySource):
     """Backfill from ``/coins/{id}/market_chart/range``: one request per coin and chunk
-    (``runs.backfill.plan_chunks``), its points loaded as observations with the chunk's
+    (``sources.history.plan_chunks``), its points loaded as observations with the chunk's
     watermark. Requests yield to scheduled runs in CoinGecko's budget (priority 1)."""
 
     name = "coingecko_history"
@@ -238,18 +243,10 @@ class CoinGeckoHistorySource(HistorySource):
         self.headers = config.key_header()
         self.chunks: list[Chunk] = []
 
-    async def prepare(self, conn: Any) -> None:
-        found = await targets(
-            conn, "coingecko", self.spec.interval, asset_ids=self.spec.asset_ids, top=self.spec.top
-        )
-        if not found:
-            raise SourceError(
-                "no CoinGecko coins to backfill: run `kasparro etl run` first (the top coins "
-                "come from the latest market data) or name assets that CoinGecko lists"
-            )
+    def plan(self, targets: list[Target]) -> None:
         max_span, min_span = _CHART_SPANS[self.spec.interval]
         self.chunks = plan_chunks(
-            found, self.spec, max_span=max_span, min_span=min_span, floor=self.floor
+            targets, self.spec, max_span=max_span, min_span=min_span, floor=self.floor
         )
 
     def normalize(self, item: Any) -> Normalized:

@@ -9,7 +9,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr
 
-from kasparro.load.backfill import targets
 from kasparro.models import (
     Normalized,
     ReferenceCoin,
@@ -34,14 +33,6 @@ from kasparro.normalize.reference import (
     normalize_coinpaprika_contract,
     normalize_coinpaprika_platform,
 )
-from kasparro.runs.backfill import (
-    INTERVALS,
-    BackfillError,
-    BackfillSpec,
-    Chunk,
-    plan_chunks,
-    within_depth,
-)
 from kasparro.sources.base import (
     HistorySource,
     MarketSource,
@@ -49,10 +40,18 @@ from kasparro.sources.base import (
     RawResponse,
     ReferenceSource,
     SourceContext,
-    SourceError,
     SourceKind,
 )
 from kasparro.sources.config import HttpSourceSettings
+from kasparro.sources.history import (
+    INTERVALS,
+    BackfillError,
+    BackfillSpec,
+    Chunk,
+    Target,
+    plan_chunks,
+    within_depth,
+)
 from kasparro.sources.http import Fetcher
 from kasparro.sources.parsing import parse_json_array
 from kasparro.sources.spec import Provider, SourceSpec
@@ -274,21 +273,9 @@ class CoinPaprikaHistorySource(HistorySource):
         self.headers = config.key_header()
         self.chunks: list[Chunk] = []
 
-    async def prepare(self, conn: Any) -> None:
-        found = await targets(
-            conn,
-            "coinpaprika",
-            self.spec.interval,
-            asset_ids=self.spec.asset_ids,
-            top=self.spec.top,
-        )
-        if not found:
-            raise SourceError(
-                "no CoinPaprika coins to backfill: run `kasparro etl run` first (the top coins "
-                "come from the latest market data) or name assets that CoinPaprika lists"
-            )
+    def plan(self, targets: list[Target]) -> None:
         step = INTERVALS[self.spec.interval]
-        self.chunks = plan_chunks(found, self.spec, max_span=step * (_MAX_POINTS - 1))
+        self.chunks = plan_chunks(targets, self.spec, max_span=step * (_MAX_POINTS - 1))
 
     def normalize(self, item: Any) -> Normalized:
         return normalize_point("coinpaprika", item["id"], item["symbol"], item["name"], item)

@@ -20,7 +20,6 @@ import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -63,17 +62,6 @@ class RequestPacer:
         """``async with pacer.slot(priority)``: the next request slot; when several wait, the
         lowest ``priority`` goes first (scheduled runs 0, backfills 1), FIFO within one."""
         return _Slot(self, priority)
-
-    async def __aenter__(self) -> None:
-        await self._enter(0)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._exit()
 
     async def _enter(self, priority: int) -> None:
         await self._lock.acquire(priority)

@@ -20,7 +20,7 @@ from kasparro.sources.base import HistorySource, Source, SourceContext, SourceKi
 from kasparro.sources.config import SourceSettings
 
 if TYPE_CHECKING:
-    from kasparro.runs.backfill import BackfillSpec
+    from kasparro.sources.history import BackfillSpec
 
 NAME: Final = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 COLOR: Final = re.compile(r"^#[0-9a-fA-F]{6}$")

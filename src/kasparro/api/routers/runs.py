@@ -26,7 +26,7 @@ from kasparro.query import runs as q
 from kasparro.query.compare import RunNotFound, compare_runs
 from kasparro.query.cursor import Position, scope_digest
 from kasparro.runs import repository as repo
-from kasparro.runs.backfill import BackfillError, BackfillSpec, build_spec
+from kasparro.sources.history import BackfillError, BackfillSpec, build_spec
 from kasparro.sources.registry import Registry, UnknownSource
 
 router = APIRouter(prefix="/api/v1", tags=["runs"], dependencies=[Depends(p.strict_query)])

@@ -1,4 +1,5 @@
-"""History backfill: what to ask each API for, given what earlier backfills fetched.
+"""History backfill planning (pure): what to ask each API for, given what earlier backfills
+fetched.
 
 A backfill is a run of a history source (``coingecko_history``, ``coinpaprika_history``)
 through the ordinary pipeline: leases, run rows, raw archive, quarantine, one transaction per
@@ -23,7 +24,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from kasparro import timetext
-from kasparro.load.backfill import Target
 
 INTERVALS: Final[dict[str, timedelta]] = {
     "5m": timedelta(minutes=5),
@@ -34,6 +34,14 @@ _DURATION: Final = re.compile(r"^(\d+)([dhm])$")
 # What ``parse_when`` reads, as a JSON Schema pattern for the API (calendar validity and
 # the range are checked by parsing).
 WHEN_PATTERN: Final = timetext.WHEN_PATTERN
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    source_asset_id: str
+    symbol: str
+    name: str
+    covered: tuple[datetime, datetime] | None  # what earlier backfills fetched
 
 
 class BackfillError(ValueError):
