@@ -29,10 +29,10 @@ import httpx
 
 from kasparro.emulator import EmulatorConfig, EmulatorServer
 from kasparro.logs import configure_logging
-from kasparro.runs.backfill import BackfillSpec
 from kasparro.runs.service import run_sources
+from kasparro.runtime import Runtime
 from kasparro.settings import Settings
-from kasparro.sources.http import Limiters
+from kasparro.sources.history import BackfillSpec
 from kasparro.store.engine import create_engine
 from kasparro.store.migrate import upgrade
 
@@ -43,10 +43,10 @@ def _settings(url: str, emu: EmulatorServer, rate: float) -> Settings:
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=url,
-        coingecko_base_url=emu.coingecko_base_url,
-        coinpaprika_base_url=emu.coinpaprika_base_url,
-        coingecko_requests_per_minute=rate,
-        coinpaprika_requests_per_minute=60_000,
+        sources={
+            "coingecko": {"base_url": emu.coingecko_base_url, "requests_per_minute": rate},
+            "coinpaprika": {"base_url": emu.coinpaprika_base_url, "requests_per_minute": 60_000},
+        },
         log_level="WARNING",
         log_json=True,
     )
@@ -54,14 +54,15 @@ def _settings(url: str, emu: EmulatorServer, rate: float) -> Settings:
 
 async def _run(settings: Settings, names: list[str], spec: BackfillSpec | None) -> list[Any]:
     engine = create_engine(settings.database_url)
+    runtime = Runtime.build(settings, env_file=None)
     try:
         async with httpx.AsyncClient(timeout=60) as http:
             return await run_sources(
                 engine,
-                settings,
+                runtime.catalog,
                 names,
                 http=http,
-                limiters=Limiters.from_settings(settings),
+                limiters=runtime.limiters(),
                 backfill=spec,
             )
     finally:

@@ -2,8 +2,8 @@
 
 ``python -m bench.etl_child --source coingecko --source coinpaprika [--profile OUT]``
 
-The same code path as ``kasparro etl run --no-migrate`` (``make_http_client``,
-``Limiters.from_settings``, ``create_engine``, ``settle_heap``, ``run_sources``) minus the rich
+The same code path as ``kasparro etl run --no-migrate`` (``Runtime.build``, ``Runtime.etl``,
+``settle_heap``, ``run_sources``) minus the rich
 summary table, so the timing excludes interpreter start-up and imports. Prints one JSON line on
 stdout: wall time of the run, per-source results and this process's peak RSS (``VmHWM``, see
 ``peak_rss_bytes``), which is the figure benchmark 1 reports: the emulator and the benchmark
@@ -25,29 +25,23 @@ import orjson
 
 async def _run(names: list[str]) -> tuple[float, list[Any]]:
     from kasparro.heap import settle_heap
-    from kasparro.runs.service import make_http_client, run_sources
-    from kasparro.settings import Settings
-    from kasparro.sources.http import Limiters
-    from kasparro.store.engine import create_engine
+    from kasparro.runs.service import run_sources
+    from kasparro.runtime import Runtime
 
-    settings = Settings()
-    engine = create_engine(settings.database_url)
-    http = make_http_client(settings)
-    settle_heap()  # as `kasparro etl run` does
-    try:
+    runtime = Runtime.build()
+    async with runtime.etl() as etl:
+        settle_heap()  # as `kasparro etl run` does
         started = time.perf_counter()
         results = await run_sources(
-            engine,
-            settings,
+            etl.engine,
+            runtime.catalog,
             names,
-            http=http,
-            limiters=Limiters.from_settings(settings),
+            http=etl.http,
+            limiters=etl.limiters,
+            ledger=runtime.ledger,
             trigger="cli",
         )
         elapsed = time.perf_counter() - started
-    finally:
-        await http.aclose()
-        await engine.dispose()
     return elapsed, results
 
 

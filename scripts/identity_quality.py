@@ -28,9 +28,9 @@ from typing import Any
 from sqlalchemy import text
 
 from kasparro.emulator import EmulatorConfig, EmulatorServer
-from kasparro.runs.service import make_http_client, run_sources
+from kasparro.runs.service import run_sources
+from kasparro.runtime import Runtime
 from kasparro.settings import Settings
-from kasparro.sources.http import Limiters
 from kasparro.store.engine import create_engine
 from kasparro.store.migrate import upgrade
 
@@ -41,20 +41,24 @@ async def _measure(url: str, emu: EmulatorServer) -> dict[str, Any]:
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=url,
-        coingecko_base_url=emu.coingecko_base_url,
-        coinpaprika_base_url=emu.coinpaprika_base_url,
-        coingecko_max_coins="all",
-        coingecko_requests_per_minute=60_000,
-        coinpaprika_requests_per_minute=60_000,
+        sources={
+            "coingecko": {
+                "base_url": emu.coingecko_base_url,
+                "max_coins": "all",
+                "requests_per_minute": 60_000,
+            },
+            "coinpaprika": {"base_url": emu.coinpaprika_base_url, "requests_per_minute": 60_000},
+        },
         reference_refresh_seconds=0,
         log_level="WARNING",
     )
+    runtime = Runtime.build(settings, env_file=None)
     engine = create_engine(url)
-    http = make_http_client(settings)
+    http = runtime.http_client()
     started = time.monotonic()
     try:
         results = await run_sources(
-            engine, settings, SOURCES, http=http, limiters=Limiters.from_settings(settings)
+            engine, runtime.catalog, SOURCES, http=http, limiters=runtime.limiters()
         )
         failed = [r for r in results if r.status not in ("success", "partial")]
         if failed:

@@ -4,8 +4,12 @@ import os
 import pytest
 from hypothesis import settings
 
-# Tests never read a developer's .env or the default demo database by accident.
-os.environ.setdefault("KASPARRO_DATABASE_URL", "sqlite+aiosqlite:///./.pytest-never-used.db")
+# Tests never inherit a developer's KASPARRO_* settings (a key, a base URL, a schedule) nor
+# read the default database by accident; what a test needs it sets itself.
+_KEEP = {"KASPARRO_TEST_POSTGRES_URL", "KASPARRO_REQUIRE_POSTGRES", "KASPARRO_REQUIRE_BROWSER"}
+for _name in [n for n in os.environ if n.startswith("KASPARRO_") and n not in _KEEP]:
+    del os.environ[_name]
+os.environ["KASPARRO_DATABASE_URL"] = "sqlite+aiosqlite:///./.pytest-never-used.db"
 
 # No per-example deadline: hypothesis' 200 ms default fails a property when a loaded machine
 # (a second suite running, a garbage collection in a worker holding big universes) merely

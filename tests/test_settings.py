@@ -4,18 +4,28 @@ from pathlib import Path
 
 import pytest
 
-from kasparro.settings import SAMPLE_CSV, Settings
+from kasparro.settings import Settings
+from kasparro.sources.catalog import Catalog, SourceSettingsError
+from kasparro.sources.coingecko import CoinGeckoSettings
+from kasparro.sources.csv_files import SAMPLE_CSV
+from tests.fixtures.settings import builtin_registry
+
+
+def _catalog(settings: Settings | None = None) -> Catalog:
+    settings = settings or Settings(_env_file=None)  # type: ignore[call-arg]
+    return Catalog.build(settings, builtin_registry(), env_file=None)
 
 
 def test_defaults_are_embedded_sqlite_and_public_apis(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KASPARRO_DATABASE_URL", raising=False)
     s = Settings(_env_file=None)  # type: ignore[call-arg]
     assert s.database_url == "sqlite+aiosqlite:///./kasparro.db"
-    assert s.coingecko_base_url == "https://api.coingecko.com/api/v3"
-    assert s.coinpaprika_base_url == "https://api.coinpaprika.com/v1"
-    assert s.coingecko_max_coins == 1000
-    assert s.csv_paths == [SAMPLE_CSV] and SAMPLE_CSV.is_file()
     assert s.api_token is None
+    configs = _catalog(s).configs
+    assert configs["coingecko"].base_url == "https://api.coingecko.com/api/v3"  # type: ignore[attr-defined]
+    assert configs["coinpaprika"].base_url == "https://api.coinpaprika.com/v1"  # type: ignore[attr-defined]
+    assert configs["coingecko"].max_coins == 1000  # type: ignore[attr-defined]
+    assert configs["csv"].paths == [SAMPLE_CSV] and SAMPLE_CSV.is_file()  # type: ignore[attr-defined]
 
 
 def test_env_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -24,10 +34,32 @@ def test_env_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KASPARRO_API_TOKEN", "  ")
     monkeypatch.setenv("KASPARRO_SCHEDULE_ENABLED_SOURCES", "coingecko,csv")
     s = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert s.csv_paths == [Path("a.csv"), Path("b.csv")]
-    assert s.coingecko_max_coins == "all"
+    configs = _catalog(s).configs
+    assert configs["csv"].paths == [Path("a.csv"), Path("b.csv")]  # type: ignore[attr-defined]
+    assert configs["coingecko"].max_coins == "all"  # type: ignore[attr-defined]
     assert s.api_token is None  # blank means unset: triggering stays disabled
     assert s.schedule_enabled_sources == ["coingecko", "csv"]
+
+
+def test_provider_settings_come_from_their_prefix_and_code_overrides_win(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KASPARRO_COINPAPRIKA_REQUESTS_PER_MINUTE", "42")
+    monkeypatch.setenv("KASPARRO_COINGECKO_REQUESTS_PER_MINUTE", "7")
+    s = Settings(_env_file=None, sources={"coingecko": {"requests_per_minute": 99}})  # type: ignore[call-arg]
+    assert _catalog(s).budgets() == {"coingecko": 99.0, "coinpaprika": 42.0}
+
+
+def test_a_bad_provider_setting_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KASPARRO_COINGECKO_PER_PAGE", "300")
+    with pytest.raises(SourceSettingsError, match="KASPARRO_COINGECKO_PER_PAGE"):
+        _catalog()
+
+
+def test_overrides_for_an_unknown_provider_are_refused() -> None:
+    s = Settings(_env_file=None, sources={"nosuch": {"x": 1}})  # type: ignore[call-arg]
+    with pytest.raises(SourceSettingsError, match="nosuch"):
+        _catalog(s)
 
 
 @pytest.mark.parametrize(
@@ -38,6 +70,6 @@ def test_env_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_coingecko_key_header_matches_host(base: str, header: str) -> None:
-    s = Settings(_env_file=None, coingecko_base_url=base, coingecko_api_key="k-123")  # type: ignore[call-arg]
-    assert s.coingecko_key_header() == {header: "k-123"}
+    s = CoinGeckoSettings(_env_file=None, base_url=base, api_key="k-123")  # type: ignore[call-arg]
+    assert s.key_header() == {header: "k-123"}
     assert "k-123" not in repr(s)  # secrets never show up in reprs or logs

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from kasparro.cli_common import (
-    command_settings,
+    command_runtime,
     err,
     out,
     prepare_database,
@@ -22,6 +22,7 @@ from kasparro.cli_common import (
     with_engine,
 )
 from kasparro.cli_identity import identity_app
+from kasparro.cli_sources import register as register_source_commands
 from kasparro.logs import configure_logging
 from kasparro.preflight import UserError, bind_port, database_failure
 from kasparro.runs.status import NOT_FAILED, OK
@@ -30,6 +31,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 etl_app = typer.Typer(no_args_is_help=True, help="Run the ETL.")
 app.add_typer(etl_app, name="etl")
 app.add_typer(identity_app, name="identity")
+register_source_commands(app)
 
 # The demo's data is emulated: it never goes where live data lives (./kasparro.db).
 DEMO_DATABASE_URL = "sqlite+aiosqlite:///./kasparro-demo.db"
@@ -41,7 +43,7 @@ def migrate() -> None:
     from several processes at once: they take turns."""
     from kasparro.store.migrate import upgrade
 
-    settings = command_settings()
+    settings = command_runtime().settings
     upgrade(settings.database_url)
     out.print(f"database migrated: {_safe_url(settings.database_url)}")
 
@@ -70,15 +72,15 @@ def etl_run(
     ] = False,
 ) -> None:
     """Run the ETL for the given sources concurrently and print a summary."""
-    from kasparro.runs.service import UnknownSource, validate_names
+    from kasparro.sources.registry import UnknownSource
 
-    settings = command_settings(database=False)
+    runtime = command_runtime(database=False)
     try:
-        names = validate_names(source)
+        names = runtime.registry.validate(source)
     except UnknownSource as exc:
         raise UserError(f"error: {exc}") from None
-    prepare_database(settings, migrate=migrate_first)
-    results = asyncio.run(run_etl(settings, names, force=refresh))
+    prepare_database(runtime.settings, migrate=migrate_first)
+    results = asyncio.run(run_etl(runtime, names, force=refresh))
     print_summary(results)
     failed = [r for r in results if r.status not in NOT_FAILED]
     if failed:
@@ -107,17 +109,18 @@ MigrateOpt = Annotated[bool, typer.Option("--migrate/--no-migrate", help="Apply 
 def _serve(host: str | None, port: int | None, *, migrate: bool, with_scheduler: bool) -> None:
     from kasparro.api.server import serve as serve_api
 
-    settings = command_settings(database=False)
+    runtime = command_runtime(database=False)
     update: dict[str, object] = {}
     if host:
         update["api_host"] = host
     if port is not None:
         update["api_port"] = port
-    settings = settings.model_copy(update=update)
+    runtime = runtime.with_settings(**update)
+    settings = runtime.settings
     # The port first: a busy one fails at once, before migrating.
     sock = bind_port(settings.api_host, settings.api_port)
     prepare_database(settings, migrate=migrate)
-    serve_api(settings, with_scheduler=with_scheduler, sock=sock)
+    serve_api(runtime, with_scheduler=with_scheduler, sock=sock)
 
 
 @app.command()
@@ -132,10 +135,10 @@ def scheduler(migrate_first: MigrateOpt = True) -> None:
     from kasparro.heap import settle_heap
     from kasparro.scheduler import run_scheduler
 
-    settings = command_settings(database=False)
-    prepare_database(settings, migrate=migrate_first)
+    runtime = command_runtime(database=False)
+    prepare_database(runtime.settings, migrate=migrate_first)
     settle_heap()
-    asyncio.run(run_scheduler(settings))
+    asyncio.run(run_scheduler(runtime))
 
 
 @app.command("check-scheduler")
@@ -152,7 +155,7 @@ def check_scheduler() -> None:
             rows = await scheduler_rows(conn)
         return latest_time(r["heartbeat_at"] for r in rows.values())
 
-    heartbeat = with_engine(command_settings(need_schema=True), newest)
+    heartbeat = with_engine(command_runtime(need_schema=True), newest)
     alive = liveness(heartbeat, datetime.now(UTC))
     if alive.age_s is None:
         err.print("scheduler: no heartbeat recorded (no scheduler has run on this database)")
@@ -249,10 +252,10 @@ def demo(
     """Offline demo: emulator + migrate + ETL of every source + API with the scheduler."""
     from kasparro.demo import run_demo
 
-    settings = command_settings(database=False)
+    runtime = command_runtime(database=False)
     raise typer.Exit(
         run_demo(
-            settings,
+            runtime,
             port=port,
             emulator_port=emulator_port,
             coins=coins,
@@ -266,7 +269,9 @@ def demo(
 def backfill(
     source: Annotated[
         list[str] | None,
-        typer.Option("--source", "-s", help="coingecko, coinpaprika (repeatable); default both."),
+        typer.Option(
+            "--source", "-s", help="A provider serving history (repeatable); default: all."
+        ),
     ] = None,
     asset: Annotated[
         list[int] | None, typer.Option("--asset", help="Canonical asset id (repeatable).")
@@ -290,26 +295,25 @@ def backfill(
     Its requests share each API's budget in this process; a `kasparro up` running
     elsewhere has its own, so prefer `POST /api/v1/backfills` there (scheduled runs then
     keep priority over the backfill)."""
-    from kasparro.runs.backfill import BackfillError, BackfillSpec, parse_when
     from kasparro.runs.repository import utcnow
+    from kasparro.sources.history import BackfillError, build_spec
+    from kasparro.sources.registry import UnknownSource
 
-    settings = command_settings(database=False)
-    names = list(dict.fromkeys(source or ["coingecko", "coinpaprika"]))
+    runtime = command_runtime(database=False)
     try:
-        end = parse_when(until, relative_to=utcnow())
-        spec = BackfillSpec(
+        spec = build_spec(
             interval=interval,
-            since=parse_when(since, relative_to=end),
-            until=end,
-            asset_ids=tuple(asset or ()),
-            top=None if asset else (top or 100),
+            since=since,
+            until=until,
+            asset_ids=asset or (),
+            top=top,
+            now=utcnow(),
         )
-    except BackfillError as exc:
+        names = runtime.registry.validate_backfill(source or runtime.registry.backfill_providers())
+    except (BackfillError, UnknownSource) as exc:
         raise UserError(f"error: {exc}") from None
-    if any(n not in ("coingecko", "coinpaprika") for n in names):
-        raise UserError("error: --source must be coingecko or coinpaprika")
-    prepare_database(settings, migrate=migrate_first)
-    results = asyncio.run(run_etl(settings, names, backfill=spec))
+    prepare_database(runtime.settings, migrate=migrate_first)
+    results = asyncio.run(run_etl(runtime, names, backfill=spec))
     print_summary(results)
     failed = [r for r in results if r.status not in OK]
     for r in failed:

@@ -21,13 +21,14 @@ from rich.progress import (
 from rich.table import Table
 
 from kasparro.logs import configure_logging
-from kasparro.preflight import check_database, load_settings
+from kasparro.preflight import check_database, load_runtime
 from kasparro.runs.status import NOT_FAILED
+from kasparro.runtime import Runtime
 from kasparro.settings import Settings
 
 if TYPE_CHECKING:  # imported where used: a mistyped setting is reported without loading them
-    from kasparro.runs.backfill import BackfillSpec
     from kasparro.runs.result import ProgressCallback, RunResult
+    from kasparro.sources.history import BackfillSpec
 
 T = TypeVar("T")
 
@@ -36,14 +37,16 @@ out = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 
 
-def command_settings(*, database: bool = True, need_schema: bool = False) -> Settings:
-    """Settings for a command, checked: a bad setting, and with ``database`` an unreachable
-    (or, with ``need_schema``, unmigrated) database, raise ``UserError`` before any work."""
-    settings = load_settings()
+def command_runtime(*, database: bool = True, need_schema: bool = False) -> Runtime:
+    """The composition root of a command, checked: a bad setting, and with ``database`` an
+    unreachable (or, with ``need_schema``, unmigrated) database, raise ``UserError`` before
+    any work."""
+    runtime = load_runtime()
+    settings = runtime.settings
     configure_logging(settings.log_level, settings.log_json)
     if database:
         check_database(settings.database_url, need_schema=need_schema)
-    return settings
+    return runtime
 
 
 def prepare_database(settings: Settings, *, migrate: bool) -> None:
@@ -55,11 +58,9 @@ def prepare_database(settings: Settings, *, migrate: bool) -> None:
         upgrade(settings.database_url)
 
 
-def with_engine(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
-    from kasparro.store.engine import create_engine
-
+def with_engine(runtime: Runtime, work: Callable[[Any], Awaitable[T]]) -> T:
     async def run() -> T:
-        engine = create_engine(settings.database_url)
+        engine = runtime.engine()
         try:
             return await work(engine)
         finally:
@@ -69,21 +70,18 @@ def with_engine(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
 
 
 async def run_etl(
-    settings: Settings,
+    runtime: Runtime,
     names: list[str],
     *,
     force: bool = False,
     backfill: BackfillSpec | None = None,
 ) -> list[RunResult]:
     from kasparro.heap import settle_heap
-    from kasparro.runs.service import make_http_client, run_sources
-    from kasparro.sources.http import Limiters
-    from kasparro.store.engine import create_engine
+    from kasparro.runs.service import run_sources
 
-    engine = create_engine(settings.database_url)
-    http = make_http_client(settings)
-    settle_heap()
-    try:
+    async with runtime.etl() as etl:
+        settle_heap()
+        engine, http, limiters = etl.engine, etl.http, etl.limiters
         if err.is_terminal:
             # The live display redirects sys.stderr while it runs, so log lines (which
             # kasparro.logs writes to sys.stderr as it is at each write) print above the
@@ -116,10 +114,11 @@ async def run_etl(
 
                 results = await run_sources(
                     engine,
-                    settings,
+                    runtime.catalog,
                     names,
                     http=http,
-                    limiters=Limiters.from_settings(settings),
+                    limiters=limiters,
+                    ledger=runtime.ledger,
                     trigger="cli",
                     progress_for=progress_for,
                     force=force,
@@ -134,18 +133,16 @@ async def run_etl(
                 return results
         return await run_sources(
             engine,
-            settings,
+            runtime.catalog,
             names,
             http=http,
-            limiters=Limiters.from_settings(settings),
+            limiters=limiters,
+            ledger=runtime.ledger,
             trigger="cli",
             force=force,
             backfill=backfill,
             progress_for=_progress_logs if backfill is not None else None,
         )
-    finally:
-        await http.aclose()
-        await engine.dispose()
 
 
 def _progress_logs(name: str) -> ProgressCallback:

@@ -7,16 +7,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from kasparro.cli_common import command_settings, err, out, with_engine
-from kasparro.settings import Settings
+from kasparro.cli_common import command_runtime, err, out, with_engine
+from kasparro.runtime import Runtime
 
 identity_app = typer.Typer(
     no_args_is_help=True, help="Cross-source identity: relink, the review queue, decisions."
 )
 
 
-def _settings() -> Settings:
-    return command_settings(need_schema=True)
+def _runtime() -> Runtime:
+    return command_runtime(need_schema=True)
 
 
 @identity_app.command("show")
@@ -28,7 +28,7 @@ def identity_show() -> None:
         async with engine.connect() as conn:
             return await summary(conn)
 
-    data = with_engine(_settings(), work)
+    data = with_engine(_runtime(), work)
     out.print_json(data=data)
 
 
@@ -37,7 +37,7 @@ def identity_relink() -> None:
     """Link coins across sources now, from the stored reference and market data."""
     from kasparro.runs.identity import relink
 
-    result = with_engine(_settings(), lambda e: relink(e, trigger="cli"))
+    result = with_engine(_runtime(), lambda e: relink(e, trigger="cli"))
     if result.status != "success":
         err.print(f"[yellow]relink {result.status}:[/yellow] {result.reason}")
         raise typer.Exit(0 if result.status == "skipped" else 1)
@@ -58,7 +58,7 @@ def identity_review(
         async with engine.connect() as conn:
             return await review_queue(conn, status, limit=limit, after_id=None)
 
-    page = with_engine(_settings(), work)
+    page = with_engine(_runtime(), work)
     table = Table(title=f"identity review: {status}")
     for col in ("id", "reason", "coingecko", "coinpaprika"):
         table.add_column(col)
@@ -89,7 +89,7 @@ def _decide(cg: str, cp: str, *, accept: bool, note: str | None) -> None:
             await decide(conn, cg, cp, accept=accept, decided_by="cli", note=note, now=utcnow())
         return await relink(engine, trigger="cli decision")
 
-    result = with_engine(_settings(), work)
+    result = with_engine(_runtime(), work)
     verdict = "accepted" if accept else "rejected"
     out.print(f"{cg} + {cp}: {verdict}; relink {result.status}")
 
@@ -101,7 +101,7 @@ def _review_pair(review_id: int) -> tuple[str, str]:
         async with engine.connect() as conn:
             return await review_item(conn, review_id)
 
-    pair = with_engine(_settings(), work)
+    pair = with_engine(_runtime(), work)
     if pair is None:
         err.print(f"[red]error:[/red] review item {review_id} does not exist")
         raise typer.Exit(2)

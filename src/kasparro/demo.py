@@ -19,35 +19,41 @@ from rich.console import Console
 from rich.panel import Panel
 
 from kasparro.logs import configure_logging
-from kasparro.runs.backfill import BackfillSpec
 from kasparro.runs.status import NOT_FAILED
+from kasparro.runtime import Runtime
 from kasparro.settings import Settings
+from kasparro.sources.history import BackfillSpec
 
 console = Console()
 
 
-def demo_settings(
-    settings: Settings, emulator_base: str, api_port: int | None, database_url: str
-) -> Settings:
-    update: dict[str, object] = {
-        "database_url": database_url,
-        "coingecko_base_url": f"{emulator_base}/api/v3",
-        "coinpaprika_base_url": f"{emulator_base}/v1",
+def demo_runtime(
+    runtime: Runtime, emulator_base: str, api_port: int | None, database_url: str
+) -> Runtime:
+    """The demo's wiring: the emulator's URLs, its own database, short schedules."""
+    runtime = runtime.with_sources(
         # The emulator has no rate limit in the demo; keep a budget anyway, like production.
-        "coingecko_requests_per_minute": 300.0,
-        "coinpaprika_requests_per_minute": 300.0,
         # Short intervals so the scheduler visibly picks up the emulator's new ticks.
-        "schedule_coingecko_seconds": 60.0,
-        "schedule_coinpaprika_seconds": 60.0,
-        "schedule_csv_seconds": 60.0,
-    }
+        coingecko={
+            "base_url": f"{emulator_base}/api/v3",
+            "requests_per_minute": 300.0,
+            "schedule_seconds": 60.0,
+        },
+        coinpaprika={
+            "base_url": f"{emulator_base}/v1",
+            "requests_per_minute": 300.0,
+            "schedule_seconds": 60.0,
+        },
+        csv={"schedule_seconds": 60.0},
+    )
+    update: dict[str, object] = {"database_url": database_url}
     if api_port is not None:
         update["api_port"] = api_port
-    return settings.model_copy(update=update)
+    return runtime.with_settings(**update)
 
 
 def run_demo(
-    settings: Settings,
+    runtime: Runtime,
     *,
     port: int | None,
     emulator_port: int,
@@ -58,10 +64,10 @@ def run_demo(
     from kasparro.cli_common import print_summary, run_etl
     from kasparro.emulator import EmulatorConfig, EmulatorServer
     from kasparro.preflight import bind_port, check_database, listen, port_error
-    from kasparro.runs.service import validate_names
     from kasparro.store.datamode import mark_database_emulated
     from kasparro.store.migrate import upgrade
 
+    settings = runtime.settings
     host, api_port = settings.api_host, settings.api_port if port is None else port
     # Checked before anything runs: the port is held from here (the API listens on it once
     # the ETL is in), and the demo's database must be usable.
@@ -73,7 +79,8 @@ def run_demo(
     # throwaway one for this demo process only, shown first and again when serving.
     own_token = settings.api_token is not None
     if not own_token:
-        settings = settings.model_copy(update={"api_token": SecretStr(secrets.token_urlsafe(24))})
+        runtime = runtime.with_settings(api_token=SecretStr(secrets.token_urlsafe(24)))
+        settings = runtime.settings
     dashboard = f"http://{host}:{api_port}/dashboard"
     console.print(f"[bold]Dashboard: {dashboard}[/bold]  (served once the ETL is in)")
     console.print(
@@ -94,16 +101,17 @@ def run_demo(
         raise port_error("127.0.0.1", emulator_port, exc, "--emulator-port", None) from None
     with emulator as emu:
         console.print(f"emulator: {emu.base_url} (/api/v3 = CoinGecko, /v1 = CoinPaprika)")
-        s = demo_settings(settings, emu.base_url, port, database_url)
+        rt = demo_runtime(runtime, emu.base_url, port, database_url)
+        s = rt.settings
         upgrade(s.database_url)
         # Marked in the database, so whoever serves this file later labels it as a demo.
         asyncio.run(mark_database_emulated(s.database_url, {"emulator": emu.base_url}))
         console.print(f"database: {s.database_url} (migrated; the demo's own, emulated data)")
-        results = asyncio.run(run_etl(s, validate_names(None)))
+        results = asyncio.run(run_etl(rt, rt.registry.names()))
         # Some history, so the dashboard's charts have a past: 90 days of the top 20 coins.
         until = datetime.fromtimestamp(emu.state.now_ms() / 1000, UTC)
         spec = BackfillSpec("1d", until - timedelta(days=90), until, top=20)
-        results += asyncio.run(run_etl(s, ["coingecko", "coinpaprika"], backfill=spec))
+        results += asyncio.run(run_etl(rt, rt.registry.backfill_providers(), backfill=spec))
         print_summary(results)
         ok = all(r.status in NOT_FAILED for r in results)
         if sock is None:
@@ -142,7 +150,7 @@ def run_demo(
         )
         from kasparro.api.server import serve
 
-        serve(s, with_scheduler=True, sock=sock)
+        serve(rt, with_scheduler=True, sock=sock)
     return 0 if ok else 1
 
 

@@ -12,6 +12,16 @@ from typing import Any
 class MarketRecord:
     """One market observation of one coin by one source, in USD.
 
+    ``observed_at`` is the source's own timestamp for the quote. A source that sends none (an
+    exchange's ticker usually does not) uses the fetch time of the response that carried it
+    (``RawResponse.fetched_at``, handed to its normalizer), so re-normalizing the archived
+    payload gives the same value, and the idempotency key ``(source, source_asset_id,
+    observed_at)`` stays: the same response loads once, each new fetch is a new observation.
+
+    ``name`` is ``None`` when the source gives no display name: the coin then never resolves
+    by name (its identity key is source-scoped, ``<source>:<id>``, until the identity linker
+    or an override links it), and the stored observation carries its symbol as its name.
+
     ``identity_hint`` lets a normalizer pin the canonical identity (a curated override key);
     when ``None`` the identity resolver derives ``symbol:name-slug``.
     """
@@ -19,8 +29,8 @@ class MarketRecord:
     source: str
     source_asset_id: str
     symbol: str
-    name: str
-    observed_at: datetime  # the source's own last_updated, timezone-aware UTC
+    name: str | None
+    observed_at: datetime  # timezone-aware UTC (see above)
     price_usd: Decimal | None
     market_cap_usd: Decimal | None = None
     volume_24h_usd: Decimal | None = None
@@ -97,3 +107,8 @@ class ReferencePlatform:
 
 # What a reference source's normalizer yields.
 ReferenceRecord = ReferenceCoin | ReferenceContract | ReferencePlatform
+
+
+def display_name(record: MarketRecord) -> str:
+    """The name a stored row shows: the source's own, else its symbol (see MarketRecord)."""
+    return record.name if record.name is not None else record.symbol

@@ -12,12 +12,17 @@ import asyncio
 import errno
 import os
 import socket
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from kasparro.settings import Settings
+
+if TYPE_CHECKING:
+    from kasparro.runtime import Runtime
 
 # SQLAlchemy is imported where a database is checked: a mistyped setting or a busy port is
 # reported without loading it.
@@ -36,7 +41,7 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        raise settings_error(exc) from None
+        raise settings_error([("KASPARRO_", exc)]) from None
     except SettingsError as exc:  # a value pydantic-settings could not even decode
         raise UserError(f"error: invalid setting: {_first_line(exc)}\n{_SETTINGS_HINT}") from None
 
@@ -44,21 +49,49 @@ def load_settings() -> Settings:
 _SETTINGS_HINT = "hint: fix it in the environment or in ./.env (see Configuration in README.md)"
 
 
-def settings_error(exc: ValidationError) -> UserError:
+def load_runtime() -> Runtime:
+    """The composition root for a command: core settings, then every provider's
+    (``KASPARRO_<PROVIDER>_*``), each mistake named in one or two lines."""
+    from kasparro.runtime import Runtime
+    from kasparro.sources.catalog import SourceSettingsError
+
+    errors: list[tuple[str, ValidationError]] = []
+    try:
+        settings = Settings()
+    except ValidationError as exc:  # still check the providers': name every mistake at once
+        errors.append(("KASPARRO_", exc))
+        settings = Settings.model_construct()
+    except SettingsError as exc:  # a value pydantic-settings could not even decode
+        raise UserError(f"error: invalid setting: {_first_line(exc)}\n{_SETTINGS_HINT}") from None
+    try:
+        runtime = Runtime.build(settings)
+    except SourceSettingsError as exc:
+        if not exc.errors:
+            raise UserError(f"error: {exc}\n{_SETTINGS_HINT}") from None
+        errors += exc.errors
+    if errors:
+        raise settings_error(errors)
+    return runtime
+
+
+def settings_error(errors: Sequence[tuple[str, ValidationError]]) -> UserError:
+    """One line naming every invalid setting: (variable prefix, validation error) pairs of
+    the core settings and of providers' (``KASPARRO_COINGECKO_``...)."""
     by_field: dict[str, tuple[object, list[str]]] = {}
-    for e in exc.errors():
-        field = str(e["loc"][0]) if e["loc"] else "?"
-        msg = str(e["msg"]).removeprefix("Value error, ")
-        value, msgs = by_field.setdefault(field, (e.get("input"), []))
-        if msg not in msgs:
-            msgs.append(msg)
+    for prefix, exc in errors:
+        for e in exc.errors():
+            field = f"{prefix}{str(e['loc'][0]).upper()}" if e["loc"] else "?"
+            msg = str(e["msg"]).removeprefix("Value error, ")
+            value, msgs = by_field.setdefault(field, (e.get("input"), []))
+            if msg not in msgs:
+                msgs.append(msg)
     parts = []
     for field, (value, msgs) in by_field.items():
         if field == "?":  # a check across settings: its message names them
             parts.extend(msgs)
             continue
-        name = f"KASPARRO_{field.upper()}"
-        shown = "" if any(s in field for s in _SECRET_FIELDS) else f"={_short(value)}"
+        name = field
+        shown = "" if any(s in field.lower() for s in _SECRET_FIELDS) else f"={_short(value)}"
         parts.append(f"{name}{shown}: {' or '.join(msgs)}")
     noun = "setting" if len(parts) == 1 else "settings"
     return UserError(f"error: invalid {noun} {'; '.join(parts)}\n{_SETTINGS_HINT}")

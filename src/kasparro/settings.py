@@ -1,4 +1,7 @@
-"""Runtime configuration, read once at an entry point and passed down.
+"""Core runtime configuration, read once at the composition root and passed down.
+
+Each provider's own settings (base URL, key, budget, schedule, page size...) are declared with
+its sources (``sources.config``) and read from ``KASPARRO_<PROVIDER>_*`` variables.
 
 Every value comes from ``KASPARRO_*`` environment variables or an optional ``.env`` file.
 Nothing here performs I/O at import time.
@@ -6,15 +9,10 @@ Nothing here performs I/O at import time.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-
-COINGECKO_PUBLIC_URL = "https://api.coingecko.com/api/v3"
-COINPAPRIKA_PUBLIC_URL = "https://api.coinpaprika.com/v1"
-SAMPLE_CSV = Path(__file__).parent / "data" / "sample_markets.csv"
 
 
 class Settings(BaseSettings):
@@ -22,101 +20,127 @@ class Settings(BaseSettings):
         env_prefix="KASPARRO_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
 
-    database_url: str = "sqlite+aiosqlite:///./kasparro.db"
-    # Replaces the URL's password, verbatim (no URL escaping needed): a password holding
-    # "@" or "/" cannot be written into a URL as is (docker-compose.yml passes it this way).
-    database_password: SecretStr | None = None
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./kasparro.db",
+        description="SQLite (the embedded default) or PostgreSQL: "
+        "`postgresql+asyncpg://user@host:5432/db` (`postgresql://` works too)",
+    )
+    # A password holding "@" or "/" cannot be written into a URL as is (docker-compose.yml
+    # passes it this way).
+    database_password: SecretStr | None = Field(
+        default=None,
+        description="replaces the URL's password, verbatim (no escaping of `@`, `/`, `:` or "
+        "`%`); never printed",
+    )
+    # A page with more (CoinPaprika's /tickers is one ~50k-item array) is loaded in several
+    # transactions, so memory and lock time stay bounded; the checkpoint advances with the
+    # page's last batch only. Smaller pages that are ready together (the producer got ahead
+    # of the database) share one transaction.
+    load_batch_rows: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        default=2000, description="the most items one transaction commits (1-100000)"
+    )
 
-    coingecko_base_url: str = COINGECKO_PUBLIC_URL
-    # Sent as x-cg-demo-api-key (public host) or x-cg-pro-api-key (pro host); never logged.
-    coingecko_api_key: SecretStr | None = None
-    # How many coins (by market cap) to pull: an integer or "all" (page until an empty page).
-    coingecko_max_coins: int | Literal["all"] = 1000
-    coingecko_per_page: Annotated[int, Field(ge=1, le=250)] = 250
-    # Free/keyless tier is IP-shared and historically 5-30 calls/min: budget conservatively.
-    coingecko_requests_per_minute: Annotated[float, Field(gt=0)] = 10.0
-    # How far back /coins/{id}/market_chart/range serves: "demo" (keyless and Demo keys: the
-    # past 365 days), "basic" (2 years), "analyst" (Analyst and above: everything).
-    coingecko_plan: Literal["demo", "basic", "analyst"] = "demo"
+    http_timeout_seconds: Annotated[float, Field(gt=0)] = Field(
+        default=20.0, description="per request"
+    )
+    http_max_attempts: Annotated[int, Field(ge=1, le=20)] = Field(
+        default=6,
+        description="attempts per request (429, 5xx, timeouts and bad bodies are retried)",
+    )
+    http_max_retry_seconds: Annotated[float, Field(gt=0)] = Field(
+        default=180.0, description="the most a request may take with its retries"
+    )
+    http_backoff_initial_seconds: Annotated[float, Field(ge=0)] = Field(
+        default=1.0, description="first backoff (exponential, with jitter)"
+    )
+    http_backoff_max_seconds: Annotated[float, Field(ge=0)] = Field(
+        default=30.0, description="longest backoff"
+    )
+    http_max_retry_after_seconds: Annotated[float, Field(gt=0)] = Field(
+        default=130.0,
+        description="a Retry-After longer than this fails the request instead of sleeping",
+    )
 
-    coinpaprika_base_url: str = COINPAPRIKA_PUBLIC_URL
-    coinpaprika_api_key: SecretStr | None = None
-    # Free tier allows 10 req/s but only 20k calls/month: one /tickers call per run is all we need.
-    coinpaprika_requests_per_minute: Annotated[float, Field(gt=0)] = 60.0
-    # What /tickers/{id}/historical serves depends on the plan (see its OpenAPI table).
-    coinpaprika_plan: Literal["free", "starter", "pro", "business", "enterprise"] = "free"
+    raw_retention_days: Annotated[int, Field(ge=0)] = Field(
+        default=30,
+        description="raw payloads older than this are purged after each run (0 keeps all)",
+    )
+    lease_ttl_seconds: Annotated[float, Field(gt=1)] = Field(
+        default=60.0, description="a run's lease expires this long after its last heartbeat"
+    )
 
-    # Default: the sample file shipped with the package (demo data, clearly labelled as such).
-    csv_paths: Annotated[list[Path], NoDecode] = Field(default_factory=lambda: [SAMPLE_CSV])
-    csv_batch_rows: Annotated[int, Field(ge=1, le=5000)] = 1000
-    # The most items one transaction commits. A page with more (CoinPaprika's /tickers is one
-    # ~50k-item array) is loaded in several transactions, so memory and lock time stay
-    # bounded; the checkpoint advances with the page's last batch only. Smaller pages that
-    # are ready together (the producer got ahead of the database) share one transaction.
-    load_batch_rows: Annotated[int, Field(ge=1, le=100_000)] = 2000
-
-    http_timeout_seconds: Annotated[float, Field(gt=0)] = 20.0
-    http_max_attempts: Annotated[int, Field(ge=1, le=20)] = 6
-    http_max_retry_seconds: Annotated[float, Field(gt=0)] = 180.0
-    http_backoff_initial_seconds: Annotated[float, Field(ge=0)] = 1.0
-    http_backoff_max_seconds: Annotated[float, Field(ge=0)] = 30.0
-    # A Retry-After longer than this fails the attempt budget instead of sleeping for minutes.
-    http_max_retry_after_seconds: Annotated[float, Field(gt=0)] = 130.0
-
-    raw_retention_days: Annotated[int, Field(ge=0)] = 30
-
-    lease_ttl_seconds: Annotated[float, Field(gt=1)] = 60.0
-
-    api_token: SecretStr | None = None
-    api_host: str = "127.0.0.1"
-    api_port: Annotated[int, Field(ge=0, le=65535)] = 8000
-    # Triggering runs is rate-limited per client (token bucket).
-    api_trigger_rate_per_minute: Annotated[float, Field(gt=0)] = 6.0
-    api_trigger_burst: Annotated[int, Field(ge=1)] = 3
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token of the state-changing endpoints; **unset: they are "
+        "disabled** (fail closed)",
+    )
+    api_host: str = Field(default="127.0.0.1", description="bind address (`--host`)")
+    api_port: Annotated[int, Field(ge=0, le=65535)] = Field(
+        default=8000, description="port (`--port`)"
+    )
+    api_trigger_rate_per_minute: Annotated[float, Field(gt=0)] = Field(
+        default=6.0, description="triggers per minute per client (token bucket)"
+    )
+    api_trigger_burst: Annotated[int, Field(ge=1)] = Field(
+        default=3, description="token bucket size"
+    )
     # Includes waiting for a pooled connection: under heavy read load (64 connections) a 2 s
     # budget produced false 503s while PostgreSQL was fine (scripts/loadtest.py).
-    api_health_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
-    api_shutdown_timeout_seconds: Annotated[float, Field(ge=0, le=600)] = 10.0
-    api_page_cache_entries: Annotated[int, Field(ge=0)] = 512  # 0 disables the page cache
-    # Benchmark-only ceiling endpoint (/api/v1/_bench/constant); never enable in production.
-    bench_endpoints: bool = False
-    bench_constant_bytes: Annotated[int, Field(ge=16, le=16 * 1024 * 1024)] = 4096
-
-    # Scheduler intervals (seconds). CoinGecko caches /coins/markets for 30 s, CoinPaprika
-    # refreshes tickers about every 5 min on the free plan: polling faster buys nothing.
-    schedule_coingecko_seconds: Annotated[float, Field(gt=0)] = 600.0
-    schedule_coinpaprika_seconds: Annotated[float, Field(gt=0)] = 600.0
-    schedule_csv_seconds: Annotated[float, Field(gt=0)] = 300.0
-    # Reference data (coin lists and contracts, for cross-source identity) is checked this
-    # often and fetched again once the stored snapshot is older than reference_refresh_seconds
-    # (listings change daily at most; the free CoinPaprika plan counts calls per month).
-    schedule_coingecko_reference_seconds: Annotated[float, Field(gt=0)] = 3600.0
-    schedule_coinpaprika_reference_seconds: Annotated[float, Field(gt=0)] = 3600.0
-    reference_refresh_seconds: Annotated[float, Field(ge=0)] = 86400.0
-    # A failed scheduled run is retried after min(interval, base * 2**(failures-1)).
-    schedule_retry_base_seconds: Annotated[float, Field(gt=0)] = 30.0
-    schedule_enabled_sources: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: [
-            "coingecko",
-            "coinpaprika",
-            "csv",
-            "coingecko_reference",
-            "coinpaprika_reference",
-        ]
+    api_health_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = Field(
+        default=5.0, description="/health answers 503 when the database takes longer"
+    )
+    api_shutdown_timeout_seconds: Annotated[float, Field(ge=0, le=600)] = Field(
+        default=10.0, description="how long shutdown waits for runs to stop at a page boundary"
+    )
+    api_page_cache_entries: Annotated[int, Field(ge=0)] = Field(
+        default=512, description="rendered pages kept while the data is unchanged (0 disables)"
+    )
+    bench_endpoints: bool = Field(
+        default=False, description="benchmark-only ceiling endpoint; never enable in production"
+    )
+    bench_constant_bytes: Annotated[int, Field(ge=16, le=16 * 1024 * 1024)] = Field(
+        default=4096, description="its body size"
     )
 
-    # Deterministic failure injection for demos and tests: "source:page" (e.g. "coingecko:3").
-    fail_at: str | None = None
-
-    # Crash-test hook: SIGKILL the process at "phase:source:page" (see runs/pipeline.py).
-    crash_at: str | None = None
-
-    log_level: str = "INFO"
-    log_json: bool | None = None  # None: JSON when stderr is not a TTY
-
-    @field_validator(
-        "api_token", "coingecko_api_key", "coinpaprika_api_key", "database_password", mode="before"
+    # Listings change daily at most; the free CoinPaprika plan counts calls per month.
+    reference_refresh_seconds: Annotated[float, Field(ge=0)] = Field(
+        default=86400.0,
+        description="reference data (coin lists, contracts) is fetched again once older "
+        "than this (0: every run); each provider says how often it is checked",
     )
+    schedule_retry_base_seconds: Annotated[float, Field(gt=0)] = Field(
+        default=30.0,
+        description="a failed scheduled run is retried after min(interval, base x 2^(failures-1))",
+    )
+    schedule_enabled_sources: Annotated[list[str] | None, NoDecode] = Field(
+        default=None,
+        description="comma-separated sources the scheduler runs; unset: every source "
+        "that declares a schedule (`kasparro sources`)",
+    )
+    # KASPARRO_<PROVIDER>_<FIELD> variables are read by each provider's own settings
+    # (sources.config); these override them.
+    sources: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description='provider settings as JSON (`{"coingecko": {"max_coins": 250}}`); '
+        "they win over KASPARRO_<PROVIDER>_* variables",
+    )
+
+    fail_at: str | None = Field(
+        default=None,
+        description="failure injection for demos and tests: `coingecko:3` fails that source "
+        "at page 3",
+    )
+    crash_at: str | None = Field(
+        default=None,
+        description="crash-test hook: SIGKILL at `phase:source:page` (runs/failpoints.py)",
+    )
+
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR")
+    log_json: bool | None = Field(
+        default=None, description="JSON log lines; unset: JSON when stderr is not a terminal"
+    )
+
+    @field_validator("api_token", "database_password", mode="before")
     @classmethod
     def _blank_secret_is_unset(cls, v: object) -> object:
         # `KASPARRO_API_TOKEN=` in a .env must mean "no token" (fail closed), not "empty token".
@@ -129,27 +153,11 @@ class Settings(BaseSettings):
     def _blank_flag_is_false(cls, v: object) -> object:
         return False if isinstance(v, str) and not v.strip() else v
 
-    @field_validator("csv_paths", mode="before")
-    @classmethod
-    def _split_paths(cls, v: object) -> object:
-        if isinstance(v, str):
-            return [Path(p.strip()) for p in v.replace(";", ",").split(",") if p.strip()]
-        return v
-
     @field_validator("schedule_enabled_sources", mode="before")
     @classmethod
     def _split_names(cls, v: object) -> object:
         if isinstance(v, str):
             return [p.strip() for p in v.split(",") if p.strip()]
-        return v
-
-    @field_validator("coingecko_max_coins", mode="before")
-    @classmethod
-    def _max_coins(cls, v: object) -> object:
-        if isinstance(v, str) and v.strip().lower() == "all":
-            return "all"
-        if isinstance(v, str) and not v.strip().isdigit():
-            raise ValueError("should be a whole number of coins or 'all'")
         return v
 
     @model_validator(mode="after")
@@ -169,15 +177,3 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
-
-    def coingecko_key_header(self) -> dict[str, str]:
-        if self.coingecko_api_key is None:
-            return {}
-        key = self.coingecko_api_key.get_secret_value()
-        name = "x-cg-pro-api-key" if "pro-api." in self.coingecko_base_url else "x-cg-demo-api-key"
-        return {name: key}
-
-    def coinpaprika_key_header(self) -> dict[str, str]:
-        if self.coinpaprika_api_key is None:
-            return {}
-        return {"Authorization": self.coinpaprika_api_key.get_secret_value()}

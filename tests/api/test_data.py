@@ -8,9 +8,10 @@ from decimal import Decimal
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kasparro.api.names import Names, allowed
 from kasparro.api.schemas import DataResponse
-from kasparro.sources import registry
 from tests.fixtures.api import AUTH, T0, rec, seed_run
+from tests.fixtures.settings import builtin_registry
 
 
 async def _market(engine: AsyncEngine) -> dict[str, int]:
@@ -276,8 +277,9 @@ async def test_source_names_come_from_the_registry_on_every_endpoint(
     api_client: httpx.AsyncClient,
 ) -> None:
     # `?source=nosuch` answered 200 with an empty page on GET while the POST refused it.
-    observed = registry.observation_sources()
-    runs = registry.run_names()
+    registry = builtin_registry()
+    observed = allowed(registry, Names.OBSERVATION)
+    runs = allowed(registry, Names.RUN)
     endpoints = {
         "/api/v1/data": observed,
         "/api/v1/assets": observed,
@@ -285,7 +287,7 @@ async def test_source_names_come_from_the_registry_on_every_endpoint(
         "/api/v1/runs": runs,
         "/api/v1/drift": runs,
         "/api/v1/quarantine": runs,
-        "/api/v1/trigger-etl": [*registry.source_names(), "all"],
+        "/api/v1/trigger-etl": [*registry.names(), "all"],
     }
     spec = (await api_client.get("/openapi.json")).json()
     for path, names in endpoints.items():

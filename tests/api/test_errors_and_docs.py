@@ -12,6 +12,7 @@ import structlog
 from kasparro.api.app import create_app
 from kasparro.api.config import ApiConfig
 from tests.fixtures.api import make_settings, running_app
+from tests.fixtures.settings import runtime_for
 
 ERROR_KEYS = {"code", "message", "details", "request_id"}
 
@@ -40,7 +41,7 @@ async def test_404_405_422_shapes(api_client: httpx.AsyncClient) -> None:
 
 
 async def test_500_is_json_with_request_id(tmp_path: Path, db_url: str) -> None:
-    app = create_app(make_settings(db_url, tmp_path))
+    app = create_app(runtime_for(make_settings(db_url, tmp_path)))
 
     async def boom() -> None:
         raise RuntimeError("secret internals")
@@ -152,7 +153,7 @@ async def test_bench_endpoint_only_when_enabled(
 def test_create_app_does_no_io(tmp_path: Path) -> None:
     # No engine, file or connection is created before the lifespan runs.
     url = f"sqlite+aiosqlite:///{tmp_path}/never-created.db"
-    create_app(make_settings(url, tmp_path))
+    create_app(runtime_for(make_settings(url, tmp_path)))
     assert not (tmp_path / "never-created.db").exists()
 
 

@@ -66,6 +66,7 @@ from kasparro.store.migrate import upgrade
 from tests.fixtures.api import AUTH, TOKEN, make_settings, write_csv
 from tests.fixtures.db import DIALECTS, _pg_exec, pg_admin_url, postgres_required
 from tests.fixtures.etl import run_etl
+from tests.fixtures.settings import runtime_for
 
 pytestmark = pytest.mark.slow
 
@@ -102,7 +103,7 @@ def _openapi() -> dict[str, Any]:
         database_url="sqlite+aiosqlite:///never-opened.db",
         api_token=SecretStr(TOKEN),
     )
-    return create_app(placeholder).openapi()
+    return create_app(runtime_for(placeholder)).openapi()
 
 
 OPENAPI = _openapi()
@@ -217,7 +218,7 @@ def fuzz_app(fuzz_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         coingecko_requests_per_minute=60_000,
         coinpaprika_requests_per_minute=60_000,
     )
-    app = create_app(settings, config=TRIGGER_BUDGET)
+    app = create_app(runtime_for(settings), config=TRIGGER_BUDGET)
     assert app.openapi() == OPENAPI, "the fuzzed schema must be the one this app serves"
     try:
         yield app

@@ -23,6 +23,7 @@ import uvicorn
 from kasparro.api.app import create_app
 from kasparro.api.config import ApiConfig
 from tests.fixtures.api import AUTH, TOKEN, make_settings, running_app
+from tests.fixtures.settings import runtime_for
 
 LIMIT = ApiConfig().max_body_bytes
 
@@ -32,7 +33,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> I
     """The app under uvicorn in a thread of its own, on a port the OS picked."""
     tmp = tmp_path_factory.mktemp("limits")
     shutil.copy(sqlite_template, tmp / "kasparro.db")
-    app = create_app(make_settings(f"sqlite+aiosqlite:///{tmp / 'kasparro.db'}", tmp))
+    app = create_app(runtime_for(make_settings(f"sqlite+aiosqlite:///{tmp / 'kasparro.db'}", tmp)))
     config = uvicorn.Config(app, host="127.0.0.1", port=0, http="httptools", log_level="warning")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)

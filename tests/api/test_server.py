@@ -15,6 +15,7 @@ import pytest
 
 from kasparro.api.server import GRACEFUL_SHUTDOWN_SECONDS, uvicorn_config
 from tests.fixtures.api import AUTH, make_settings, running_app, write_csv
+from tests.fixtures.settings import runtime_for
 
 
 def _free_port() -> int:
@@ -25,7 +26,7 @@ def _free_port() -> int:
 
 def test_uvicorn_config(tmp_path: Path) -> None:
     settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/k.db", tmp_path, api_port=8123)
-    config = uvicorn_config(settings, with_scheduler=False)
+    config = uvicorn_config(runtime_for(settings), with_scheduler=False)
     assert (config.loop, config.http, config.workers, config.port) == (
         "uvloop",
         "httptools",
@@ -40,8 +41,8 @@ async def _start_serving(db_url: str, tmp_path: Path) -> tuple[asyncio.subproces
     by a parallel test (or suite) before the child binds it: then the child exits (or a
     foreign server answers), so it is retried on another port."""
     code = (
-        "from kasparro.api.server import serve; from kasparro.settings import Settings; "
-        "serve(Settings(), with_scheduler=False)"
+        "from kasparro.api.server import serve; from kasparro.runtime import Runtime; "
+        "serve(Runtime.build(), with_scheduler=False)"
     )
     for _attempt in range(3):
         port = _free_port()
@@ -129,7 +130,7 @@ async def test_with_scheduler_starts_and_reports_it(db_url: str, tmp_path: Path)
     )
     from kasparro.api.app import create_app
 
-    app = create_app(settings, with_scheduler=True)
+    app = create_app(runtime_for(settings), with_scheduler=True)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:

@@ -93,7 +93,7 @@ async def test_missing_or_wrong_token_is_401(api_client: httpx.AsyncClient, meth
 async def test_trigger_csv_run_end_to_end(
     api_client: httpx.AsyncClient, api_settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_csv(api_settings.csv_paths[0], 12)
+    write_csv(api_settings.sources["csv"]["paths"][0], 12)
     resp = await api_client.post("/api/v1/runs", json={"source": "csv"}, headers=AUTH)
     assert resp.status_code == 202, resp.text
     (run,) = resp.json()["data"]["runs"]
@@ -110,7 +110,7 @@ async def test_trigger_csv_run_end_to_end(
 async def test_get_alias_triggers_too(
     api_client: httpx.AsyncClient, api_settings: Settings
 ) -> None:
-    write_csv(api_settings.csv_paths[0], 3)
+    write_csv(api_settings.sources["csv"]["paths"][0], 3)
     resp = await api_client.get("/api/v1/trigger-etl", params={"source": "csv"}, headers=AUTH)
     assert resp.status_code == 202
     run_id = resp.json()["data"]["runs"][0]["run_id"]
@@ -163,7 +163,7 @@ async def test_409_while_another_process_holds_the_lease(
 async def test_expired_lease_does_not_block(
     engine: AsyncEngine, api_client: httpx.AsyncClient, api_settings: Settings
 ) -> None:
-    write_csv(api_settings.csv_paths[0], 2)
+    write_csv(api_settings.sources["csv"]["paths"][0], 2)
     async with engine.begin() as conn:
         await repo.try_acquire_lease(conn, "source:csv", OTHER_OWNER, 120)
         from sqlalchemy import update

@@ -21,6 +21,7 @@ import uvicorn
 
 from kasparro.api.app import create_app
 from kasparro.settings import Settings
+from tests.fixtures.settings import runtime_for
 
 BROWSER_FLAGS = [
     "--no-sandbox",  # root in a container
@@ -71,7 +72,11 @@ class LiveServer:
 
     def __init__(self, settings: Settings) -> None:
         config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
+            create_app(runtime_for(settings)),
+            host="127.0.0.1",
+            port=0,
+            log_level="warning",
+            lifespan="on",
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from kasparro.emulator import EmulatorConfig, EmulatorServer
-from kasparro.runs.backfill import BackfillSpec
+from kasparro.sources.history import BackfillSpec
 from kasparro.store.datamode import mark_emulated
 from kasparro.store.engine import create_engine
 from kasparro.store.migrate import upgrade

@@ -37,6 +37,7 @@ from kasparro.store.schema import (
     runs,
 )
 from tests.fixtures.etl import make_settings
+from tests.fixtures.settings import runtime_for
 
 API_PREFIX = {"/api/v3": "coingecko", "/v1": "coinpaprika"}
 
@@ -137,12 +138,13 @@ async def run_logged(
     repeatedly."""
     hooks = log.hooks() if log is not None else {}
     async with httpx.AsyncClient(timeout=settings.http_timeout_seconds, event_hooks=hooks) as c:
+        runtime = runtime_for(settings)
         results = await run_sources(
             engine,
-            settings,
+            runtime.catalog,
             list(names),
             http=c,
-            limiters=limiters or Limiters.from_settings(settings),
+            limiters=limiters or runtime.limiters(),
             ledger=ledger,
         )
     return {r.source: r for r in results}

@@ -44,6 +44,7 @@ from kasparro.store.engine import create_engine
 from kasparro.store.migrate import upgrade
 from kasparro.store.schema import leases
 from tests.fixtures.emulator import EmulatorFactory
+from tests.fixtures.settings import runtime_for
 from tests.resilience.conftest import ReferenceStore
 from tests.resilience.helpers import (
     all_runs,
@@ -290,7 +291,7 @@ async def test_database_stopped_mid_run_fails_cleanly_and_the_next_run_recovers(
     settings = outage_settings(outage_db, emu)
     expected = await reference(reference_store, coins)
     engine = create_engine(outage_db, pool_size=2)
-    app = create_app(settings, config=ApiConfig(health_timeout_seconds=1.0))
+    app = create_app(runtime_for(settings), config=ApiConfig(health_timeout_seconds=1.0))
     try:
         async with (
             app.router.lifespan_context(app),

@@ -38,9 +38,11 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.emulator import EmulatorServer
-from kasparro.settings import Settings
-from kasparro.sources.http import Fetcher, Limiters, UpstreamError
+from kasparro.sources.coingecko import CoinGeckoSettings
+from kasparro.sources.coinpaprika import CoinPaprikaSettings
+from kasparro.sources.http import Fetcher, UpstreamError
 from tests.fixtures.emulator import EmulatorFactory
+from tests.fixtures.settings import runtime_for
 from tests.resilience.conftest import ReferenceStore
 from tests.resilience.helpers import (
     ExchangeLog,
@@ -52,9 +54,8 @@ from tests.resilience.helpers import (
 )
 
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-DEFAULTS = Settings(_env_file=None)  # type: ignore[call-arg]
-CG_FREE_TIER = DEFAULTS.coingecko_requests_per_minute  # 10 calls/min
-CP_FREE_TIER = DEFAULTS.coinpaprika_requests_per_minute  # 60 calls/min
+CG_FREE_TIER = CoinGeckoSettings.model_fields["requests_per_minute"].default  # 10 calls/min
+CP_FREE_TIER = CoinPaprikaSettings.model_fields["requests_per_minute"].default  # 60 calls/min
 
 
 def fast_clock(scale: float) -> Callable[[], float]:
@@ -163,7 +164,7 @@ async def test_budget_shared_by_concurrent_tasks_never_exceeds_the_limit(
         coinpaprika_requests_per_minute=CP_FREE_TIER * scale,
         http_max_attempts=1,
     )
-    limiters = Limiters.from_settings(settings)
+    limiters = runtime_for(settings).limiters()
     per_api = {"coingecko": 24, "coinpaprika": 130}  # >2 windows' worth for each API
     urls = {
         "coingecko": emu.coingecko_base_url + "/ping",
@@ -249,7 +250,7 @@ async def test_429_without_retry_after_backs_off_and_the_runs_complete(
         http_max_attempts=10,
         http_max_retry_seconds=10,
     )
-    limiters = Limiters.from_settings(settings)
+    limiters = runtime_for(settings).limiters()
     log = ExchangeLog()
     results = [
         (await run_logged(engine, settings, "coinpaprika", log=log, limiters=limiters))[
@@ -383,7 +384,7 @@ async def test_fetcher_never_retries_other_4xx(
     )
     base = emu.coingecko_base_url if api == "coingecko" else emu.coinpaprika_base_url
     async with httpx.AsyncClient(timeout=5) as http:
-        fetcher = Fetcher(api, http, Limiters.from_settings(settings), settings)
+        fetcher = Fetcher(api, http, runtime_for(settings).limiters(), settings)
         started = time.monotonic()
         with pytest.raises(UpstreamError) as info:
             await fetcher.get(base + path, endpoint=path, params=params, parse=orjson.loads)

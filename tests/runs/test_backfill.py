@@ -17,24 +17,25 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import kasparro
 from kasparro.emulator import EmulatorConfig, EmulatorServer
-from kasparro.load.backfill import Target
 from kasparro.normalize.common import loads_exact
-from kasparro.runs.backfill import (
+from kasparro.runs.result import RunResult
+from kasparro.runs.service import run_sources
+from kasparro.settings import Settings
+from kasparro.sources.history import (
     WHEN_PATTERN,
     BackfillError,
     BackfillSpec,
+    Target,
     depth_floor,
     missing_ranges,
     parse_when,
     within_depth,
 )
-from kasparro.runs.backfill import plan_chunks as plan
-from kasparro.runs.result import RunResult
-from kasparro.runs.service import run_sources
-from kasparro.settings import Settings
-from kasparro.sources.http import Limiters, RequestPacer
+from kasparro.sources.history import plan_chunks as plan
+from kasparro.sources.http import RequestPacer
 from tests.fixtures.emulator import EmulatorFactory
 from tests.fixtures.etl import count, rows, run_etl
+from tests.fixtures.settings import runtime_for
 from tests.runs.test_pipeline_http import emu_settings
 
 # The emulator's clock (tick 0 is the recording's Date): a year of daily history before it,
@@ -47,13 +48,14 @@ DAILY = BackfillSpec("1d", SINCE, UNTIL, top=12, now=UNTIL)
 async def backfill(
     engine: AsyncEngine, settings: Settings, spec: BackfillSpec, *apis: str
 ) -> dict[str, RunResult]:
+    runtime = runtime_for(settings)
     async with httpx.AsyncClient(timeout=10) as http:
         results = await run_sources(
             engine,
-            settings,
+            runtime.catalog,
             list(apis or ("coingecko", "coinpaprika")),
             http=http,
-            limiters=Limiters.from_settings(settings),
+            limiters=runtime.limiters(),
             backfill=spec,
         )
     return {r.source: r for r in results}
@@ -94,7 +96,14 @@ async def test_a_year_of_daily_history_loads_once_and_a_second_backfill_fetches_
     assert _chart_requests(emu) == 12  # nothing fetched again
     # A longer range asks only for the new part, per coin (a paid plan serves it).
     longer = BackfillSpec("1d", SINCE - timedelta(days=30), UNTIL, top=12, now=UNTIL)
-    paid = settings.model_copy(update={"coingecko_plan": "analyst"})
+    paid = settings.model_copy(
+        update={
+            "sources": {
+                **settings.sources,
+                "coingecko": {**settings.sources["coingecko"], "plan": "analyst"},
+            }
+        }
+    )
     third = await backfill(engine, paid, longer, "coingecko")
     assert third["coingecko_history"].pages == 12
     assert third["coingecko_history"].fetched < 12 * 40

@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from kasparro.sources.http import Limiters
+from tests.fixtures.settings import builtin_registry
 
 
 @pytest.fixture
@@ -17,4 +18,5 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def limiters() -> Limiters:
-    return Limiters({})
+    # Generous budgets for every built-in provider: the scheduler tests are about slots.
+    return Limiters({p: 60_000.0 for p in builtin_registry().provider_names()})

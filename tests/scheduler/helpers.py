@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.settings import Settings
 from kasparro.store.schema import runs, scheduler_state
+from tests.fixtures.settings import settings_for
 
 CSV_HEADER = (
     "id,symbol,name,last_updated,price_usd,market_cap_usd,volume_24h_usd,change_24h_pct,"
@@ -49,7 +50,7 @@ def csv_settings(db_url: str, csv_path: Path, **overrides: Any) -> Settings:
         "schedule_csv_seconds": 60.0,
         **overrides,
     }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return settings_for(**values)
 
 
 async def state_row(engine: AsyncEngine, source: str = "csv") -> dict[str, Any]:

@@ -21,6 +21,7 @@ from kasparro.scheduler.core import BUSY_POLL_SECONDS, SHUTDOWN_REASON
 from kasparro.sources.http import Limiters
 from kasparro.store.engine import create_engine
 from kasparro.store.schema import leases, observations, runs
+from tests.fixtures.settings import catalog_for
 from tests.scheduler.helpers import all_runs, csv_settings, state_row, write_csv
 
 
@@ -76,7 +77,9 @@ async def test_loop_runs_on_the_interval_and_heartbeats(
 ) -> None:
     interval = 0.4
     settings = csv_settings(db_url, write_csv(tmp_path / "m.csv", 2), schedule_csv_seconds=interval)
-    sched = Scheduler(engine, settings, http=http, limiters=limiters, heartbeat_seconds=0.2)
+    sched = Scheduler(
+        engine, catalog_for(settings), http=http, limiters=limiters, heartbeat_seconds=0.2
+    )
     await sched.start()
     # Conditions, not a fixed sleep: on a loaded machine a run can outlast its slot (the
     # next slot is then skipped, not replayed), so "N runs in 1.7 s" was a guess. The hang
@@ -123,7 +126,7 @@ async def test_stop_lets_a_running_run_finish_within_the_timeout(
         load_batch_rows=1,  # one transaction per page, not pages ready together in one
         schedule_csv_seconds=0.05,
     )
-    sched = Scheduler(engine, settings, http=http, limiters=limiters)
+    sched = Scheduler(engine, catalog_for(settings), http=http, limiters=limiters)
     await sched.start()
     await wait_until(lambda: sched.status()["csv"]["running_here"])
     # No await between this check and stop(): the run is certainly still going.
@@ -152,7 +155,7 @@ async def test_stop_aborts_a_run_past_the_timeout_at_a_page_boundary(
         load_batch_rows=1,  # one transaction per page, not pages ready together in one
         schedule_csv_seconds=0.05,
     )
-    sched = Scheduler(engine, settings, http=http, limiters=limiters)
+    sched = Scheduler(engine, catalog_for(settings), http=http, limiters=limiters)
     await sched.start()
     await wait_until(lambda: pages_at_least(reader, 3))
     stop_called = utcnow()
@@ -169,7 +172,7 @@ async def test_stop_aborts_a_run_past_the_timeout_at_a_page_boundary(
 
     # The next scheduler resumes right after the last committed page.
     settings_fast = settings.model_copy(update={"csv_batch_rows": 1000})
-    nxt = Scheduler(engine, settings_fast, http=http, limiters=limiters)
+    nxt = Scheduler(engine, catalog_for(settings_fast), http=http, limiters=limiters)
     [resumed] = await nxt.tick()
     assert (resumed.status, resumed.resumed_from) == ("success", run["id"])
     assert await observation_count(engine) == rows
@@ -211,7 +214,7 @@ async def test_stop_cancels_a_run_waiting_on_its_upstream_at_once(
         coinpaprika_base_url=f"http://127.0.0.1:{port}/v1",
         http_timeout_seconds=60,
     )
-    sched = Scheduler(engine, settings, http=http, limiters=limiters)
+    sched = Scheduler(engine, catalog_for(settings), http=http, limiters=limiters)
     try:
         await sched.start()
         await asyncio.wait_for(requested.wait(), 10)
@@ -262,7 +265,9 @@ async def test_replica_wakes_for_the_next_slot_while_another_replica_runs_the_so
     async with engine.begin() as conn:  # the other replica claimed the slot now running
         await state.ensure_rows(conn, ["csv"], utcnow() + timedelta(seconds=0.5))
     await hold_lease_elsewhere(engine)
-    sched = Scheduler(engine, settings, http=http, limiters=limiters)  # heartbeat: 10 s
+    sched = Scheduler(
+        engine, catalog_for(settings), http=http, limiters=limiters
+    )  # heartbeat: 10 s
     await sched.start()
     try:
         # The first pass (a transaction: not instant on a loaded machine) sees the lease.
@@ -284,7 +289,7 @@ async def test_due_source_busy_elsewhere_is_rechecked_until_that_run_ends(
 ) -> None:
     settings = csv_settings(db_url, write_csv(tmp_path / "m.csv", 1), schedule_csv_seconds=60)
     await hold_lease_elsewhere(engine)
-    sched = Scheduler(engine, settings, http=http, limiters=limiters)
+    sched = Scheduler(engine, catalog_for(settings), http=http, limiters=limiters)
     await sched.start()
     try:
         await wait_until(lambda: sched.status()["csv"]["running"])  # a pass saw the lease

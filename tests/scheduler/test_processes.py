@@ -77,7 +77,7 @@ def scheduler_env(db_url: str, tmp_path: Path) -> dict[str, str]:
         "KASPARRO_DATABASE_URL": db_url,
         "KASPARRO_CSV_PATHS": str(write_csv(tmp_path / "m.csv", 3)),
         "KASPARRO_SCHEDULE_ENABLED_SOURCES": "csv",
-        "KASPARRO_SCHEDULE_CSV_SECONDS": str(INTERVAL),
+        "KASPARRO_CSV_SCHEDULE_SECONDS": str(INTERVAL),
         "KASPARRO_LOG_JSON": "true",
         "KASPARRO_LOG_LEVEL": "DEBUG",
     }

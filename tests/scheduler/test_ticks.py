@@ -13,11 +13,12 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.runs.repository import utcnow
-from kasparro.scheduler import Scheduler, scheduled_intervals, state
+from kasparro.scheduler import Scheduler, state
 from kasparro.settings import Settings
 from kasparro.sources.http import Limiters
 from kasparro.store.engine import create_engine
 from kasparro.store.schema import leases, observations
+from tests.fixtures.settings import catalog_for
 from tests.scheduler.helpers import ManualClock, all_runs, csv_settings, state_row, write_csv
 
 INTERVAL = 60.0
@@ -31,7 +32,9 @@ def scheduler_for(
     clock: ManualClock,
     **kwargs: Any,
 ) -> Scheduler:
-    return Scheduler(engine, settings, http=http, limiters=limiters, clock=clock, **kwargs)
+    return Scheduler(
+        engine, catalog_for(settings), http=http, limiters=limiters, clock=clock, **kwargs
+    )
 
 
 async def test_due_source_runs_once_per_tick_and_next_run_advances_by_interval(
@@ -199,10 +202,17 @@ async def test_shortened_interval_pulls_a_persisted_next_run_closer(
 
 def test_enabled_sources_are_validated(tmp_path: Path) -> None:
     base = csv_settings("sqlite+aiosqlite:///unused.db", tmp_path / "x.csv")
+
+    def scheduled(enabled: list[str] | None) -> dict[str, float]:
+        return catalog_for(
+            base.model_copy(update={"schedule_enabled_sources": enabled})
+        ).scheduled()
+
     with pytest.raises(ValueError, match="unknown source"):
-        scheduled_intervals(base.model_copy(update={"schedule_enabled_sources": ["nope"]}))
-    assert scheduled_intervals(base.model_copy(update={"schedule_enabled_sources": []})) == {}
-    every = scheduled_intervals(base.model_copy(update={"schedule_enabled_sources": ["all"]}))
+        scheduled(["nope"])
+    assert scheduled([]) == {}
+    # Unset: every source that declares a schedule, at its provider's interval.
+    every = scheduled(None)
     assert every == {
         "coingecko": 600.0,
         "coinpaprika": 600.0,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import structlog
 from fastapi import FastAPI
@@ -20,6 +21,7 @@ from kasparro.api.auth import configured_token
 from kasparro.api.cache import PageCache
 from kasparro.api.config import ApiConfig
 from kasparro.api.middleware import RequestContextMiddleware
+from kasparro.api.names import fill_enums
 from kasparro.api.ratelimit import TokenBuckets
 from kasparro.api.routers import (
     assets,
@@ -33,16 +35,14 @@ from kasparro.api.routers import (
     metrics,
     quarantine,
     runs,
+    sources,
     stats,
 )
 from kasparro.api.runner import RunManager
 from kasparro.api.schemas import error_responses
 from kasparro.api.state import AppState
 from kasparro.query.fastread import open_reader
-from kasparro.runs.service import make_http_client
-from kasparro.settings import Settings
-from kasparro.sources.http import Limiters
-from kasparro.store.engine import create_engine
+from kasparro.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
@@ -77,7 +77,7 @@ TAGS = [
 
 
 def create_app(
-    settings: Settings,
+    runtime: Runtime,
     *,
     with_scheduler: bool = False,
     engine: AsyncEngine | None = None,
@@ -85,18 +85,26 @@ def create_app(
 ) -> FastAPI:
     """Build the API. ``engine``: use this engine for reads and writes and leave it open
     (tests, embedding); otherwise one reader and one writer engine are created per app."""
+    settings = runtime.settings
     cfg = config or ApiConfig.from_settings(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        read_engine = engine or create_engine(settings.database_url, reader=True)
-        write_engine = engine or create_engine(settings.database_url, pool_size=5)
+        read_engine = engine or runtime.engine(reader=True)
+        write_engine = engine or runtime.engine(pool_size=5)
         reader = open_reader(read_engine.url.render_as_string(hide_password=False))
-        http = make_http_client(settings)
-        limiters = Limiters.from_settings(settings)
-        run_manager = RunManager(write_engine, read_engine, settings, http=http, limiters=limiters)
+        http = runtime.http_client()
+        limiters = runtime.limiters()
+        run_manager = RunManager(
+            write_engine,
+            read_engine,
+            runtime.catalog,
+            http=http,
+            limiters=limiters,
+            ledger=runtime.ledger,
+        )
         state = AppState(
-            settings=settings,
+            runtime=runtime,
             config=cfg,
             read_engine=read_engine,
             write_engine=write_engine,
@@ -112,7 +120,13 @@ def create_app(
                 # Imported only when wanted: the API must not depend on the scheduler module.
                 from kasparro.scheduler import Scheduler
 
-                state.scheduler = Scheduler(write_engine, settings, http=http, limiters=limiters)
+                state.scheduler = Scheduler(
+                    write_engine,
+                    runtime.catalog,
+                    http=http,
+                    limiters=limiters,
+                    ledger=runtime.ledger,
+                )
                 await state.scheduler.start()
             app.state.kasparro = state
             log.info(
@@ -155,6 +169,7 @@ def create_app(
     docs.install(app)
     app.add_middleware(
         RequestContextMiddleware,
+        registry=runtime.registry,
         max_query_string_bytes=cfg.max_query_string_bytes,
         max_body_bytes=cfg.max_body_bytes,
     )
@@ -164,6 +179,7 @@ def create_app(
         assets.router,
         runs.router,
         stats.router,
+        sources.router,
         drift.router,
         quarantine.router,
         identity.router,
@@ -176,4 +192,17 @@ def create_app(
         app.include_router(router, responses=error_responses(414))
     if cfg.bench_endpoints:
         app.include_router(bench.make_router(cfg.bench_constant_bytes))
+    _document_source_names(app, runtime)
     return app
+
+
+def _document_source_names(app: FastAPI, runtime: Runtime) -> None:
+    """Source-name parameters are documented with this app's registry (plugins included)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = fill_enums(build(), runtime.registry)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -27,6 +27,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kasparro import metrics
 from kasparro.api.errors import error_response
+from kasparro.api.names import CURRENT
+from kasparro.sources.registry import Registry
 
 log = structlog.get_logger(__name__)
 
@@ -64,9 +66,15 @@ def new_request_id() -> str:
 
 class RequestContextMiddleware:
     def __init__(
-        self, app: ASGIApp, *, max_query_string_bytes: int = 4096, max_body_bytes: int = 65536
+        self,
+        app: ASGIApp,
+        *,
+        registry: Registry,
+        max_query_string_bytes: int = 4096,
+        max_body_bytes: int = 65536,
     ) -> None:
         self.app = app
+        self.registry = registry  # the app's sources: what source-name parameters accept
         self.max_query = max_query_string_bytes
         self.max_body = max_body_bytes
         # Cached metric children: .labels() takes a lock and builds a tuple on every call.
@@ -109,7 +117,11 @@ class RequestContextMiddleware:
                     scope, receive, send_with_id
                 )
             else:
-                await self.app(scope, self._limited(receive), send_with_id)
+                token = CURRENT.set(self.registry)
+                try:
+                    await self.app(scope, self._limited(receive), send_with_id)
+                finally:
+                    CURRENT.reset(token)
         except Exception as exc:
             # Last resort: log once with the request id and answer in the standard shape.
             log.exception(

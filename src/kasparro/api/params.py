@@ -17,14 +17,13 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Query, Request
 from fastapi.dependencies.models import Dependant
-from pydantic import AfterValidator, Field, WithJsonSchema
-from pydantic_core import PydanticCustomError
+from pydantic import Field
 
 from kasparro.api.errors import InvalidParameter
+from kasparro.api.names import Names, member_of, names_schema
 from kasparro.query import cursor as cursors
 from kasparro.query.cursor import InvalidCursor, Position
 from kasparro.query.keyset import SortKey
-from kasparro.sources import registry
 
 MAX_QUERY_PARAMS = 64
 # The documented maximum of one repeatable parameter (`maxItems`). It must leave room under
@@ -120,35 +119,13 @@ async def strict_query(request: Request) -> None:
 # --- reusable parameter declarations (documented once, used by several routes) -------------
 
 
-def member_of(names: list[str]) -> AfterValidator:
-    """The value must be one of ``names``: refused with the same ``enum`` error type as a
-    ``Literal`` (whose members could not come from the source registry)."""
-    allowed = frozenset(names)
-    expected = ", ".join(repr(n) for n in names)
-
-    def check(value: str) -> str:
-        if value not in allowed:
-            raise PydanticCustomError("enum", "Input should be {expected}", {"expected": expected})
-        return value
-
-    return AfterValidator(check)
-
-
-def enum_schema(names: list[str]) -> WithJsonSchema:
-    return WithJsonSchema({"type": "string", "enum": names})
-
-
-# Source names, all from the registry: a run's name (market, reference and history runs:
-# runs, drift, quarantine), and the names observations and asset mappings carry.
-# What a trigger or a backfill may name: a source (or one backfill API), or `all`.
-RUN_NAMES = registry.run_names()
-OBSERVATION_SOURCES = registry.observation_sources()
-TRIGGER_NAMES = [*registry.source_names(), "all"]
-BACKFILL_NAMES = [*registry.backfill_names(), "all"]
-RunName = Annotated[str, member_of(RUN_NAMES), enum_schema(RUN_NAMES)]
-ObservationSource = Annotated[str, member_of(OBSERVATION_SOURCES), enum_schema(OBSERVATION_SOURCES)]
-TriggerName = Annotated[str, member_of(TRIGGER_NAMES), enum_schema(TRIGGER_NAMES)]
-BackfillName = Annotated[str, member_of(BACKFILL_NAMES), enum_schema(BACKFILL_NAMES)]
+# Source names, all from the app's registry (api.names): a run's name (market, reference and
+# history runs: runs, drift, quarantine), the names observations and asset mappings carry,
+# what a trigger or a backfill may name (a source, or one backfill provider, or `all`).
+RunName = Annotated[str, member_of(Names.RUN), names_schema(Names.RUN)]
+ObservationSource = Annotated[str, member_of(Names.OBSERVATION), names_schema(Names.OBSERVATION)]
+TriggerName = Annotated[str, member_of(Names.TRIGGER), names_schema(Names.TRIGGER)]
+BackfillName = Annotated[str, member_of(Names.BACKFILL), names_schema(Names.BACKFILL)]
 SymbolText = Annotated[str, Field(min_length=1, max_length=64)]
 
 Order = Literal["asc", "desc"]

@@ -16,10 +16,11 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from kasparro.api.errors import InvalidParameter
+from kasparro.api.names import MARKER, Names, current_allowed
 from kasparro.api.params import MAX_LIST_VALUES, MAX_QUERY_PARAMS
 from kasparro.timetext import INSTANT, INSTANT_PATTERN, UNIX
 
-Kind = Literal["int", "str", "bool", "datetime", "enum"]
+Kind = Literal["int", "str", "bool", "datetime", "enum", "names"]
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 
@@ -38,6 +39,7 @@ class Param:
     max_length: int | None = None
     pattern: str | None = None
     choices: tuple[str, ...] = ()
+    names: Names | None = None  # kind "names": source names from the app's registry
     example: Any = None
 
     def parse(self, raw: str) -> Any:
@@ -67,6 +69,12 @@ class Param:
             if raw not in self.choices:
                 raise _Bad("Input should be " + ", ".join(repr(c) for c in self.choices), "enum")
             return raw
+        if self.kind == "names":
+            assert self.names is not None
+            allowed = current_allowed(self.names)
+            if raw not in allowed:
+                raise _Bad("Input should be " + ", ".join(repr(c) for c in allowed), "enum")
+            return raw
         if len(raw) < self.min_length:
             plural = "s" if self.min_length > 1 else ""
             raise _Bad(
@@ -88,6 +96,7 @@ class Param:
             "bool": {"type": "boolean"},
             "datetime": {"type": "string", "pattern": INSTANT_PATTERN},
             "enum": {"type": "string", "enum": list(self.choices)},
+            "names": {"type": "string", MARKER: str(self.names)},
         }
         schema = dict(schemas[self.kind])
         for key, value in (

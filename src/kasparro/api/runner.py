@@ -26,7 +26,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.query.runs import run_id_for_owner
 from kasparro.runs import repository as repo
-from kasparro.runs.backfill import BackfillSpec
 from kasparro.runs.leases import LeaseLedger, lease_name
 from kasparro.runs.owner import new_owner
 from kasparro.runs.pipeline import Pipeline
@@ -34,7 +33,8 @@ from kasparro.runs.result import RunResult
 from kasparro.runs.service import run_sources
 from kasparro.runs.status import RunStatus
 from kasparro.runs.stop import RunStop
-from kasparro.settings import Settings
+from kasparro.sources.catalog import Catalog
+from kasparro.sources.history import BackfillSpec
 from kasparro.sources.http import Limiters
 
 log = structlog.get_logger(__name__)
@@ -69,7 +69,7 @@ class RunManager:
         self,
         write_engine: AsyncEngine,
         read_engine: AsyncEngine,
-        settings: Settings,
+        catalog: Catalog,
         *,
         http: httpx.AsyncClient,
         limiters: Limiters,
@@ -79,7 +79,8 @@ class RunManager:
     ) -> None:
         self.write_engine = write_engine
         self.read_engine = read_engine
-        self.settings = settings
+        self.catalog = catalog
+        self.settings = catalog.settings
         self.http = http
         self.limiters = limiters
         self.ledger = ledger if ledger is not None else LeaseLedger()
@@ -154,7 +155,7 @@ class RunManager:
         pipeline = Pipeline(self.write_engine, self.settings, owner=owner, ledger=self.ledger)
         results = await run_sources(
             self.write_engine,
-            self.settings,
+            self.catalog,
             [name],
             http=self.http,
             limiters=self.limiters,

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from pydantic.json_schema import SkipJsonSchema
 
 from kasparro.api.params import BackfillName, TriggerName
-from kasparro.runs.backfill import WHEN_PATTERN
+from kasparro.sources.history import WHEN_PATTERN
 
 DecimalStr = str
 TS = "2024-05-01T12:00:00.000000Z"
@@ -365,6 +365,7 @@ class SourceStats(BaseModel):
         "the last `window` finished runs (0-1)."
     )
     success_rate_window: int
+    success_rate_runs: int = Field(description="Finished runs the success rate counts.")
     runs: int
     records: dict[str, int] = Field(description="fetched/loaded/unchanged/rejected totals.")
     checkpoint: dict[str, Any] | None
@@ -373,7 +374,16 @@ class SourceStats(BaseModel):
     drift_events: int
     drift_occurrences: int
     quarantined_records: int
+    quarantine_times_seen: int
     running: bool
+
+
+class StatsData(BaseModel):
+    mode: Literal["demo", "live"] = Field(description="`demo` while the data is emulated.")
+    total_records_processed: int
+    records: dict[str, int]
+    runs: int
+    sources: dict[str, SourceStats] = Field(description="Per registered source.")
 
 
 class StatsResponse(BaseModel):
@@ -383,6 +393,7 @@ class StatsResponse(BaseModel):
                 "mode": "live",
                 "total_records_processed": 123456,
                 "records": {"fetched": 123456, "loaded": 120000, "unchanged": 3400, "rejected": 56},
+                "runs": 12,
                 "sources": {
                     "coingecko": {
                         "last_run_status": "success",
@@ -392,6 +403,7 @@ class StatsResponse(BaseModel):
                         "last_duration_s": 41.5,
                         "success_rate": 1.0,
                         "success_rate_window": 20,
+                        "success_rate_runs": 12,
                         "runs": 12,
                         "records": {
                             "fetched": 12000,
@@ -409,6 +421,7 @@ class StatsResponse(BaseModel):
                         "drift_events": 0,
                         "drift_occurrences": 0,
                         "quarantined_records": 0,
+                        "quarantine_times_seen": 0,
                         "running": False,
                         "last_run": _RUN_EXAMPLE,
                     }
@@ -417,7 +430,7 @@ class StatsResponse(BaseModel):
             "meta": {"request_id": "…", "api_latency_ms": 3.2},
         }
     )
-    data: dict[str, Any]
+    data: StatsData
     meta: dict[str, Any]
 
 

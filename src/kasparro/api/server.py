@@ -9,7 +9,7 @@ import uvicorn
 from kasparro.api.app import create_app
 from kasparro.heap import settle_heap
 from kasparro.preflight import bind_port, listen
-from kasparro.settings import Settings
+from kasparro.runtime import Runtime
 
 # In-flight requests get this long after SIGTERM/SIGINT before connections are closed;
 # the lifespan shutdown (scheduler stop, run cancellation) follows with its own bound.
@@ -22,9 +22,10 @@ class Server(uvicorn.Server):
         settle_heap()
 
 
-def uvicorn_config(settings: Settings, *, with_scheduler: bool) -> uvicorn.Config:
+def uvicorn_config(runtime: Runtime, *, with_scheduler: bool) -> uvicorn.Config:
+    settings = runtime.settings
     return uvicorn.Config(
-        create_app(settings, with_scheduler=with_scheduler),
+        create_app(runtime, with_scheduler=with_scheduler),
         host=settings.api_host,
         port=settings.api_port,
         loop="uvloop",
@@ -39,15 +40,15 @@ def uvicorn_config(settings: Settings, *, with_scheduler: bool) -> uvicorn.Confi
     )
 
 
-def serve(settings: Settings, *, with_scheduler: bool, sock: socket.socket | None = None) -> None:
+def serve(runtime: Runtime, *, with_scheduler: bool, sock: socket.socket | None = None) -> None:
     """Run until SIGTERM/SIGINT, then drain and shut down gracefully.
 
     Listens on ``sock`` when given (bound by the caller, who checked the port before its
     other work), else binds ``api_host:api_port`` here. Either way the socket listens
     before the app starts, so a busy port is a one-line ``UserError``, not uvicorn's error
     after the lifespan (engines, scheduler) already started."""
-    host, port = settings.api_host, settings.api_port
+    host, port = runtime.settings.api_host, runtime.settings.api_port
     if sock is None:
         sock = bind_port(host, port)
     listen(sock, host, port)
-    Server(uvicorn_config(settings, with_scheduler=with_scheduler)).run(sockets=[sock])
+    Server(uvicorn_config(runtime, with_scheduler=with_scheduler)).run(sockets=[sock])

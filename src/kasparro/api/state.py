@@ -12,13 +12,15 @@ from kasparro.api.cache import PageCache
 from kasparro.api.config import ApiConfig
 from kasparro.api.runner import RunManager
 from kasparro.query.fastread import Reader
+from kasparro.runtime import Runtime
 from kasparro.settings import Settings
 from kasparro.sources.http import Limiters
+from kasparro.sources.registry import Registry
 
 
 @dataclass(slots=True)
 class AppState:
-    settings: Settings
+    runtime: Runtime
     config: ApiConfig
     # Readers never take SQLite's write lock (plain BEGIN); writers use BEGIN IMMEDIATE.
     read_engine: AsyncEngine
@@ -30,6 +32,14 @@ class AppState:
     limiters: Limiters
     runs: RunManager
     scheduler: Any | None  # kasparro.scheduler.Scheduler when with_scheduler
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    @property
+    def registry(self) -> Registry:
+        return self.runtime.registry
 
     @property
     def dialect(self) -> str:

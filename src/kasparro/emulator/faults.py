@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from kasparro.emulator.render import Record
 
@@ -401,12 +401,6 @@ def _pad(api: Api, records: list[Record], size_bytes: int) -> list[Record]:
         copy["description"] = padding
         out.append(copy)
     return out
-
-
-def cast_api(value: str) -> Api:
-    if value not in APIS:
-        raise ValueError(f"unknown api {value!r}")
-    return cast(Api, value)
 
 
 __all__ = [

@@ -79,10 +79,6 @@ def as_float(value: Num | None) -> float:
     return mantissa * 10.0**exponent if exponent < 0 else float(mantissa * 10**exponent)
 
 
-def from_int(value: int) -> Num:
-    return (value, 0)
-
-
 def scale(n: Num, numerator: int, denominator: int) -> Num:
     """``n * numerator / denominator`` kept at ``n``'s exponent, rounded half away from zero."""
     mantissa, exponent = n

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kasparro.load.bulk import insert_rows
 from kasparro.load.identity import identity_lock
-from kasparro.models import MarketRecord
+from kasparro.models import MarketRecord, display_name
 from kasparro.normalize.identity import resolve_key
 from kasparro.normalize.linking import CONFIDENCE as LINK_CONFIDENCE
 from kasparro.store.dialect import key_table
@@ -208,7 +208,7 @@ async def _ensure_assets(
         d.key: {
             "identity_key": d.key,
             "symbol": d.record.symbol,
-            "name": d.record.name,
+            "name": display_name(d.record),
             "created_at": now,
         }
         for d in decisions

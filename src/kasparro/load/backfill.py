@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kasparro.query.sqltext import decimal_sort
-from kasparro.store.dialect import insert_for
+from kasparro.sources.history import Target
+from kasparro.store.dialect import decimal_sort, insert_for
 from kasparro.store.schema import (
     asset_mappings,
     assets,
@@ -19,14 +18,6 @@ from kasparro.store.schema import (
     latest_observations,
     observations,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    source_asset_id: str
-    symbol: str
-    name: str
-    covered: tuple[datetime, datetime] | None  # what earlier backfills fetched
 
 
 async def targets(

@@ -10,7 +10,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Final
 
 import orjson
@@ -359,7 +358,3 @@ async def review_item(conn: AsyncConnection, review_id: int) -> tuple[str, str] 
         await conn.execute(select(r.coingecko_id, r.coinpaprika_id).where(r.id == review_id))
     ).first()
     return (row[0], row[1]) if row else None
-
-
-def confidence_text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)

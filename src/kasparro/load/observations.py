@@ -17,7 +17,7 @@ from kasparro.load.bulk import (
     recordset_select,
     rows_json,
 )
-from kasparro.models import MarketRecord
+from kasparro.models import MarketRecord, display_name
 from kasparro.store.dialect import insert_for
 from kasparro.store.schema import latest_observations, observations
 
@@ -37,7 +37,7 @@ def observation_row(
         "source_asset_id": rec.source_asset_id,
         "observed_at": rec.observed_at,
         "symbol": rec.symbol,
-        "name": rec.name,
+        "name": display_name(rec),
         "price_usd": rec.price_usd,
         "market_cap_usd": rec.market_cap_usd,
         "volume_24h_usd": rec.volume_24h_usd,

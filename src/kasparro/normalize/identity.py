@@ -188,6 +188,8 @@ def resolve_key(record: MarketRecord) -> tuple[str, str]:
     pinned = record.identity_hint or OVERRIDES.get((record.source, record.source_asset_id))
     if pinned:
         return pinned, "override"
+    if record.name is None:  # a symbol alone never names a coin
+        return f"{record.source}:{record.source_asset_id}", "new"
     key = identity_key(record.symbol, record.name)
     if record.source not in _CURATED_SOURCES:
         key = CURATED_ALIASES.get(key, key)

@@ -24,7 +24,6 @@ from kasparro.store.schema import drift_events
 
 d = drift_events.c
 
-KINDS: tuple[str, ...] = ("missing", "unexpected", "type_changed")
 
 DRIFT_COLUMNS = (
     d.id,

@@ -33,12 +33,6 @@ def _json(text: str | None) -> Any:
     return orjson.loads(text) if text else None
 
 
-async def alias_target(conn: AsyncConnection, asset_id: int) -> int | None:
-    """The asset ``asset_id`` was merged into, if it was."""
-    found = await conn.execute(select(assets.c.alias_of).where(assets.c.id == asset_id))
-    return found.scalar_one_or_none()
-
-
 async def resolve_aliases(conn: AsyncConnection, asset_ids: tuple[int, ...]) -> tuple[int, ...]:
     """``asset_ids`` with merged assets replaced by the asset they were merged into."""
     a = assets.c

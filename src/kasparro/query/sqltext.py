@@ -17,9 +17,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Float, String, Text, cast, func, literal_column, type_coerce
+from sqlalchemy import String, Text, cast, func, literal_column, type_coerce
 from sqlalchemy.sql.elements import ColumnElement
 
+from kasparro.store.dialect import decimal_sort as decimal_sort
 from kasparro.store.types import decimal_text
 
 PG_TS_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
@@ -40,12 +41,6 @@ def timestamp_out(col: ColumnElement[Any], dialect: str) -> ColumnElement[str]:
     return func.to_char(
         func.timezone(literal_column("'UTC'"), col), literal_column(f"'{PG_TS_FORMAT}'")
     )
-
-
-def decimal_sort(col: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
-    if dialect == "sqlite":
-        return cast(type_coerce(col, String()), Float())
-    return col
 
 
 def iso(value: datetime) -> str:

@@ -36,7 +36,6 @@ from kasparro.query.plausibility import CapQuote, MarketTotals, implausible_cap
 from kasparro.store.schema import assets, latest_observations, observations
 
 CURRENT_WINDOW: Final = timedelta(hours=1)
-DEFAULT_SOURCES: Final = ("coingecko", "coinpaprika")
 SPREAD_QUANTUM: Final = Decimal("0.0001")
 
 a = assets.c

@@ -19,6 +19,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro import metrics
+from kasparro.load.backfill import targets as backfill_targets
 from kasparro.load.identity import LINKED_SOURCES
 from kasparro.load.raw import loaded_fingerprints, purge_raw, save_raw
 from kasparro.runs import repository as repo
@@ -235,10 +236,7 @@ class Pipeline:
     ) -> None:
         name = source.name
         if isinstance(source, HistorySource):
-            # A backfill plans from the store (its targets and their watermarks): a plain
-            # read, inside the lease, before the first request.
-            async with self.engine.connect() as conn:
-                await source.prepare(await conn.execution_options(kasparro_read_only=True))
+            await self._plan_backfill(source)
         known = await self._known(name, run_id)
         size = self.settings.load_batch_rows
 
@@ -279,6 +277,23 @@ class Pipeline:
                 if failure is not None:
                     raise failure
                 stop.check(name)
+
+    async def _plan_backfill(self, source: HistorySource) -> None:
+        """A backfill plans from the store (its coins and how far their history already
+        goes): a plain read, inside the lease, before the first request."""
+        spec = source.spec
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(kasparro_read_only=True)
+            found = await backfill_targets(
+                conn, source.namespace, spec.interval, asset_ids=spec.asset_ids, top=spec.top
+            )
+        if not found:
+            raise SourceError(
+                f"no {source.namespace} coins to backfill: run `kasparro etl run` first (the "
+                f"top coins come from the latest market data) or name assets that "
+                f"{source.namespace} lists"
+            )
+        source.plan(found)
 
     async def _commit_shielded(
         self, source: Source, run_id: int, group: list[Batch], result: RunResult

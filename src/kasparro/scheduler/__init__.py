@@ -1,7 +1,7 @@
 """Periodic, replica-safe ingestion: each due source tick is claimed once in the database.
 
 Modules: ``timing`` (slot and backoff arithmetic), ``state`` (SQL on ``scheduler_state``),
-``stoppable`` (stopping runs only at safe points), ``core`` (the ``Scheduler``), ``runner``
+``core`` (the ``Scheduler``), ``runner``
 (the signal-handling standalone process, also ``python -m kasparro.scheduler``).
 """
 
@@ -11,7 +11,6 @@ from kasparro.scheduler.core import (
     HEARTBEAT_SECONDS,
     Scheduler,
     SourceStatus,
-    scheduled_intervals,
 )
 from kasparro.scheduler.runner import run_scheduler
 
@@ -20,5 +19,4 @@ __all__ = [
     "Scheduler",
     "SourceStatus",
     "run_scheduler",
-    "scheduled_intervals",
 ]

@@ -6,15 +6,15 @@ import asyncio
 
 from kasparro.heap import settle_heap
 from kasparro.logs import configure_logging
+from kasparro.runtime import Runtime
 from kasparro.scheduler.runner import run_scheduler
-from kasparro.settings import Settings
 
 
 def main() -> None:
-    settings = Settings()
-    configure_logging(settings.log_level, settings.log_json)
+    runtime = Runtime.build()
+    configure_logging(runtime.settings.log_level, runtime.settings.log_json)
     settle_heap()
-    asyncio.run(run_scheduler(settings))
+    asyncio.run(run_scheduler(runtime))
 
 
 if __name__ == "__main__":

@@ -29,15 +29,12 @@ from kasparro.runs.owner import new_owner
 from kasparro.runs.pipeline import AlreadyRunning, Pipeline
 from kasparro.runs.repository import utcnow
 from kasparro.runs.result import RunResult
-from kasparro.runs.service import validate_names
 from kasparro.runs.status import NOT_FAILED, RunStatus
 from kasparro.runs.stop import RunStop
 from kasparro.scheduler import state
 from kasparro.scheduler.timing import Clock, next_slot, retry_delay_s, system_clock
-from kasparro.settings import Settings
-from kasparro.sources.base import SourceContext
+from kasparro.sources.catalog import Catalog
 from kasparro.sources.http import Limiters
-from kasparro.sources.registry import SOURCES
 
 log = structlog.get_logger(__name__)
 
@@ -75,25 +72,11 @@ class Claim:
     failures: int  # consecutive failures before this run
 
 
-def scheduled_intervals(settings: Settings) -> dict[str, float]:
-    """Enabled source -> interval (s). Unknown names fail fast; an empty list schedules nothing."""
-    names = settings.schedule_enabled_sources
-    if not names:
-        return {}
-    intervals: dict[str, float] = {}
-    for name in validate_names(names):
-        interval = getattr(settings, f"schedule_{name}_seconds", None)
-        if interval is None:
-            raise ValueError(f"no interval for source {name!r}: add schedule_{name}_seconds")
-        intervals[name] = float(interval)
-    return intervals
-
-
 class Scheduler:
     def __init__(
         self,
         engine: AsyncEngine,
-        settings: Settings,
+        catalog: Catalog,
         *,
         http: httpx.AsyncClient,
         limiters: Limiters,
@@ -104,13 +87,14 @@ class Scheduler:
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
     ) -> None:
         self.engine = engine
-        self.settings = settings
+        self.catalog = catalog
+        settings = self.settings = catalog.settings
         self.http = http
         self.limiters = limiters
         # Unique per instance: the pipeline lease is re-entrant for its owner, so sharing an
         # owner with another scheduler or an API-triggered pipeline would defeat it.
         self.owner = owner or new_owner()
-        self.intervals = scheduled_intervals(settings)
+        self.intervals = catalog.scheduled()
         self.retry_base_seconds = (
             retry_base_seconds
             if retry_base_seconds is not None
@@ -121,7 +105,6 @@ class Scheduler:
         self.ledger = ledger if ledger is not None else LeaseLedger()
         self._pipeline = Pipeline(engine, settings, owner=self.owner, ledger=self.ledger)
         self._log = log.bind(owner=self.owner)
-        self._ctx = SourceContext(settings=settings, http=http, limiters=limiters)
         self._runs: dict[str, asyncio.Task[RunResult]] = {}
         self._rows: dict[str, state.StateRow] = {}
         self._leases: dict[str, state.Lease] = {}
@@ -350,7 +333,7 @@ class Scheduler:
             next_run_at=_iso(claim.next_run_at),
             failures=claim.failures,
         )
-        source = SOURCES[claim.source](self._ctx)
+        source = self.catalog.source(claim.source, self.http, self.limiters)
         try:
             result = await self._pipeline.run(source, trigger="schedule", stop=self._stop)
         except AlreadyRunning as exc:  # lost a race for the lease: someone else runs it

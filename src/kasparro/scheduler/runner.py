@@ -8,27 +8,26 @@ from collections.abc import Callable
 
 import structlog
 
-from kasparro.runs.service import make_http_client
+from kasparro.runtime import Runtime
 from kasparro.scheduler.core import Scheduler
-from kasparro.settings import Settings
-from kasparro.sources.http import Limiters
-from kasparro.store.engine import create_engine
 
 log = structlog.get_logger(__name__)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-async def run_scheduler(settings: Settings, *, stop_timeout: float = 30.0) -> None:
+async def run_scheduler(runtime: Runtime, *, stop_timeout: float = 30.0) -> None:
     """Run until SIGTERM/SIGINT, then stop gracefully (a second signal cancels runs at once).
 
     Expects a migrated database (the CLI migrates first, as ``etl run`` does).
     """
-    engine = create_engine(settings.database_url)
-    http = make_http_client(settings)
-    try:
+    async with runtime.etl() as etl:
         scheduler = Scheduler(
-            engine, settings, http=http, limiters=Limiters.from_settings(settings)
+            etl.engine,
+            runtime.catalog,
+            http=etl.http,
+            limiters=etl.limiters,
+            ledger=runtime.ledger,
         )
         stop_requested = asyncio.Event()
         signals_seen: list[int] = []
@@ -53,9 +52,6 @@ async def run_scheduler(settings: Settings, *, stop_timeout: float = 30.0) -> No
             await scheduler.stop(stop_timeout)
         finally:
             restore()
-    finally:
-        await http.aclose()
-        await engine.dispose()
 
 
 def _install_signal_handlers(handler: Callable[[int], None]) -> Callable[[], None]:

@@ -23,16 +23,21 @@ from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from kasparro.models import Normalized, ReferenceRecord
+from kasparro.sources.config import SourceSettings
 
 if TYPE_CHECKING:
     import httpx
 
     from kasparro.normalize.drift import Contract
     from kasparro.settings import Settings
+    from kasparro.sources.history import BackfillSpec, Target
     from kasparro.sources.http import Limiters
+
+
+C = TypeVar("C", bound=SourceSettings)
 
 
 class SourceKind(StrEnum):
@@ -74,11 +79,19 @@ class Page:
 
 @dataclass(slots=True)
 class SourceContext:
-    """Everything a source needs, created at the entry point and passed down."""
+    """Everything a source needs, created by the composition root and passed down: the core
+    settings, its provider's own settings, the HTTP client and the request budgets."""
 
     settings: Settings
+    config: SourceSettings
     http: httpx.AsyncClient
     limiters: Limiters
+
+    def config_as(self, kind: type[C]) -> C:
+        """The provider settings, as the class the source declared."""
+        if not isinstance(self.config, kind):
+            raise TypeError(f"expected {kind.__name__}, got {type(self.config).__name__}")
+        return self.config
 
 
 class Source(ABC):
@@ -126,16 +139,37 @@ class ReferenceSource(Source):
 
 
 class HistorySource(Source):
+    """Constructed with its backfill's spec (``spec``); before the run, the pipeline reads
+    the coins to backfill and how far their history already goes from the store, inside the
+    lease, and hands them to :meth:`plan` (a source never reads the store itself)."""
+
     kind: ClassVar[SourceKind] = SourceKind.HISTORY
+    spec: BackfillSpec
 
     @abstractmethod
     def normalize(self, item: Any) -> Normalized: ...
 
     @abstractmethod
-    async def prepare(self, conn: Any) -> None:
-        """Plan the requests from the store (targets and their watermarks), inside the lease
-        and before the first request."""
+    def plan(self, targets: list[Target]) -> None:
+        """Plan the requests for ``targets`` (pure: their ids and covered ranges)."""
 
 
 class SourceError(Exception):
     """A source could not produce a page (after retries): fails the run with a clear reason."""
+
+
+class TransientSourceError(SourceError):
+    """An upstream's own answer says "try again" although the HTTP status is fine (a rate
+    limit or maintenance reported inside a 200 body): a source's parser raises it and the
+    fetcher retries within its budget, like a 429 (``retry_after`` honoured when known).
+    The classification is the source's, as in dlt's transient/terminal error mixins: only
+    the source knows its upstream's error vocabulary."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TerminalSourceError(SourceError):
+    """An upstream's answer says retrying cannot help (an unknown market, a refused key,
+    reported inside a 200 body): the run fails at once with the reason."""

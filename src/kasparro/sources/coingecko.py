@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from kasparro.load.backfill import targets
+from pydantic import Field, SecretStr, field_validator
+
 from kasparro.models import Normalized, ReferenceCoin, Rejection
 from kasparro.normalize.coingecko import normalize_market
 from kasparro.normalize.common import loads_exact
@@ -15,21 +16,88 @@ from kasparro.normalize.contracts import COINGECKO_COINS_LIST, COINGECKO_MARKETS
 from kasparro.normalize.drift import Contract
 from kasparro.normalize.history import coingecko_points, normalize_point
 from kasparro.normalize.reference import SCOPE_COINS, normalize_coingecko_coin
-from kasparro.runs.backfill import BackfillSpec, Chunk, depth_floor, plan_chunks, within_depth
 from kasparro.sources.base import (
     HistorySource,
     MarketSource,
     Page,
     ReferenceSource,
     SourceContext,
-    SourceError,
+    SourceKind,
+)
+from kasparro.sources.config import HttpSourceSettings
+from kasparro.sources.history import (
+    BackfillSpec,
+    Chunk,
+    Target,
+    depth_floor,
+    plan_chunks,
+    within_depth,
 )
 from kasparro.sources.http import Fetcher
 from kasparro.sources.parsing import parse_json_array
+from kasparro.sources.spec import Provider, SourceSpec
 
+PUBLIC_URL = "https://api.coingecko.com/api/v3"
 ENDPOINT = "/coins/markets"
 COINS_LIST = "/coins/list"
 CHART = "/coins/{id}/market_chart/range"
+
+
+class CoinGeckoSettings(HttpSourceSettings):
+    """``KASPARRO_COINGECKO_*``. The keyless tier is IP-shared and historically allowed 5-30
+    calls/min: budget conservatively; CoinGecko caches ``/coins/markets`` for 30 s, so polling
+    faster than the schedule buys nothing."""
+
+    base_url: Annotated[
+        str, Field(description="`https://pro-api.coingecko.com/api/v3` for Pro")
+    ] = PUBLIC_URL
+    api_key: Annotated[
+        SecretStr | None,
+        Field(description="sent as x-cg-demo-api-key (x-cg-pro-api-key on the pro host)"),
+    ] = None
+    requests_per_minute: Annotated[
+        float, Field(gt=0, description="the keyless tier is IP-shared, 5-30/min")
+    ] = 10.0
+    max_coins: Annotated[
+        Annotated[int, Field(ge=1)] | Literal["all"],
+        Field(description="top N coins by market cap, or `all` (pages until an empty page)"),
+    ] = 1000
+    per_page: Annotated[int, Field(ge=1, le=250, description="1-250")] = 250
+    plan: Annotated[
+        Literal["demo", "basic", "analyst"],
+        Field(
+            description="how far back /coins/{id}/market_chart/range serves: demo (keyless "
+            "and Demo keys: the past 365 days), basic (2 years), analyst (everything)"
+        ),
+    ] = "demo"
+    schedule_seconds: Annotated[
+        float, Field(gt=0, description="/coins/markets is cached 30 s upstream")
+    ] = 600.0
+    reference_schedule_seconds: Annotated[
+        float,
+        Field(
+            gt=0,
+            description="how often the scheduler checks the coin list (fetched again once "
+            "older than KASPARRO_REFERENCE_REFRESH_SECONDS)",
+        ),
+    ] = 3600.0
+
+    @field_validator("max_coins", mode="before")
+    @classmethod
+    def _all(cls, v: object) -> object:
+        if isinstance(v, str) and v.strip().lower() == "all":
+            return "all"
+        if isinstance(v, str) and not v.strip().isdigit():
+            raise ValueError("should be a whole number of coins or 'all'")
+        return v
+
+    def key_header(self) -> dict[str, str]:
+        """Sent as x-cg-demo-api-key, or x-cg-pro-api-key on the pro host (a key sent to the
+        wrong host is a 400: QUIRKS.md); never logged."""
+        if self.api_key is None:
+            return {}
+        name = "x-cg-pro-api-key" if "pro-api." in self.base_url else "x-cg-demo-api-key"
+        return {name: self.api_key.get_secret_value()}
 
 
 class CoinGeckoSource(MarketSource):
@@ -37,10 +105,10 @@ class CoinGeckoSource(MarketSource):
     namespace = "coingecko"
 
     def __init__(self, ctx: SourceContext) -> None:
-        self.settings = ctx.settings
-        self.fetcher = Fetcher(self.name, ctx.http, ctx.limiters, ctx.settings)
-        self.url = ctx.settings.coingecko_base_url.rstrip("/") + ENDPOINT
-        self.headers = ctx.settings.coingecko_key_header()
+        self.config = ctx.config_as(CoinGeckoSettings)
+        self.fetcher = Fetcher(self.namespace, ctx.http, ctx.limiters, ctx.settings)
+        self.url = self.config.base_url + ENDPOINT
+        self.headers = self.config.key_header()
 
     def normalize(self, item: Any) -> Normalized:
         return normalize_market(item)
@@ -49,8 +117,8 @@ class CoinGeckoSource(MarketSource):
         return COINGECKO_MARKETS
 
     async def pages(self, checkpoint: dict[str, Any] | None) -> AsyncIterator[Page]:
-        per_page = self.settings.coingecko_per_page
-        max_coins = self.settings.coingecko_max_coins
+        per_page = self.config.per_page
+        max_coins = self.config.max_coins
         total_pages = None if max_coins == "all" else max(1, math.ceil(max_coins / per_page))
         page = 1
         # Resume only a run that stopped mid-way with the same page geometry; otherwise the
@@ -101,9 +169,10 @@ class CoinGeckoReferenceSource(ReferenceSource):
     namespace = "coingecko"
 
     def __init__(self, ctx: SourceContext) -> None:
-        self.fetcher = Fetcher("coingecko", ctx.http, ctx.limiters, ctx.settings)
-        self.url = ctx.settings.coingecko_base_url.rstrip("/") + COINS_LIST
-        self.headers = ctx.settings.coingecko_key_header()
+        config = ctx.config_as(CoinGeckoSettings)
+        self.fetcher = Fetcher(self.namespace, ctx.http, ctx.limiters, ctx.settings)
+        self.url = config.base_url + COINS_LIST
+        self.headers = config.key_header()
         self.refresh_seconds = ctx.settings.reference_refresh_seconds
 
     def normalize(self, item: Any) -> ReferenceCoin | Rejection:
@@ -155,37 +224,29 @@ _FIVE_MINUTE_DEPTH = timedelta(days=1)
 
 class CoinGeckoHistorySource(HistorySource):
     """Backfill from ``/coins/{id}/market_chart/range``: one request per coin and chunk
-    (``runs.backfill.plan_chunks``), its points loaded as observations with the chunk's
+    (``sources.history.plan_chunks``), its points loaded as observations with the chunk's
     watermark. Requests yield to scheduled runs in CoinGecko's budget (priority 1)."""
 
     name = "coingecko_history"
     namespace = "coingecko"
 
     def __init__(self, ctx: SourceContext, spec: BackfillSpec) -> None:
-        plan = ctx.settings.coingecko_plan
-        depth = _PLAN_DEPTH[plan]
-        what = f"the CoinGecko {plan} plan"
+        config = ctx.config_as(CoinGeckoSettings)
+        depth = _PLAN_DEPTH[config.plan]
+        what = f"the CoinGecko {config.plan} plan"
         if spec.interval == "5m":
             depth, what = _FIVE_MINUTE_DEPTH, "CoinGecko's 5-minutely granularity"
         self.floor = depth_floor(spec, depth)
         self.spec = within_depth(spec, depth, what)
-        self.fetcher = Fetcher("coingecko", ctx.http, ctx.limiters, ctx.settings, priority=1)
-        self.base = ctx.settings.coingecko_base_url.rstrip("/")
-        self.headers = ctx.settings.coingecko_key_header()
+        self.fetcher = Fetcher(self.namespace, ctx.http, ctx.limiters, ctx.settings, priority=1)
+        self.base = config.base_url
+        self.headers = config.key_header()
         self.chunks: list[Chunk] = []
 
-    async def prepare(self, conn: Any) -> None:
-        found = await targets(
-            conn, "coingecko", self.spec.interval, asset_ids=self.spec.asset_ids, top=self.spec.top
-        )
-        if not found:
-            raise SourceError(
-                "no CoinGecko coins to backfill: run `kasparro etl run` first (the top coins "
-                "come from the latest market data) or name assets that CoinGecko lists"
-            )
+    def plan(self, targets: list[Target]) -> None:
         max_span, min_span = _CHART_SPANS[self.spec.interval]
         self.chunks = plan_chunks(
-            found, self.spec, max_span=max_span, min_span=min_span, floor=self.floor
+            targets, self.spec, max_span=max_span, min_span=min_span, floor=self.floor
         )
 
     def normalize(self, item: Any) -> Normalized:
@@ -235,3 +296,29 @@ def _parse_chart(body: bytes) -> list[dict[str, Any]]:
         return coingecko_points(loads_exact(body))
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValueError(f"not a market chart: {exc}") from exc
+
+
+COINGECKO = Provider(
+    name="coingecko",
+    label="CoinGecko",
+    settings=CoinGeckoSettings,
+    color="#5b8def",
+    sources=(
+        SourceSpec(
+            "coingecko",
+            SourceKind.MARKET,
+            CoinGeckoSource,
+            "schedule_seconds",
+            "/coins/markets: the top coins by market cap, paged",
+        ),
+        SourceSpec(
+            "coingecko_reference",
+            SourceKind.REFERENCE,
+            CoinGeckoReferenceSource,
+            "reference_schedule_seconds",
+            "/coins/list?include_platform=true: every coin and its contracts",
+        ),
+    ),
+    history=CoinGeckoHistorySource,
+    description="CoinGecko v3 (keyless, Demo or Pro key)",
+)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from kasparro.load.backfill import targets
+from pydantic import Field, SecretStr
+
 from kasparro.models import (
     Normalized,
     ReferenceCoin,
@@ -32,14 +33,6 @@ from kasparro.normalize.reference import (
     normalize_coinpaprika_contract,
     normalize_coinpaprika_platform,
 )
-from kasparro.runs.backfill import (
-    INTERVALS,
-    BackfillError,
-    BackfillSpec,
-    Chunk,
-    plan_chunks,
-    within_depth,
-)
 from kasparro.sources.base import (
     HistorySource,
     MarketSource,
@@ -47,14 +40,59 @@ from kasparro.sources.base import (
     RawResponse,
     ReferenceSource,
     SourceContext,
-    SourceError,
+    SourceKind,
+)
+from kasparro.sources.config import HttpSourceSettings
+from kasparro.sources.history import (
+    INTERVALS,
+    BackfillError,
+    BackfillSpec,
+    Chunk,
+    Target,
+    plan_chunks,
+    within_depth,
 )
 from kasparro.sources.http import Fetcher
 from kasparro.sources.parsing import parse_json_array
+from kasparro.sources.spec import Provider, SourceSpec
 
+PUBLIC_URL = "https://api.coinpaprika.com/v1"
 ENDPOINT = "/tickers"
+Plan = Literal["free", "starter", "pro", "business", "enterprise"]
 CONTRACTS = "/contracts/{platform}"
 HISTORICAL = "/tickers/{id}/historical"
+
+
+class CoinPaprikaSettings(HttpSourceSettings):
+    """``KASPARRO_COINPAPRIKA_*``. The free plan allows 10 requests/s but only 20,000 calls a
+    month, and refreshes tickers about every 5 minutes: one ``/tickers`` call per run."""
+
+    base_url: Annotated[
+        str, Field(description="`https://api-pro.coinpaprika.com/v1` for paid plans")
+    ] = PUBLIC_URL
+    api_key: Annotated[
+        SecretStr | None, Field(description="sent as Authorization (the paid host)")
+    ] = None
+    requests_per_minute: Annotated[float, Field(gt=0, description="request budget")] = 60.0
+    plan: Annotated[
+        Plan,
+        Field(
+            description="free, starter, pro, business or enterprise: how much history "
+            "/tickers/{id}/historical serves (a backfill is cut to it)"
+        ),
+    ] = "free"
+    schedule_seconds: Annotated[
+        float, Field(gt=0, description="tickers refresh about every 5 min on the free plan")
+    ] = 600.0
+    reference_schedule_seconds: Annotated[
+        float, Field(gt=0, description="how often the scheduler checks the coin list")
+    ] = 3600.0
+
+    def key_header(self) -> dict[str, str]:
+        """Sent as ``Authorization`` (the paid host); never logged."""
+        if self.api_key is None:
+            return {}
+        return {"Authorization": self.api_key.get_secret_value()}
 
 
 class CoinPaprikaSource(MarketSource):
@@ -62,9 +100,10 @@ class CoinPaprikaSource(MarketSource):
     namespace = "coinpaprika"
 
     def __init__(self, ctx: SourceContext) -> None:
-        self.fetcher = Fetcher(self.name, ctx.http, ctx.limiters, ctx.settings)
-        self.url = ctx.settings.coinpaprika_base_url.rstrip("/") + ENDPOINT
-        self.headers = ctx.settings.coinpaprika_key_header()
+        config = ctx.config_as(CoinPaprikaSettings)
+        self.fetcher = Fetcher(self.namespace, ctx.http, ctx.limiters, ctx.settings)
+        self.url = config.base_url + ENDPOINT
+        self.headers = config.key_header()
 
     def normalize(self, item: Any) -> Normalized:
         return normalize_ticker(item)
@@ -104,9 +143,10 @@ class CoinPaprikaReferenceSource(ReferenceSource):
     namespace = "coinpaprika"
 
     def __init__(self, ctx: SourceContext) -> None:
-        self.fetcher = Fetcher("coinpaprika", ctx.http, ctx.limiters, ctx.settings)
-        self.base = ctx.settings.coinpaprika_base_url.rstrip("/")
-        self.headers = ctx.settings.coinpaprika_key_header()
+        config = ctx.config_as(CoinPaprikaSettings)
+        self.fetcher = Fetcher(self.namespace, ctx.http, ctx.limiters, ctx.settings)
+        self.base = config.base_url
+        self.headers = config.key_header()
         self.refresh_seconds = ctx.settings.reference_refresh_seconds
 
     def contract_for(self, endpoint: str) -> Contract | None:
@@ -220,35 +260,22 @@ class CoinPaprikaHistorySource(HistorySource):
     namespace = "coinpaprika"
 
     def __init__(self, ctx: SourceContext, spec: BackfillSpec) -> None:
-        depth = _PLAN_DEPTH[ctx.settings.coinpaprika_plan][spec.interval]
+        config = ctx.config_as(CoinPaprikaSettings)
+        depth = _PLAN_DEPTH[config.plan][spec.interval]
         if depth == timedelta(0):
             raise BackfillError(
-                f"the CoinPaprika {ctx.settings.coinpaprika_plan} plan has no {spec.interval} "
+                f"the CoinPaprika {config.plan} plan has no {spec.interval} "
                 "history (KASPARRO_COINPAPRIKA_PLAN)"
             )
-        self.spec = within_depth(
-            spec, depth, f"the CoinPaprika {ctx.settings.coinpaprika_plan} plan"
-        )
-        self.fetcher = Fetcher("coinpaprika", ctx.http, ctx.limiters, ctx.settings, priority=1)
-        self.base = ctx.settings.coinpaprika_base_url.rstrip("/")
-        self.headers = ctx.settings.coinpaprika_key_header()
+        self.spec = within_depth(spec, depth, f"the CoinPaprika {config.plan} plan")
+        self.fetcher = Fetcher(self.namespace, ctx.http, ctx.limiters, ctx.settings, priority=1)
+        self.base = config.base_url
+        self.headers = config.key_header()
         self.chunks: list[Chunk] = []
 
-    async def prepare(self, conn: Any) -> None:
-        found = await targets(
-            conn,
-            "coinpaprika",
-            self.spec.interval,
-            asset_ids=self.spec.asset_ids,
-            top=self.spec.top,
-        )
-        if not found:
-            raise SourceError(
-                "no CoinPaprika coins to backfill: run `kasparro etl run` first (the top coins "
-                "come from the latest market data) or name assets that CoinPaprika lists"
-            )
+    def plan(self, targets: list[Target]) -> None:
         step = INTERVALS[self.spec.interval]
-        self.chunks = plan_chunks(found, self.spec, max_span=step * (_MAX_POINTS - 1))
+        self.chunks = plan_chunks(targets, self.spec, max_span=step * (_MAX_POINTS - 1))
 
     def normalize(self, item: Any) -> Normalized:
         return normalize_point("coinpaprika", item["id"], item["symbol"], item["name"], item)
@@ -289,3 +316,29 @@ class CoinPaprikaHistorySource(HistorySource):
                 total_pages=total,
                 watermark=(target.source_asset_id, self.spec.interval, chunk.start, chunk.end),
             )
+
+
+COINPAPRIKA = Provider(
+    name="coinpaprika",
+    label="CoinPaprika",
+    settings=CoinPaprikaSettings,
+    color="#f472b6",
+    sources=(
+        SourceSpec(
+            "coinpaprika",
+            SourceKind.MARKET,
+            CoinPaprikaSource,
+            "schedule_seconds",
+            "/tickers?quotes=USD: every active ticker in one array",
+        ),
+        SourceSpec(
+            "coinpaprika_reference",
+            SourceKind.REFERENCE,
+            CoinPaprikaReferenceSource,
+            "reference_schedule_seconds",
+            "/coins and /contracts/{platform}: every coin and its contracts",
+        ),
+    ),
+    history=CoinPaprikaHistorySource,
+    description="CoinPaprika v1 (free, or a paid plan with a key)",
+)

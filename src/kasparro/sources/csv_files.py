@@ -14,14 +14,25 @@ import hashlib
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
 
 from kasparro.models import Normalized, Rejection
 from kasparro.normalize.csv_rows import normalize_csv_row
 from kasparro.normalize.drift import Contract
-from kasparro.sources.base import MarketSource, Page, RawResponse, SourceContext, SourceError
+from kasparro.sources.base import (
+    MarketSource,
+    Page,
+    RawResponse,
+    SourceContext,
+    SourceError,
+    SourceKind,
+)
+from kasparro.sources.config import SourceSettings
+from kasparro.sources.spec import Provider, SourceSpec
 
 log = structlog.get_logger(__name__)
 
@@ -49,13 +60,42 @@ def _split_lines(data: bytes) -> Iterator[tuple[bytes, int]]:
         start = end
 
 
+SAMPLE_CSV = Path(__file__).resolve().parents[1] / "data" / "sample_markets.csv"
+
+
+class CsvSettings(SourceSettings):
+    """``KASPARRO_CSV_*``. Default: the sample file shipped with the package (demo data,
+    clearly labelled as such)."""
+
+    paths: Annotated[
+        list[Path],
+        NoDecode,
+        Field(
+            description="comma-separated CSV files (format in the README)",
+            json_schema_extra={"shown_default": "the bundled sample"},
+        ),
+    ] = Field(default_factory=lambda: [SAMPLE_CSV])
+    batch_rows: Annotated[int, Field(ge=1, le=5000, description="rows per page")] = 1000
+    schedule_seconds: Annotated[
+        float, Field(gt=0, description="how often the scheduler reads the files")
+    ] = 300.0
+
+    @field_validator("paths", mode="before")
+    @classmethod
+    def _split_paths(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [Path(p.strip()) for p in v.replace(";", ",").split(",") if p.strip()]
+        return v
+
+
 class CsvSource(MarketSource):
     name = "csv"
     namespace = "csv"
 
     def __init__(self, ctx: SourceContext) -> None:
-        self.paths = [Path(p) for p in ctx.settings.csv_paths]
-        self.batch_rows = ctx.settings.csv_batch_rows
+        config = ctx.config_as(CsvSettings)
+        self.paths = list(config.paths)
+        self.batch_rows = config.batch_rows
 
     def normalize(self, item: Any) -> Normalized:
         row = {k: v for k, v in item.items() if not k.startswith("__")}
@@ -161,3 +201,22 @@ class CsvSource(MarketSource):
             "size": len(data),
         }
         return batch, raw, state
+
+
+CSV = Provider(
+    name="csv",
+    label="CSV",
+    settings=CsvSettings,
+    color="#34c38f",
+    sources=(
+        SourceSpec(
+            "csv",
+            SourceKind.MARKET,
+            CsvSource,
+            "schedule_seconds",
+            "local CSV files of market rows, read incrementally",
+        ),
+    ),
+    description="local CSV files (KASPARRO_CSV_PATHS)",
+    live=False,
+)

@@ -7,7 +7,9 @@
   why spacing the *starts* is not enough either).
 - Retries: ``stamina`` with a backoff hook that honours ``Retry-After`` and otherwise uses
   exponential backoff with jitter; bounded by attempts and total time. Retried: 429, 5xx,
-  timeouts, connection errors and unparseable 200 bodies; never other 4xx.
+  timeouts, connection errors, unparseable 200 bodies and what a source's parser calls
+  transient (``TransientSourceError``: an error reported inside a 200 body); never other 4xx
+  nor what the parser calls terminal (``TerminalSourceError``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from types import TracebackType
 from typing import Any
 
 import httpx
@@ -27,7 +28,12 @@ import structlog
 
 from kasparro import metrics
 from kasparro.settings import Settings
-from kasparro.sources.base import RawResponse, SourceError
+from kasparro.sources.base import (
+    RawResponse,
+    SourceError,
+    TerminalSourceError,
+    TransientSourceError,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -56,17 +62,6 @@ class RequestPacer:
         """``async with pacer.slot(priority)``: the next request slot; when several wait, the
         lowest ``priority`` goes first (scheduled runs 0, backfills 1), FIFO within one."""
         return _Slot(self, priority)
-
-    async def __aenter__(self) -> None:
-        await self._enter(0)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._exit()
 
     async def _enter(self, priority: int) -> None:
         await self._lock.acquire(priority)
@@ -134,25 +129,19 @@ class PriorityLock:
 
 @dataclass
 class Limiters:
-    """Per-upstream request budgets, created once per process at the entry point."""
+    """Per-provider request budgets (``Runtime.limiters``: once per process)."""
 
     per_minute: dict[str, float]
     _limiters: dict[str, RequestPacer] = field(default_factory=dict)
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Limiters:
-        return cls(
-            {
-                "coingecko": settings.coingecko_requests_per_minute,
-                "coinpaprika": settings.coinpaprika_requests_per_minute,
-            }
-        )
-
     def get(self, api: str) -> RequestPacer:
         limiter = self._limiters.get(api)
         if limiter is None:
-            rate = self.per_minute.get(api, 60.0)
-            limiter = RequestPacer(60.0 / rate)
+            if api not in self.per_minute:
+                # Every provider declares its budget: a silent default would let an
+                # undeclared upstream be hammered.
+                raise KeyError(f"no request budget for {api!r}; known: {sorted(self.per_minute)}")
+            limiter = RequestPacer(60.0 / self.per_minute[api])
             self._limiters[api] = limiter
         return limiter
 
@@ -259,6 +248,23 @@ class Fetcher:
                     raw = await self._attempt(url, endpoint, params, headers or {})
                     try:
                         return raw, parse(raw.body)
+                    except TransientSourceError as exc:
+                        log.warning(
+                            "upstream_error_in_body",
+                            api=self.api,
+                            endpoint=endpoint,
+                            error=str(exc),
+                        )
+                        raise RetryableUpstreamError(
+                            f"{self.api} {endpoint}: {exc}",
+                            status=raw.status,
+                            retry_after=exc.retry_after,
+                            raw=raw,
+                        ) from exc
+                    except TerminalSourceError as exc:
+                        raise UpstreamError(
+                            f"{self.api} {endpoint}: {exc}", status=raw.status, raw=raw
+                        ) from exc
                     except ValueError as exc:
                         log.warning(
                             "upstream_bad_body",

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, Text, bindparam, func
+from sqlalchemy import Float, String, Table, Text, bindparam, cast, func, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
 
 def insert_for(conn: AsyncConnection, table: Table) -> Any:
@@ -40,3 +41,12 @@ def key_table(conn: AsyncConnection, values: list[str]) -> Any:
     return func.json_each(bindparam(None, orjson.dumps(values).decode(), type_=Text)).table_valued(
         "value"
     )
+
+
+def decimal_sort(col: ColumnElement[Any], dialect: str) -> ColumnElement[Any]:
+    """An exact-decimal column as something that orders numerically: SQLite keeps exact
+    decimals as text (``store.types``), so it is compared as a float there (ordering only;
+    the value read stays exact)."""
+    if dialect == "sqlite":
+        return cast(type_coerce(col, String()), Float())
+    return col

@@ -13,7 +13,6 @@ needs nothing more: every migration transaction starts with ``BEGIN IMMEDIATE`` 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 
@@ -24,7 +23,6 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.store.engine import create_engine, normalize_url
 
@@ -47,22 +45,6 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str, revision: str = "head") -> None:
     """Migrate the database at ``url`` (blocking; call from sync code or a worker thread)."""
     command.upgrade(alembic_config(url), revision)
-
-
-async def upgrade_engine(engine: AsyncEngine, revision: str = "head") -> None:
-    """Migrate through an existing engine (used by tests and entry points already in a loop)."""
-
-    def _do(sync_conn: object) -> None:
-        cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-        cfg.attributes["connection"] = sync_conn
-        command.upgrade(cfg, revision)
-
-    async with engine.begin() as conn:
-        await conn.run_sync(_do)
-
-
-def upgrade_blocking(url: str) -> None:
-    asyncio.run(asyncio.to_thread(upgrade, url))
 
 
 def lock_migrations(connection: Connection) -> bool:

@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from kasparro.api import params as p
 from kasparro.api.hotpath import observation_page
+from kasparro.api.names import Names
 from kasparro.api.queryspec import Param, QuerySpec
 from kasparro.api.schemas import DataResponse, error_responses
 from kasparro.api.state import AppState
@@ -26,11 +27,11 @@ SORT_CHOICES = tuple(v for f in SORT_FIELDS for v in (f, f"-{f}"))
 COMMON = (
     Param(
         "source",
-        "enum",
+        "names",
         "Source name; repeat for several (`source=coingecko&source=csv`). A backfill's "
         "history is recorded under its API's name (`coingecko`, not `coingecko_history`).",
         repeatable=True,
-        choices=tuple(p.OBSERVATION_SOURCES),
+        names=Names.OBSERVATION,
         example="coingecko",
     ),
     Param(

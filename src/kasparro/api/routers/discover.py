@@ -20,7 +20,7 @@ from kasparro.api.render import JSON, dumps, meta
 from kasparro.api.schemas import error_responses
 from kasparro.api.state import AppState
 from kasparro.query.search import search_assets
-from kasparro.query.top_assets import DEFAULT_SOURCES, top_assets
+from kasparro.query.top_assets import top_assets
 
 router = APIRouter(prefix="/api/v1", tags=["assets"], dependencies=[Depends(p.strict_query)])
 
@@ -57,25 +57,27 @@ async def get_top_assets(
     state: State,
     limit: Annotated[int, Query(ge=1, le=100, description="How many to rank (1-100).")] = 10,
     rank_by: Annotated[
-        str,
+        str | None,
         Query(
             min_length=1,
             max_length=64,
             pattern=r"^[A-Za-z0-9_.:\-]+$",
-            description="The source whose market caps rank the assets.",
+            description="The source whose market caps rank the assets (default: the first "
+            "live market source).",
         ),
-    ] = "coingecko",
+    ] = None,
     source: Annotated[
         list[p.ObservationSource] | None,
         Query(
             max_length=p.MAX_LIST_VALUES,
-            description="The sources shown and compared; repeatable. Default: "
-            + ", ".join(DEFAULT_SOURCES)
-            + " (the market APIs; CSV files are the user's own snapshots).",
+            description="The sources shown and compared; repeatable. Default: every live "
+            "market source (`GET /api/v1/sources`; CSV files are the user's own snapshots).",
         ),
     ] = None,
 ) -> Response:
-    sources = tuple(dict.fromkeys(source)) if source else DEFAULT_SOURCES
+    live = state.registry.live_markets()
+    sources = tuple(dict.fromkeys(source)) if source else tuple(live)
+    rank_by = rank_by or (live[0] if live else "")
 
     async def compute() -> bytes:
         async with state.read_engine.connect() as conn:

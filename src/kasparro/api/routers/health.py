@@ -29,7 +29,6 @@ from kasparro.api.state import AppState
 from kasparro.query.stats import health_report, ping
 from kasparro.scheduler.core import HEARTBEAT_SECONDS
 from kasparro.scheduler.liveness import liveness
-from kasparro.sources.registry import source_names
 from kasparro.store.datamode import data_mode
 
 router = APIRouter(tags=["health"], dependencies=[Depends(p.strict_query)])
@@ -40,7 +39,7 @@ async def _probe(state: AppState) -> tuple[float, dict[str, Any]]:
         start = time.perf_counter()
         await ping(conn)
         latency = (time.perf_counter() - start) * 1000
-        report = await health_report(conn, source_names())
+        report = await health_report(conn, state.registry.names())
         return latency, {**report, "mode": await data_mode(conn)}
 
 

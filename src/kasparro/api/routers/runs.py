@@ -26,9 +26,8 @@ from kasparro.query import runs as q
 from kasparro.query.compare import RunNotFound, compare_runs
 from kasparro.query.cursor import Position, scope_digest
 from kasparro.runs import repository as repo
-from kasparro.runs.backfill import BackfillError, BackfillSpec, parse_when
-from kasparro.runs.service import UnknownSource, validate_names
-from kasparro.sources.registry import backfill_names, source_names
+from kasparro.sources.history import BackfillError, BackfillSpec, build_spec
+from kasparro.sources.registry import Registry, UnknownSource
 
 router = APIRouter(prefix="/api/v1", tags=["runs"], dependencies=[Depends(p.strict_query)])
 
@@ -101,9 +100,9 @@ async def get_run(request: Request, state: State, run_id: RunIdPath) -> Response
     return envelope(request, run)
 
 
-def _names(source: str) -> list[str]:
+def _names(registry: Registry, source: str) -> list[str]:
     try:
-        return validate_names([source])
+        return registry.validate([source])
     except UnknownSource as exc:
         raise InvalidParameter(
             str(exc),
@@ -112,7 +111,7 @@ def _names(source: str) -> list[str]:
                     "loc": "source",
                     "message": str(exc),
                     "type": "enum",
-                    "allowed": [*source_names(), "all"],
+                    "allowed": [*registry.names(), "all"],
                 }
             ],
         ) from None
@@ -133,7 +132,7 @@ def _outcome_json(o: Outcome) -> dict[str, Any]:
 async def _trigger(
     request: Request, state: AppState, source: str, *, force: bool = False
 ) -> Response:
-    return await _start(request, state, _names(source), force=force)
+    return await _start(request, state, _names(state.registry, source), force=force)
 
 
 async def _start(
@@ -216,19 +215,21 @@ async def start_backfill(
     body: Annotated[BackfillRequest, Body()],
 ) -> Response:
     try:
-        end = parse_when(body.until, relative_to=repo.utcnow())
-        spec = BackfillSpec(
+        spec = build_spec(
             interval=body.interval,
-            since=parse_when(body.since, relative_to=end),
-            until=end,
-            asset_ids=tuple(body.asset_ids),
-            top=None if body.asset_ids else (body.top or 100),
+            since=body.since,
+            until=body.until,
+            asset_ids=body.asset_ids,
+            top=body.top,
+            now=repo.utcnow(),
         )
     except BackfillError as exc:
         raise InvalidParameter(
             str(exc), details=[{"loc": "body", "message": str(exc), "type": exc.kind}]
         ) from None
-    names = backfill_names() if body.source == "all" else [body.source]
+    names: list[str] = (
+        state.registry.backfill_providers() if body.source == "all" else [body.source]
+    )
     return await _start(request, state, names, backfill=spec)
 
 

@@ -12,7 +12,6 @@ from kasparro.api.deps import State
 from kasparro.api.render import envelope
 from kasparro.api.schemas import StatsResponse, error_responses
 from kasparro.query.stats import stats_report
-from kasparro.sources.registry import source_names
 from kasparro.store.datamode import data_mode
 
 router = APIRouter(prefix="/api/v1", tags=["stats"], dependencies=[Depends(p.strict_query)])
@@ -40,7 +39,7 @@ async def get_stats(
     async with state.read_engine.connect() as conn:
         report = await stats_report(
             conn,
-            sources=source_names(),
+            sources=state.registry.names(),
             window=window,
             scheduler_status=state.scheduler_status(),
             running_in_app=state.runs.active_sources(),

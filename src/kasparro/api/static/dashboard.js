@@ -3,7 +3,9 @@
 // curious) can check the drawing holds exactly the numbers the API returned.
 "use strict";
 
-const COLORS = { coingecko: "#5b8def", coinpaprika: "#f472b6", csv: "#34c38f" };
+// Sources, their colours and which are live market data come from the registry
+// (GET /api/v1/sources): a plugin's source gets its column, colour and line like any other.
+const COLORS = {};
 const STATUS_COLORS = { success: "#34c38f", partial: "#f1b44c", running: "#f1b44c",
   failed: "#f46a6a", crashed: "#f46a6a" };
 const SVG = "http://www.w3.org/2000/svg";
@@ -158,7 +160,19 @@ async function loadTimeline() {
 
 // The market APIs: shown side by side, compared by the spread, charted by default. Other
 // sources of an asset (CSV files: the user's own snapshots) can be added to its chart.
-let shownSources = ["coingecko", "coinpaprika"];
+let shownSources = [];
+
+async function loadSources() {
+  const declared = (await api("/api/v1/sources")).data;
+  declared.providers.forEach((provider, i) => {
+    const line = LINES[i % LINES.length];
+    for (const name of [...provider.sources.map((s) => s.name), `${provider.name}_history`]) {
+      COLORS[name] = provider.color;
+      LINE_OF[name] = line;
+    }
+  });
+  shownSources = declared.live_markets;
+}
 
 function sourceList(names) {
   return names.length > 1 ? `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}` : names.join("");
@@ -253,13 +267,16 @@ async function loadTop() {
 const WINDOW = { "1h": 168, "4h": 180, "1d": 90, "1w": 104 };
 // Sources often agree to a fraction of a percent, so lines overlap: each has its own dash
 // pattern, width and marker, the widest drawn first, so the lines under stay visible.
-const STYLES = {
-  coingecko: { width: 4, dash: "", marker: "circle" },
-  coinpaprika: { width: 2, dash: "8 5", marker: "square" },
-  csv: { width: 2, dash: "2 3", marker: "diamond" },
-};
+// Line styles, handed out to the providers in registry order.
+const LINES = [
+  { width: 4, dash: "", marker: "circle" },
+  { width: 2, dash: "8 5", marker: "square" },
+  { width: 2, dash: "2 3", marker: "diamond" },
+  { width: 1.5, dash: "4 2 1 2", marker: "circle" },
+];
+const LINE_OF = {};
 const SPARSE = 40;
-const style = (source) => STYLES[source] || { width: 1.5, dash: "4 2 1 2", marker: "circle" };
+const style = (source) => LINE_OF[source] || LINES[LINES.length - 1];
 
 let current = null;
 
@@ -425,7 +442,7 @@ function start() {
   });
   const refresh = () => Promise.all([loadHealth(), loadTimeline()]).catch(console.error);
   refresh();
-  loadTop().catch(console.error);
+  loadSources().then(loadTop).catch(console.error);
   setInterval(refresh, 30000);
 }
 

@@ -1,4 +1,5 @@
-"""History backfill: what to ask each API for, given what earlier backfills fetched.
+"""History backfill planning (pure): what to ask each API for, given what earlier backfills
+fetched.
 
 A backfill is a run of a history source (``coingecko_history``, ``coinpaprika_history``)
 through the ordinary pipeline: leases, run rows, raw archive, quarantine, one transaction per
@@ -17,12 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from kasparro import timetext
-from kasparro.load.backfill import Target
 
 INTERVALS: Final[dict[str, timedelta]] = {
     "5m": timedelta(minutes=5),
@@ -33,6 +34,14 @@ _DURATION: Final = re.compile(r"^(\d+)([dhm])$")
 # What ``parse_when`` reads, as a JSON Schema pattern for the API (calendar validity and
 # the range are checked by parsing).
 WHEN_PATTERN: Final = timetext.WHEN_PATTERN
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    source_asset_id: str
+    symbol: str
+    name: str
+    covered: tuple[datetime, datetime] | None  # what earlier backfills fetched
 
 
 class BackfillError(ValueError):
@@ -137,6 +146,29 @@ def _span(depth: timedelta) -> str:
     if depth.days >= 1:
         return f"{depth.days} day{'s' if depth.days > 1 else ''}"
     return f"{depth.seconds // 3600} hours"
+
+
+def build_spec(
+    *,
+    interval: str,
+    since: str,
+    until: str,
+    asset_ids: Sequence[int] = (),
+    top: int | None = None,
+    now: datetime,
+) -> BackfillSpec:
+    """What ``kasparro backfill`` and ``POST /api/v1/backfills`` ask for, as one spec:
+    ``until`` relative to ``now``, ``since`` relative to ``until``; named assets, else the
+    top ``top`` (default 100). Raises ``BackfillError`` naming what is wrong."""
+    end = parse_when(until, relative_to=now)
+    return BackfillSpec(
+        interval=interval,
+        since=parse_when(since, relative_to=end),
+        until=end,
+        asset_ids=tuple(asset_ids),
+        top=None if asset_ids else (top or 100),
+        now=now,
+    )
 
 
 @dataclass(frozen=True, slots=True)
