@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
-from pydantic.json_schema import SkipJsonSchema
 
 from kasparro.api.params import BackfillName, TriggerName
 from kasparro.sources.history import WHEN_PATTERN
@@ -672,74 +671,6 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         s: {"model": ErrorResponse, "description": descriptions.get(s, "Error")} for s in statuses
     }
-
-
-# --- identity ------------------------------------------------------------------------------
-
-
-class ReviewCoin(BaseModel):
-    id: str
-    symbol: str | None
-    name: str | None
-    kind: str | None = None
-    contracts: list[dict[str, Any]]
-    asset_id: int | SkipJsonSchema[None] = Field(
-        default=None,
-        description="The asset this source id is mapped to now; absent while it is mapped to none.",
-    )
-
-
-class ReviewItem(BaseModel):
-    id: int
-    status: str = Field(description="pending | accepted | rejected | obsolete")
-    reason: str
-    evidence: dict[str, Any] | None
-    created_at: str
-    updated_at: str
-    decided_at: str | None
-    decided_by: str | None
-    note: str | None
-    coingecko: ReviewCoin
-    coinpaprika: ReviewCoin
-
-
-class ReviewResponse(BaseModel):
-    data: list[ReviewItem]
-    meta: PageMeta
-
-
-class DecisionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    decision: Literal["accept", "reject"]
-    note: str | None = Field(default=None, max_length=2000)
-
-
-class PairDecisionIn(DecisionIn):
-    coingecko_id: str = Field(min_length=1, max_length=300)
-    coinpaprika_id: str = Field(min_length=1, max_length=300)
-
-
-class DecisionOut(BaseModel):
-    review_id: int
-    coingecko_id: str
-    coinpaprika_id: str
-    status: str
-    relink: dict[str, Any] = Field(description="The relink that applied the decision.")
-
-
-class DecisionResponse(BaseModel):
-    data: DecisionOut
-    meta: dict[str, Any]
-
-
-class IdentitySummaryResponse(BaseModel):
-    data: dict[str, Any]
-    meta: dict[str, Any]
-
-
-class AnomaliesResponse(BaseModel):
-    data: list[dict[str, Any]]
-    meta: PageMeta
 
 
 class Candle(BaseModel):
