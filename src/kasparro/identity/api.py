@@ -18,6 +18,7 @@ from kasparro.identity.schemas import (
     DecisionIn,
     DecisionResponse,
     IdentitySummaryResponse,
+    LegacyPairDecisionIn,
     PairDecisionIn,
     ReviewResponse,
 )
@@ -160,7 +161,10 @@ async def decide_review(
     "Same effect and authentication as a review decision.",
 )
 async def decide_pair(
-    request: Request, state: State, _allowed: TriggerAllowed, body: PairDecisionIn
+    request: Request,
+    state: State,
+    _allowed: TriggerAllowed,
+    body: PairDecisionIn | LegacyPairDecisionIn,
 ) -> Response:
     a, b = body.coins()
     result = await state.identity.decide(

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from kasparro.api.names import Names, member_of, names_schema
@@ -59,29 +59,22 @@ class CoinRefIn(BaseModel):
 
 
 class PairDecisionIn(DecisionIn):
-    """Two coins of any two sources (`a`, `b`); `coingecko_id` + `coinpaprika_id` is the
-    older form of the same, still accepted."""
+    """Two coins of any two sources."""
 
-    a: CoinRefIn | None = None
-    b: CoinRefIn | None = None
-    coingecko_id: str | None = Field(default=None, min_length=1, max_length=300)
-    coinpaprika_id: str | None = Field(default=None, min_length=1, max_length=300)
-
-    @model_validator(mode="after")
-    def _one_pair(self) -> Self:
-        new = self.a is not None and self.b is not None
-        old = self.coingecko_id is not None and self.coinpaprika_id is not None
-        partial = (self.a is None) != (self.b is None) or (self.coingecko_id is None) != (
-            self.coinpaprika_id is None
-        )
-        if new == old or partial:
-            raise ValueError("give two coins: `a` and `b`, or `coingecko_id` and `coinpaprika_id`")
-        return self
+    a: CoinRefIn
+    b: CoinRefIn
 
     def coins(self) -> tuple[tuple[str, str], tuple[str, str]]:
-        if self.a is not None and self.b is not None:
-            return (self.a.source, self.a.id), (self.b.source, self.b.id)
-        assert self.coingecko_id is not None and self.coinpaprika_id is not None
+        return (self.a.source, self.a.id), (self.b.source, self.b.id)
+
+
+class LegacyPairDecisionIn(DecisionIn):
+    """The older form: a CoinGecko id and a CoinPaprika id."""
+
+    coingecko_id: str = Field(min_length=1, max_length=300)
+    coinpaprika_id: str = Field(min_length=1, max_length=300)
+
+    def coins(self) -> tuple[tuple[str, str], tuple[str, str]]:
         return ("coingecko", self.coingecko_id), ("coinpaprika", self.coinpaprika_id)
 
 
