@@ -43,10 +43,11 @@ serve: $(RUNTIME_STAMP) ## Serve the API and the scheduler (kasparro up) on KASP
 test: install ## Run the whole test suite (SQLite always; PostgreSQL when reachable)
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
-lint: install ## ruff lint + format check, mypy
+lint: install ## ruff lint + format check, mypy, the stage order (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: install ## Apply ruff formatting and autofixes
 	$(BIN)/ruff check --fix .

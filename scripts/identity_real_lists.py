@@ -26,11 +26,11 @@ Market caps (CoinGecko's are not in the lists, so they are made, seeded):
 - ``disagree``: as ``agree`` but the crosswalk pairs' caps are 10^-3..10^3 apart at random,
   or 0 on the CoinGecko side three times in ten (an extreme, but legal, input).
 
-Arrival orders (the old linker keeps earlier automatic links, so for it the order matters):
-``market first`` (caps known at the first link), ``reference first`` (a link on reference
-data alone, then on everything with that link as the prior), ``together`` (a link on half
-of the market data, then on everything). ``relink +`` counts the pairs a second relink of the
-same data changes. For the new linker the same sequences run with shuffled inputs.
+Arrival orders: ``market first`` (caps known at the first link), ``reference first`` (a link
+on reference data alone, then on everything), ``together`` (a link on half of the market
+data, then on everything), each run with shuffled inputs; ``relink +`` counts the pairs a
+second relink of the same data changes. (The figures of identity v2's linker, which kept
+earlier automatic links and so depended on the order, are kept in DATA_QUALITY.md.)
 
 Emulator universes (``build_universe(coins, seed)``): the candidates each API would list
 (CoinGecko: its coins list with platforms and its markets; CoinPaprika: its coins, contracts
@@ -46,14 +46,13 @@ import math
 import random
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from kasparro.identity import Candidate, link_coins
-from kasparro.normalize import linking as old
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT / "tests" / "fixtures" / "upstream" / "real-lists"
@@ -222,27 +221,6 @@ def score(pairs: set[tuple[str, str]], walk: Crosswalk) -> dict[str, Any]:
     }
 
 
-def _old_candidates(cands: Iterable[Candidate]) -> tuple[list[old.Candidate], list[old.Candidate]]:
-    cg, cp = [], []
-    for c in cands:
-        o = old.Candidate(c.source, c.id, c.symbol, c.name, c.contracts, c.market_cap, c.rank)
-        (cg if c.source == CG else cp).append(o)
-    return cg, cp
-
-
-def run_old(cands: Sequence[Candidate], prior: Sequence[old.PriorLink] = ()) -> old.LinkPlan:
-    cg, cp = _old_candidates(cands)
-    return old.link_coins(cg, cp, prior=prior)
-
-
-def priors(plan: old.LinkPlan) -> list[old.PriorLink]:
-    return [
-        old.PriorLink(x.id, x.counterpart, x.method, x.evidence)
-        for x in plan.links
-        if x.source == CG and x.counterpart
-    ]
-
-
 def _half_market(
     full: Sequence[Candidate], reference: Sequence[Candidate], seed: int
 ) -> list[Candidate]:
@@ -269,21 +247,6 @@ def evaluate(
 ) -> list[dict[str, Any]]:
     rows = []
     for order, states in arrivals(full, reference, seed).items():
-        plan: old.LinkPlan | None = None
-        for state in states:
-            plan = run_old(state, priors(plan) if plan else ())
-        assert plan is not None
-        again = run_old(full, priors(plan))
-        before = plan.pairs()
-        rows.append(
-            {
-                "linker": "old",
-                "order": order,
-                **walk_score(before),
-                "review": len(plan.review),
-                "relink_changes": len(before ^ again.pairs()),
-            }
-        )
         shuffled: list[Candidate] = []
         new_plan = None
         for i, state in enumerate(states):

@@ -25,7 +25,7 @@ from kasparro.cli_identity import identity_app
 from kasparro.cli_sources import register as register_source_commands
 from kasparro.logs import configure_logging
 from kasparro.preflight import UserError, bind_port, database_failure
-from kasparro.runs.status import NOT_FAILED, OK
+from kasparro.status import NOT_FAILED, OK
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 etl_app = typer.Typer(no_args_is_help=True, help="Run the ETL.")

@@ -22,9 +22,9 @@ from rich.table import Table
 
 from kasparro.logs import configure_logging
 from kasparro.preflight import check_database, load_runtime
-from kasparro.runs.status import NOT_FAILED
 from kasparro.runtime import Runtime
 from kasparro.settings import Settings
+from kasparro.status import NOT_FAILED
 
 if TYPE_CHECKING:  # imported where used: a mistyped setting is reported without loading them
     from kasparro.runs.result import ProgressCallback, RunResult

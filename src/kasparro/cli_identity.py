@@ -2,42 +2,53 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.table import Table
 
 from kasparro.cli_common import command_runtime, err, out, with_engine
-from kasparro.runtime import Runtime
+from kasparro.identity.service import IdentityService
+from kasparro.preflight import UserError
+
+T = TypeVar("T")
 
 identity_app = typer.Typer(
     no_args_is_help=True, help="Cross-source identity: relink, the review queue, decisions."
 )
 
 
-def _runtime() -> Runtime:
-    return command_runtime(need_schema=True)
+def _with_identity(work: Callable[[IdentityService, Any], Awaitable[T]]) -> T:
+    """Run ``work(service, engine)`` with the identity service of this installation."""
+    runtime = command_runtime(need_schema=True)
+
+    async def run(engine: Any) -> T:
+        return await work(IdentityService.for_registry(engine, runtime.registry), engine)
+
+    return with_engine(runtime, run)
 
 
 @identity_app.command("show")
 def identity_show() -> None:
     """The last relink, reference snapshots, links per method, review queue, anomalies."""
-    from kasparro.query.identity import summary
+    from kasparro.identity.queries import summary
 
-    async def work(engine: Any) -> dict[str, Any]:
+    async def work(service: IdentityService, engine: Any) -> dict[str, Any]:
         async with engine.connect() as conn:
-            return await summary(conn)
+            return await summary(conn, service.scope.reference_sources)
 
-    data = with_engine(_runtime(), work)
-    out.print_json(data=data)
+    out.print_json(data=_with_identity(work))
 
 
 @identity_app.command("relink")
 def identity_relink() -> None:
     """Link coins across sources now, from the stored reference and market data."""
-    from kasparro.runs.identity import relink
 
-    result = with_engine(_runtime(), lambda e: relink(e, trigger="cli"))
+    async def work(service: IdentityService, engine: Any) -> Any:
+        return await service.relink(trigger="cli")
+
+    result = _with_identity(work)
     if result.status != "success":
         err.print(f"[yellow]relink {result.status}:[/yellow] {result.reason}")
         raise typer.Exit(0 if result.status == "skipped" else 1)
@@ -52,86 +63,95 @@ def identity_review(
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
 ) -> None:
     """List pairings waiting for a decision (or decided ones)."""
-    from kasparro.query.identity import review_queue
+    from kasparro.identity.queries import review_queue
 
-    async def work(engine: Any) -> Any:
+    async def work(service: IdentityService, engine: Any) -> Any:
         async with engine.connect() as conn:
             return await review_queue(conn, status, limit=limit, after_id=None)
 
-    page = with_engine(_runtime(), work)
+    page = _with_identity(work)
     table = Table(title=f"identity review: {status}")
-    for col in ("id", "reason", "coingecko", "coinpaprika"):
+    for col in ("id", "reason", "score", "coin", "coin"):
         table.add_column(col)
     for item in page.items:
+        first, second = item["coins"]
+        score = item["score"]
         table.add_row(
             str(item["id"]),
             item["reason"],
-            _coin_line(item["coingecko"]),
-            _coin_line(item["coinpaprika"]),
+            "-" if score is None else f"{score:g}",
+            _coin_line(first),
+            _coin_line(second),
         )
     out.print(table)
 
 
 def _coin_line(coin: dict[str, Any]) -> str:
     contracts = ", ".join(
-        f"{c['chain'] or c['platform']}:{c['address']}" for c in coin["contracts"]
+        f"{c['chain'] or c['platform']}:{c['address']}" for c in coin.get("contracts", ())
     )
-    return f"{coin['id']} ({coin.get('symbol')}, {coin.get('name')}) {contracts}".strip()
+    head = f"{coin['source']}:{coin['id']} ({coin.get('symbol')}, {coin.get('name')})"
+    return f"{head} {contracts}".strip()
 
 
-def _decide(cg: str, cp: str, *, accept: bool, note: str | None) -> None:
-    from kasparro.load.identity import decide
-    from kasparro.runs.identity import relink
-    from kasparro.runs.repository import utcnow
+def _coin(text: str, default_source: str) -> tuple[str, str]:
+    """``source:id``; a bare id is ``default_source``'s (the older CoinGecko/CoinPaprika
+    form of ``link`` and ``unlink``)."""
+    source, sep, sid = text.partition(":")
+    if not sep:
+        return (default_source, text)
+    if not source or not sid:
+        raise UserError(f"error: {text!r}: write a coin as SOURCE:ID (coingecko:bitcoin)")
+    return (source, sid)
 
-    async def work(engine: Any) -> Any:
-        async with engine.begin() as conn:
-            await decide(conn, cg, cp, accept=accept, decided_by="cli", note=note, now=utcnow())
-        return await relink(engine, trigger="cli decision")
 
-    result = with_engine(_runtime(), work)
+def _decide(a: tuple[str, str], b: tuple[str, str], *, accept: bool, note: str | None) -> None:
+    async def work(service: IdentityService, engine: Any) -> Any:
+        return await service.decide(a, b, accept=accept, decided_by="cli", note=note)
+
+    result = _with_identity(work)
     verdict = "accepted" if accept else "rejected"
-    out.print(f"{cg} + {cp}: {verdict}; relink {result.status}")
+    out.print(
+        f"{result.a[0]}:{result.a[1]} + {result.b[0]}:{result.b[1]}: {verdict}; "
+        f"relink {result.relink.status}"
+    )
 
 
-def _review_pair(review_id: int) -> tuple[str, str]:
-    from kasparro.load.identity import review_item
+def _review(review_id: int, *, accept: bool, note: str | None) -> None:
+    async def work(service: IdentityService, engine: Any) -> Any:
+        return await service.decide_review(review_id, accept=accept, decided_by="cli", note=note)
 
-    async def work(engine: Any) -> Any:
-        async with engine.connect() as conn:
-            return await review_item(conn, review_id)
-
-    pair = with_engine(_runtime(), work)
-    if pair is None:
-        err.print(f"[red]error:[/red] review item {review_id} does not exist")
-        raise typer.Exit(2)
-    return pair
+    result = _with_identity(work)
+    if result is None:
+        raise UserError(f"error: review item {review_id} does not exist")
+    verdict = "accepted" if accept else "rejected"
+    out.print(f"review {review_id}: {verdict}; relink {result.relink.status}")
 
 
 NoteOpt = Annotated[str | None, typer.Option("--note", help="Why (kept with the decision).")]
+CoinArg = Annotated[str, typer.Argument(help="SOURCE:ID (a bare id: see the command's help)")]
 
 
 @identity_app.command("accept")
 def identity_accept(review_id: int, note: NoteOpt = None) -> None:
     """Accept a proposed pairing: one asset from now on (sticky)."""
-    cg, cp = _review_pair(review_id)
-    _decide(cg, cp, accept=True, note=note)
+    _review(review_id, accept=True, note=note)
 
 
 @identity_app.command("reject")
 def identity_reject(review_id: int, note: NoteOpt = None) -> None:
     """Reject a proposed pairing: never one asset (sticky)."""
-    cg, cp = _review_pair(review_id)
-    _decide(cg, cp, accept=False, note=note)
+    _review(review_id, accept=False, note=note)
 
 
 @identity_app.command("link")
-def identity_link(coingecko_id: str, coinpaprika_id: str, note: NoteOpt = None) -> None:
-    """Pair a CoinGecko id with a CoinPaprika id by hand (sticky)."""
-    _decide(coingecko_id, coinpaprika_id, accept=True, note=note)
+def identity_link(first: CoinArg, second: CoinArg, note: NoteOpt = None) -> None:
+    """Pair two coins of any two sources by hand (sticky): `link coingecko:x coinpaprika:y`
+    (bare ids: a CoinGecko id, then a CoinPaprika id)."""
+    _decide(_coin(first, "coingecko"), _coin(second, "coinpaprika"), accept=True, note=note)
 
 
 @identity_app.command("unlink")
-def identity_unlink(coingecko_id: str, coinpaprika_id: str, note: NoteOpt = None) -> None:
-    """Keep a CoinGecko id and a CoinPaprika id apart by hand (sticky)."""
-    _decide(coingecko_id, coinpaprika_id, accept=False, note=note)
+def identity_unlink(first: CoinArg, second: CoinArg, note: NoteOpt = None) -> None:
+    """Keep two coins apart by hand (sticky), written as for `link`."""
+    _decide(_coin(first, "coingecko"), _coin(second, "coinpaprika"), accept=False, note=note)

@@ -19,10 +19,10 @@ from rich.console import Console
 from rich.panel import Panel
 
 from kasparro.logs import configure_logging
-from kasparro.runs.status import NOT_FAILED
 from kasparro.runtime import Runtime
 from kasparro.settings import Settings
 from kasparro.sources.history import BackfillSpec
+from kasparro.status import NOT_FAILED
 
 console = Console()
 

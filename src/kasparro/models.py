@@ -63,7 +63,7 @@ class Contract:
 
     platform: str  # the API's own platform id (``ethereum``, ``eth-ethereum``)
     address: str  # as sent, trimmed
-    chain: str | None  # canonical chain (normalize.chains); None: an unknown chain
+    chain: str | None  # canonical chain (identity.chains); None: an unknown chain
 
 
 @dataclass(slots=True, frozen=True)

@@ -165,7 +165,7 @@ class Settings(BaseSettings):
         if self.database_password is not None:
             from sqlalchemy.exc import ArgumentError
 
-            from kasparro.store.engine import with_password
+            from kasparro.dburl import with_password
 
             try:
                 pw = self.database_password.get_secret_value()

@@ -8,7 +8,7 @@ from decimal import Decimal
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kasparro.api.schemas import DriftResponse
+from kasparro.api.ops_schemas import DriftResponse
 from kasparro.load.drift import record_drift
 from kasparro.normalize.contracts import COINGECKO_MARKETS
 from kasparro.normalize.drift import DriftFinding, detect_drift

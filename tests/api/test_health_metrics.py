@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.api.config import ApiConfig
-from kasparro.api.schemas import HealthResponse
+from kasparro.api.ops_schemas import HealthResponse
 from kasparro.scheduler import state as scheduler_state
 from tests.fixtures.api import make_settings, rec, running_app, seed_run
 

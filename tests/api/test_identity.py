@@ -62,9 +62,11 @@ async def test_an_asset_shows_every_source_id_with_its_link_method_and_evidence(
         ids = {(m["source"], m["source_asset_id"]): m for m in usdc["mappings"]}
         paprika = ids[("coinpaprika", "usdc-usd-coin")]
         assert paprika["method"] == ids[("coingecko", "usd-coin")]["method"] == "contract"
-        (shared,) = paprika["evidence"]["shared"]
-        assert shared["chain"] == "ethereum"
-        assert shared["address"] == "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48"
+        # The evidence for the pairing, weighed: the shared address on its chain first.
+        strongest = paprika["evidence"]["for"][0]
+        assert strongest["kind"] == "same_contract" and strongest["weight"] >= 8
+        assert "ethereum 0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48" in strongest["detail"]
+        assert paprika["evidence"]["with"] == "coingecko:usd-coin"
         assert set(usdc["latest"]) == {"coingecko", "coinpaprika"}
         # The asset CoinPaprika's USDC had answers with a redirect, not 404.
         old = {before["coingecko"]["usd-coin"], before["coinpaprika"]["usdc-usd-coin"]} - {
@@ -129,10 +131,14 @@ async def test_summary_review_queue_and_decisions(
 
         queue = (await client.get("/api/v1/identity/review")).json()
         item = next(i for i in queue["data"] if i["reason"] == "same_name_but_contracts_differ")
-        assert item["coingecko"]["contracts"] and item["coinpaprika"]["contracts"]
-        assert item["coingecko"].get("asset_id") != item["coinpaprika"].get("asset_id")
+        pair = {c["source"]: c for c in item["coins"]}
+        assert set(pair) == {"coingecko", "coinpaprika"}
+        assert pair["coingecko"]["contracts"] and pair["coinpaprika"]["contracts"]
+        assert pair["coingecko"].get("asset_id") != pair["coinpaprika"].get("asset_id")
+        # Weighed: the score and the evidence for and against it.
+        assert item["score"] is not None and item["evidence"]["against"]
         # An asset id is there only when the coin is mapped: never a null.
-        coins = [i[side] for i in queue["data"] for side in ("coingecko", "coinpaprika")]
+        coins = [c for i in queue["data"] for c in i["coins"]]
         assert all(isinstance(c.get("asset_id", 0), int) for c in coins)
         path = f"/api/v1/identity/review/{item['id']}"
         # Changing identities takes the token, and fails closed without one.
@@ -144,7 +150,7 @@ async def test_summary_review_queue_and_decisions(
         )
         assert accepted.status_code == 200, accepted.text
         assert accepted.json()["data"]["relink"]["status"] == "success"
-        cg_id, cp_id = item["coingecko"]["id"], item["coinpaprika"]["id"]
+        cg_id, cp_id = pair["coingecko"]["id"], pair["coinpaprika"]["id"]
         asset = await _asset_of(client, "coingecko", cg_id)
         methods = {(m["source"], m["source_asset_id"]): m for m in asset["mappings"]}
         assert methods[("coinpaprika", cp_id)]["method"] == "manual"
@@ -154,13 +160,40 @@ async def test_summary_review_queue_and_decisions(
         ).json()["data"]
         assert [d["id"] for d in decided] == [item["id"]]
 
-        # Rejecting a linked pair splits it for good, observations included.
+        # Rejecting a linked pair splits it for good, observations included. Two coins of
+        # any two sources: `a` and `b`.
         rejected = await client.post(
             "/api/v1/identity/decisions",
-            json={"coingecko_id": cg_id, "coinpaprika_id": cp_id, "decision": "reject"},
+            json={
+                "a": {"source": "coinpaprika", "id": cp_id},
+                "b": {"source": "coingecko", "id": cg_id},
+                "decision": "reject",
+            },
             headers=AUTH,
         )
         assert rejected.status_code == 200, rejected.text
+        out = rejected.json()["data"]
+        assert (out["a"], out["b"]) == (
+            {"source": "coingecko", "id": cg_id},
+            {"source": "coinpaprika", "id": cp_id},
+        )
+        assert out["review_id"] == item["id"]  # the same pair, whichever order it is named in
+        half = await client.post(
+            "/api/v1/identity/decisions",
+            json={"a": {"source": "coingecko", "id": cg_id}, "decision": "reject"},
+            headers=AUTH,
+        )
+        assert half.status_code == 422
+        unknown = await client.post(
+            "/api/v1/identity/decisions",
+            json={
+                "a": {"source": "nosuch", "id": "x"},
+                "b": {"source": "coingecko", "id": cg_id},
+                "decision": "reject",
+            },
+            headers=AUTH,
+        )
+        assert unknown.status_code == 422
         gecko = await _asset_of(client, "coingecko", cg_id)
         assert {m["source"] for m in gecko["mappings"]} == {"coingecko"}
         assert set(gecko["latest"]) == {"coingecko"}
@@ -239,10 +272,11 @@ async def test_a_coin_mapped_to_no_asset_has_no_asset_id(api_client: httpx.Async
     )
     assert decided.status_code == 200, decided.text
     (item,) = (await api_client.get("/api/v1/identity/review?status=rejected")).json()["data"]
+    coins = {c["source"]: c for c in item["coins"]}
     for side, sid in (("coingecko", "never-seen"), ("coinpaprika", "nvr-never-seen")):
-        assert item[side]["id"] == sid
-        assert "asset_id" not in item[side], item[side]
+        assert coins[side]["id"] == sid
+        assert "asset_id" not in coins[side], coins[side]
     spec = (await api_client.get("/openapi.json")).json()
-    coin = spec["components"]["schemas"]["ReviewCoin"]
+    coin = spec["components"]["schemas"]["CoinOut"]
     assert coin["properties"]["asset_id"]["type"] == "integer"
     assert "asset_id" not in coin["required"]

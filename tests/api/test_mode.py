@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kasparro.api.schemas import HealthResponse
+from kasparro.api.ops_schemas import HealthResponse
 from kasparro.settings import Settings
 from kasparro.store.datamode import mark_emulated
 from tests.fixtures.api import running_app

@@ -8,7 +8,7 @@ from decimal import Decimal
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kasparro.api.schemas import QuarantineResponse
+from kasparro.api.ops_schemas import QuarantineResponse
 from kasparro.load.quarantine import quarantine_rejections
 from kasparro.models import Rejection
 from tests.fixtures.api import T0, seed_run, walk

@@ -7,7 +7,7 @@ from datetime import timedelta
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kasparro.api.schemas import RunCompareResponse, RunResponse, RunsResponse
+from kasparro.api.ops_schemas import RunCompareResponse, RunResponse, RunsResponse
 from tests.fixtures.api import T0, rec, seed_run, walk
 
 

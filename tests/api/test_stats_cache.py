@@ -8,7 +8,7 @@ import httpx
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kasparro.api.schemas import StatsResponse
+from kasparro.api.ops_schemas import StatsResponse
 from kasparro.store.schema import drift_events, quarantine, scheduler_state
 from tests.fixtures.api import T0, rec, seed_run
 

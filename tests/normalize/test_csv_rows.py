@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from kasparro.identity.keys import resolve_key
 from kasparro.models import MarketRecord, Rejection
 from kasparro.normalize.csv_rows import (
     CSV_COLUMNS,
@@ -16,7 +17,6 @@ from kasparro.normalize.csv_rows import (
     normalize_csv_row,
     sample_csv_path,
 )
-from kasparro.normalize.identity import resolve_key
 
 HEADER = ",".join(CSV_COLUMNS)
 BTC_ROW = (

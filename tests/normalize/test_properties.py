@@ -8,12 +8,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kasparro.identity.keys import identity_key
 from kasparro.models import MarketRecord, Rejection
 from kasparro.normalize.coingecko import normalize_market
 from kasparro.normalize.coinpaprika import normalize_ticker
 from kasparro.normalize.common import PRICE_BOUND, loads_exact
 from kasparro.normalize.csv_rows import CSV_COLUMNS, normalize_csv_row
-from kasparro.normalize.identity import identity_key
 from tests.normalize._samples import CG_MARKETS_BTC_2021, CP_TICKER_BTC, sample_bytes
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -1,4 +1,4 @@
-"""Cross-source identity v2 end to end: reference runs, linking, re-linking, on both stores.
+"""Cross-source identity end to end: reference runs, linking, re-linking, on both stores.
 
 The emulator's universe is the ground truth: an asset is one real coin, listed under each
 API's own id, name, symbol spelling and contracts (kasparro.emulator.identity).
@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.emulator import EmulatorConfig
 from kasparro.emulator.universe import Universe
-from kasparro.runs.identity import relink
+from kasparro.identity.service import IdentityService
 from tests.fixtures.emulator import EmulatorFactory
 from tests.fixtures.etl import count, rows, run_etl
+from tests.fixtures.settings import builtin_registry
 from tests.runs.test_pipeline_http import emu_settings
 
 REFERENCE = ("coingecko_reference", "coinpaprika_reference")
@@ -74,15 +75,13 @@ async def test_canonical_mapping_precision_and_recall_on_a_2500_coin_universe(
         assert result.reconciles, name
     figures = await measure(engine, emu.state.universe)
     FIGURES[dialect] = figures
-    print(f"\nidentity v2 on {dialect}: {json.dumps(figures)}")
+    print(f"\nidentity on {dialect}: {json.dumps(figures)}")
     assert figures["true_pairs"] > 1700
     assert figures["wrong_merges"] == []
     assert figures["precision"] >= 0.995
-    # The emulator now carries the disagreements measured on real lists (rebrands, new
-    # tickers, dead duplicates, caps off or 0): the store's linker (normalize.linking, until
-    # it is switched to kasparro.identity) gets 0.978 here; the new linker gets 0.986 on the
-    # same universe (tests/identity/test_real_lists.py, DATA_QUALITY.md).
-    assert figures["recall"] >= 0.97
+    # The emulator carries the disagreements measured on real lists (rebrands, new tickers,
+    # dead duplicates, caps off or 0); identity v2's linker got 0.978 here.
+    assert figures["recall"] >= 0.98
     # Every id of a linked pair names its method and evidence.
     methods = dict(
         await rows(
@@ -91,11 +90,11 @@ async def test_canonical_mapping_precision_and_recall_on_a_2500_coin_universe(
             " GROUP BY method",
         )
     )
-    assert {"contract", "symbol_name", "override"} <= set(methods)
+    assert {"contract", "name", "override"} <= set(methods)
     no_evidence = await count(
         engine,
-        "SELECT count(*) FROM asset_mappings WHERE method IN ('contract', 'symbol_name',"
-        " 'market_cap_tiebreak') AND evidence IS NULL",
+        "SELECT count(*) FROM asset_mappings WHERE method IN ('contract', 'name', 'market')"
+        " AND evidence IS NULL",
     )
     assert no_evidence == 0
 
@@ -239,7 +238,7 @@ async def test_relinking_is_idempotent_and_recorded(
     settings = emu_settings(db_url, emu, coingecko_max_coins="all")
     await run_etl(engine, settings, *MARKETS, *REFERENCE)
     pairs = await _linked_pairs(engine)
-    again = await relink(engine, trigger="test")
+    again = await IdentityService.for_registry(engine, builtin_registry()).relink(trigger="test")
     assert again.status == "success"
     assert again.stats["relinked"]["moved"] == 0
     assert again.stats["relinked"]["relabeled"] == 0

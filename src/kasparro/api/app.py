@@ -31,7 +31,6 @@ from kasparro.api.routers import (
     discover,
     drift,
     health,
-    identity,
     metrics,
     quarantine,
     runs,
@@ -41,6 +40,8 @@ from kasparro.api.routers import (
 from kasparro.api.runner import RunManager
 from kasparro.api.schemas import error_responses
 from kasparro.api.state import AppState
+from kasparro.identity import api as identity_api
+from kasparro.identity.service import IdentityService
 from kasparro.query.fastread import open_reader
 from kasparro.runtime import Runtime
 
@@ -113,6 +114,7 @@ def create_app(
             http=http,
             limiters=limiters,
             runs=run_manager,
+            identity=IdentityService.for_registry(write_engine, runtime.registry),
             scheduler=None,
         )
         try:
@@ -182,7 +184,7 @@ def create_app(
         sources.router,
         drift.router,
         quarantine.router,
-        identity.router,
+        identity_api.router,
         health.router,
         dashboard.router,
         metrics.router,

@@ -24,6 +24,7 @@ import httpx
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kasparro.identity.service import IdentityService
 from kasparro.query.runs import run_id_for_owner
 from kasparro.runs import repository as repo
 from kasparro.runs.leases import LeaseLedger, lease_name
@@ -31,11 +32,11 @@ from kasparro.runs.owner import new_owner
 from kasparro.runs.pipeline import Pipeline
 from kasparro.runs.result import RunResult
 from kasparro.runs.service import run_sources
-from kasparro.runs.status import RunStatus
 from kasparro.runs.stop import RunStop
 from kasparro.sources.catalog import Catalog
 from kasparro.sources.history import BackfillSpec
 from kasparro.sources.http import Limiters
+from kasparro.status import RunStatus
 
 log = structlog.get_logger(__name__)
 
@@ -152,7 +153,13 @@ class RunManager:
         force: bool = False,
         backfill: BackfillSpec | None = None,
     ) -> RunResult:
-        pipeline = Pipeline(self.write_engine, self.settings, owner=owner, ledger=self.ledger)
+        pipeline = Pipeline(
+            self.write_engine,
+            self.settings,
+            owner=owner,
+            ledger=self.ledger,
+            identity=IdentityService.for_registry(self.write_engine, self.catalog.registry),
+        )
         results = await run_sources(
             self.write_engine,
             self.catalog,

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kasparro.api.cache import PageCache
 from kasparro.api.config import ApiConfig
 from kasparro.api.runner import RunManager
+from kasparro.identity.service import IdentityService
 from kasparro.query.fastread import Reader
 from kasparro.runtime import Runtime
 from kasparro.settings import Settings
@@ -31,6 +32,7 @@ class AppState:
     http: httpx.AsyncClient
     limiters: Limiters
     runs: RunManager
+    identity: IdentityService  # relinks and decisions, on the write engine
     scheduler: Any | None  # kasparro.scheduler.Scheduler when with_scheduler
 
     @property

@@ -67,6 +67,7 @@ from typing import Any, Final
 
 from kasparro.identity.evidence import Profile, Scored, profile, score_pair
 from kasparro.identity.groups import Groups
+from kasparro.identity.keys import CURATED, identity_key
 from kasparro.identity.model import (
     Anomaly,
     Candidate,
@@ -76,7 +77,6 @@ from kasparro.identity.model import (
     LinkPlan,
     ReviewItem,
 )
-from kasparro.normalize.identity import CURATED, identity_key
 
 __all__ = ["LINK_AT", "MARGIN", "REVIEW_FROM", "default_overrides", "link_coins"]
 
@@ -94,7 +94,7 @@ Pair = tuple[CoinRef, CoinRef]
 
 
 def default_overrides() -> dict[str, dict[str, str]]:
-    """The curated table (``normalize.identity.CURATED``) as key -> {source: id}."""
+    """The curated table (``identity.keys.CURATED``) as key -> {source: id}."""
     return {c.key: {"coingecko": c.coingecko, "coinpaprika": c.coinpaprika} for c in CURATED}
 
 
@@ -368,5 +368,13 @@ def _undecided(
         if sc.veto is None and (profiles[a].coin.detail is None or profiles[b].coin.detail is None):
             wanted.append((a, b))
         if score >= REVIEW_FROM or sc.veto is not None:
-            review.append(ReviewItem(a, b, reason, score, sc.weighed(1), sc.weighed(-1)))
+            against = sc.weighed(-1)
+            if sc.veto is not None:  # what keeps the pair from linking, said first
+                veto: dict[str, object] = {
+                    "kind": sc.veto,
+                    "weight": None,
+                    "detail": "never linked automatically",
+                }
+                against = (veto, *against)
+            review.append(ReviewItem(a, b, reason, score, sc.weighed(1), against))
     return sorted(review, key=lambda i: (i.a, i.b)), wanted

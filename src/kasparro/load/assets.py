@@ -2,7 +2,7 @@
 
 Rules (QUIRKS.md "Matching a CoinGecko coin to a CoinPaprika coin"):
 - A mapping, once decided, is sticky and reused (one SELECT for the whole batch); re-linking
-  (``load.relink``) is the only thing that moves it, with its observations.
+  (``identity.reconcile``) is the only thing that moves it, with its observations.
 - A new id the identity linker has decided (``identity_links``: contracts, overrides, names,
   market caps, manual decisions) takes that identity key and method.
 - Other new ids resolve by a curated override key or by ``symbol:name-slug`` — never by
@@ -24,11 +24,11 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kasparro.identity.keys import resolve_key
+from kasparro.identity.repository import CONFIDENCE as LINK_CONFIDENCE
+from kasparro.identity.repository import identity_lock
 from kasparro.load.bulk import insert_rows
-from kasparro.load.identity import identity_lock
 from kasparro.models import MarketRecord, display_name
-from kasparro.normalize.identity import resolve_key
-from kasparro.normalize.linking import CONFIDENCE as LINK_CONFIDENCE
 from kasparro.store.dialect import key_table
 from kasparro.store.schema import asset_mappings, assets, identity_links
 

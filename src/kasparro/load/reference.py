@@ -23,10 +23,10 @@ import orjson
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kasparro.identity.chains import normalize_address
 from kasparro.load.bulk import insert_rows
 from kasparro.load.observations import LoadResult
 from kasparro.models import Contract, ReferenceCoin, ReferenceContract, ReferencePlatform
-from kasparro.normalize.chains import normalize_address
 from kasparro.normalize.reference import SCOPE_COINS, SCOPE_PLATFORMS
 from kasparro.store.dialect import key_table
 from kasparro.store.schema import reference_coins, reference_contracts, reference_platforms

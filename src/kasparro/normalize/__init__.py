@@ -45,11 +45,11 @@ Rejection reasons (``<f>`` is the canonical field name: ``price_usd``, ``market_
 - ``row has more cells than the header`` / ``<f>: expected text, got <type>`` (CSV)
 """
 
+from kasparro.identity.keys import OVERRIDES, identity_key, resolve_key
 from kasparro.normalize.coingecko import normalize_market
 from kasparro.normalize.coinpaprika import normalize_ticker
 from kasparro.normalize.common import InvalidValue, loads_exact, parse_timestamp, to_decimal
 from kasparro.normalize.csv_rows import normalize_csv_row
-from kasparro.normalize.identity import OVERRIDES, identity_key, resolve_key
 
 __all__ = [
     "OVERRIDES",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from kasparro.identity.keys import OVERRIDES
 from kasparro.models import MarketRecord, Normalized, Rejection
 from kasparro.normalize.common import (
     CHANGE_PCT_BOUND,
@@ -33,7 +34,6 @@ from kasparro.normalize.common import (
     to_rank,
     type_name,
 )
-from kasparro.normalize.identity import OVERRIDES
 
 __all__ = ["SOURCE", "normalize_market"]
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Final
 
+from kasparro.identity.keys import OVERRIDES
 from kasparro.models import MarketRecord, Normalized, Rejection
 from kasparro.normalize.common import (
     CHANGE_PCT_BOUND,
@@ -37,7 +38,6 @@ from kasparro.normalize.common import (
     to_rank,
     type_name,
 )
-from kasparro.normalize.identity import OVERRIDES
 
 __all__ = ["QUOTE", "SOURCE", "normalize_ticker"]
 

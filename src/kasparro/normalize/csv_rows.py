@@ -44,6 +44,7 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from typing import Any, Final
 
+from kasparro.identity.keys import OVERRIDES
 from kasparro.models import MarketRecord, Normalized, Rejection
 from kasparro.normalize.common import (
     CHANGE_PCT_BOUND,
@@ -62,7 +63,6 @@ from kasparro.normalize.common import (
     require_text,
     type_name,
 )
-from kasparro.normalize.identity import OVERRIDES
 
 __all__ = [
     "CSV_COLUMNS",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from kasparro.identity.chains import canonical_chain
 from kasparro.models import (
     Contract,
     ReferenceCoin,
@@ -26,7 +27,6 @@ from kasparro.models import (
     ReferencePlatform,
     Rejection,
 )
-from kasparro.normalize.chains import canonical_chain
 from kasparro.normalize.common import (
     MAX_ID_CHARS,
     MAX_NAME_CHARS,

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kasparro.query.keyset import SortKey
-from kasparro.runs.status import OK
+from kasparro.status import OK
 from kasparro.store.schema import assets, observations, runs
 
 r = runs.c

@@ -26,6 +26,6 @@ def is_dead_local_owner(owner: str | None) -> bool:
         return False
     try:
         proc = psutil.Process(pid)
-        return proc.status() == psutil.STATUS_ZOMBIE
+        return bool(proc.status() == psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return True

@@ -19,29 +19,27 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro import metrics
+from kasparro.identity.service import IdentityService
 from kasparro.load.backfill import targets as backfill_targets
-from kasparro.load.identity import LINKED_SOURCES
 from kasparro.load.raw import loaded_fingerprints, purge_raw, save_raw
 from kasparro.runs import repository as repo
 from kasparro.runs.batches import Batch, page_batches
 from kasparro.runs.commit import commit_group
 from kasparro.runs.failpoints import FailPoints
-from kasparro.runs.identity import relink_quietly
 from kasparro.runs.leases import LeaseLedger, UnrecordedFinish, lease_name
 from kasparro.runs.owner import new_owner
 from kasparro.runs.prefetch import prefetched
 from kasparro.runs.result import ProgressCallback, RunResult
-from kasparro.runs.status import OK, RunStatus
 from kasparro.runs.stop import RunStop
 from kasparro.settings import Settings
 from kasparro.sources.base import (
     HistorySource,
-    MarketSource,
     Page,
     ReferenceSource,
     Source,
     SourceError,
 )
+from kasparro.status import OK, RunStatus
 
 log = structlog.get_logger(__name__)
 
@@ -71,8 +69,11 @@ class Pipeline:
         *,
         owner: str | None = None,
         ledger: LeaseLedger | None = None,
+        identity: IdentityService | None = None,
     ) -> None:
         self.engine = engine
+        # Relinks after runs that bring new coins (None: never, e.g. a one-off tool).
+        self.identity = identity
         self.settings = settings
         self.owner = owner or new_owner()
         # One per process (the composition root's); a fresh one for a one-off pipeline.
@@ -125,12 +126,14 @@ class Pipeline:
                     await repo.release_lease(conn, lease, self.owner)
             except Exception:  # the database is down: let the next run here take it over
                 self.ledger.ended_unreleased(self.engine, lease, self.owner)
-        linked = isinstance(source, MarketSource) and source.namespace in LINKED_SOURCES
-        if result.status in OK and (
-            isinstance(source, ReferenceSource) or (linked and result.new_ids > 0)
+        identity = self.identity
+        if (
+            identity is not None
+            and result.status in OK
+            and identity.wants_relink(source, result.new_ids)
         ):
             # After the lease is released: a relink never delays the source's next run.
-            outcome = await relink_quietly(self.engine, trigger=f"{name} run {result.run_id}")
+            outcome = await identity.relink_quietly(trigger=f"{name} run {result.run_id}")
             result.relink = outcome.status
         return result
 

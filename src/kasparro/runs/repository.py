@@ -13,7 +13,7 @@ import orjson
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kasparro.runs.status import OK, RunStatus
+from kasparro.status import OK, RunStatus
 from kasparro.store.dialect import insert_for
 from kasparro.store.schema import checkpoints, leases, runs
 

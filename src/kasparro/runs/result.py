@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from kasparro.runs.status import RunStatus
 from kasparro.sources.base import Page
+from kasparro.status import RunStatus
 
 
 @dataclass(slots=True)

@@ -8,16 +8,17 @@ from collections.abc import Callable
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kasparro.identity.service import IdentityService
 from kasparro.runs.leases import LeaseLedger
 from kasparro.runs.pipeline import AlreadyRunning, Pipeline
 from kasparro.runs.result import ProgressCallback, RunResult
-from kasparro.runs.status import RunStatus
 from kasparro.runs.stop import RunStop
 from kasparro.sources.base import Source
 from kasparro.sources.catalog import Catalog
 from kasparro.sources.history import BackfillError, BackfillSpec
 from kasparro.sources.http import Limiters
 from kasparro.sources.registry import UnknownSource
+from kasparro.status import RunStatus
 
 __all__ = ["UnknownSource", "run_sources"]
 
@@ -42,7 +43,12 @@ async def run_sources(
     registry = catalog.registry
     check = registry.validate if backfill is None else registry.validate_backfill
     names = check(names)
-    pipeline = pipeline or Pipeline(engine, catalog.settings, ledger=ledger)
+    pipeline = pipeline or Pipeline(
+        engine,
+        catalog.settings,
+        ledger=ledger,
+        identity=IdentityService.for_registry(engine, catalog.registry),
+    )
 
     def build(name: str) -> Source:
         if backfill is not None:

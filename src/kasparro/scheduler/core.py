@@ -24,17 +24,18 @@ import httpx
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kasparro.identity.service import IdentityService
 from kasparro.runs.leases import LeaseLedger
 from kasparro.runs.owner import new_owner
 from kasparro.runs.pipeline import AlreadyRunning, Pipeline
 from kasparro.runs.repository import utcnow
 from kasparro.runs.result import RunResult
-from kasparro.runs.status import NOT_FAILED, RunStatus
 from kasparro.runs.stop import RunStop
 from kasparro.scheduler import state
 from kasparro.scheduler.timing import Clock, next_slot, retry_delay_s, system_clock
 from kasparro.sources.catalog import Catalog
 from kasparro.sources.http import Limiters
+from kasparro.status import NOT_FAILED, RunStatus
 
 log = structlog.get_logger(__name__)
 
@@ -103,7 +104,13 @@ class Scheduler:
         self.heartbeat_seconds = heartbeat_seconds
         self._clock = clock
         self.ledger = ledger if ledger is not None else LeaseLedger()
-        self._pipeline = Pipeline(engine, settings, owner=self.owner, ledger=self.ledger)
+        self._pipeline = Pipeline(
+            engine,
+            settings,
+            owner=self.owner,
+            ledger=self.ledger,
+            identity=IdentityService.for_registry(engine, catalog.registry),
+        )
         self._log = log.bind(owner=self.owner)
         self._runs: dict[str, asyncio.Task[RunResult]] = {}
         self._rows: dict[str, state.StateRow] = {}

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr
 
+from kasparro.identity.chains import normalize_address
 from kasparro.models import (
     Normalized,
     ReferenceCoin,
@@ -16,7 +17,6 @@ from kasparro.models import (
     ReferencePlatform,
     Rejection,
 )
-from kasparro.normalize.chains import normalize_address
 from kasparro.normalize.coinpaprika import normalize_ticker
 from kasparro.normalize.contracts import (
     COINPAPRIKA_COINS,

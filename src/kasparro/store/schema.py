@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -283,8 +284,8 @@ reference_platforms = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
 )
 
-# The decided identity of every listed coin (normalize.linking), rewritten by each relink:
-# loading a new coin takes its identity key from here.
+# The decided identity of every listed coin of any source (identity.linking), rewritten by
+# each relink: loading a new coin takes its identity key from here.
 identity_links = Table(
     "identity_links",
     metadata,
@@ -292,8 +293,9 @@ identity_links = Table(
     Column("source_asset_id", String(300), primary_key=True),
     Column("identity_key", String(300), nullable=False),
     Column("method", String(32), nullable=False),
-    Column("counterpart", String(300)),  # the other API's id, for a pair
     Column("confidence", ExactDecimal()),
+    Column("score", Float),  # the weighed evidence of the pairing that joined it
+    Column("partners", Text),  # JSON [[source, id], ...]: its asset's other coins
     Column("evidence", Text),  # JSON
     Column("relink_id", BigId, nullable=False),
     Column("decided_at", UTCDateTime(), nullable=False),
@@ -306,17 +308,21 @@ identity_review = Table(
     "identity_review",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("coingecko_id", String(300), nullable=False),
-    Column("coinpaprika_id", String(300), nullable=False),
+    # The two coins, in order: (a_source, a_id) < (b_source, b_id).
+    Column("a_source", String(64), nullable=False),
+    Column("a_id", String(300), nullable=False),
+    Column("b_source", String(64), nullable=False),
+    Column("b_id", String(300), nullable=False),
     Column("status", String(16), nullable=False),  # pending | accepted | rejected | obsolete
     Column("reason", String(64), nullable=False),
-    Column("evidence", Text),
+    Column("score", Float),
+    Column("evidence", Text),  # JSON {"for": [...], "against": [...]}
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("decided_at", UTCDateTime()),
     Column("decided_by", String(200)),
     Column("note", Text),
-    UniqueConstraint("coingecko_id", "coinpaprika_id", name="uq_identity_review_pair"),
+    UniqueConstraint("a_source", "a_id", "b_source", "b_id", name="uq_identity_review_pair"),
     Index("ix_identity_review_status", "status"),
 )
 

@@ -25,8 +25,8 @@ from kasparro.api.schemas import (
     HistoryResponse,
     error_responses,
 )
+from kasparro.query import aliases as q_aliases
 from kasparro.query import assets as q_assets
-from kasparro.query import identity as q_identity
 from kasparro.query.candles import BUCKETS, candles
 from kasparro.query.cursor import Position, scope_digest
 from kasparro.query.keyset import SortKey
@@ -128,7 +128,7 @@ async def get_asset(request: Request, state: State, asset_id: AssetIdPath) -> Re
         if asset is not None and asset["alias_of"] is not None:
             raise _merged(request, asset_id, asset["alias_of"])
         if asset is not None:
-            asset["merged_from"] = await q_identity.merged_into(conn, asset_id)
+            asset["merged_from"] = await q_aliases.merged_into(conn, asset_id)
     if asset is None:
         raise NotFound(f"asset {asset_id} does not exist", details={"asset_id": asset_id})
     del asset["alias_of"]

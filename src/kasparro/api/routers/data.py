@@ -17,7 +17,7 @@ from kasparro.api.queryspec import Param, QuerySpec
 from kasparro.api.schemas import DataResponse, error_responses
 from kasparro.api.state import AppState
 from kasparro.query import cursor as cursors
-from kasparro.query.identity import resolve_aliases
+from kasparro.query.aliases import resolve_aliases
 from kasparro.query.observations import SORT_FIELDS, ObservationFilter
 
 router = APIRouter(prefix="/api/v1", tags=["data"])

@@ -13,8 +13,9 @@ from starlette.responses import Response
 from kasparro.api import params as p
 from kasparro.api.deps import State
 from kasparro.api.errors import InvalidParameter
+from kasparro.api.ops_schemas import DriftResponse
 from kasparro.api.render import page_envelope
-from kasparro.api.schemas import DriftResponse, error_responses
+from kasparro.api.schemas import error_responses
 from kasparro.query import drift as q
 from kasparro.query.cursor import scope_digest
 

@@ -23,8 +23,8 @@ from kasparro import __version__
 from kasparro.api import params as p
 from kasparro.api.deps import State
 from kasparro.api.errors import database_error_message
+from kasparro.api.ops_schemas import HealthResponse
 from kasparro.api.render import json_response, meta
-from kasparro.api.schemas import HealthResponse
 from kasparro.api.state import AppState
 from kasparro.query.stats import health_report, ping
 from kasparro.scheduler.core import HEARTBEAT_SECONDS

@@ -9,8 +9,9 @@ from starlette.responses import Response
 
 from kasparro.api import params as p
 from kasparro.api.deps import State
+from kasparro.api.ops_schemas import QuarantineResponse
 from kasparro.api.render import page_envelope
-from kasparro.api.schemas import QuarantineResponse, error_responses
+from kasparro.api.schemas import error_responses
 from kasparro.query import quarantine as q
 from kasparro.query.cursor import Position, scope_digest
 

@@ -10,17 +10,17 @@ from starlette.responses import Response
 from kasparro.api import params as p
 from kasparro.api.deps import State, TriggerAllowed
 from kasparro.api.errors import Conflict, InvalidParameter, NotFound, ServiceUnavailable
-from kasparro.api.render import envelope, page_envelope
-from kasparro.api.runner import Outcome, ShuttingDown
-from kasparro.api.schemas import (
+from kasparro.api.ops_schemas import (
     BackfillRequest,
     RunCompareResponse,
     RunResponse,
     RunsResponse,
     TriggerRequest,
     TriggerResponse,
-    error_responses,
 )
+from kasparro.api.render import envelope, page_envelope
+from kasparro.api.runner import Outcome, ShuttingDown
+from kasparro.api.schemas import error_responses
 from kasparro.api.state import AppState
 from kasparro.query import runs as q
 from kasparro.query.compare import RunNotFound, compare_runs

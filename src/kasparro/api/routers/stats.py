@@ -9,8 +9,9 @@ from starlette.responses import Response
 
 from kasparro.api import params as p
 from kasparro.api.deps import State
+from kasparro.api.ops_schemas import StatsResponse
 from kasparro.api.render import envelope
-from kasparro.api.schemas import StatsResponse, error_responses
+from kasparro.api.schemas import error_responses
 from kasparro.query.stats import stats_report
 from kasparro.store.datamode import data_mode
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kasparro.load.relink import Mapped, Wanted, plan_relink
+from kasparro.identity.moves import Mapped, Wanted, plan_relink
 
 CG, CP, CSV = "coingecko", "coinpaprika", "csv"
 

@@ -1,8 +1,9 @@
-"""Read side of identity linking: the summary, the review queue, anomalies, merged assets."""
+"""Identity's read side: the summary, the review queue, anomalies, merged assets (API, CLI)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,13 +11,10 @@ import orjson
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kasparro.load.identity import REFERENCE_SOURCES
 from kasparro.query.sqltext import timestamp_out
-from kasparro.runs.status import OK
+from kasparro.status import OK
 from kasparro.store.schema import (
-    asset_events,
     asset_mappings,
-    assets,
     identity_anomalies,
     identity_links,
     identity_relinks,
@@ -33,29 +31,10 @@ def _json(text: str | None) -> Any:
     return orjson.loads(text) if text else None
 
 
-async def resolve_aliases(conn: AsyncConnection, asset_ids: tuple[int, ...]) -> tuple[int, ...]:
-    """``asset_ids`` with merged assets replaced by the asset they were merged into."""
-    a = assets.c
-    rows = await conn.execute(
-        select(a.id, a.alias_of).where(a.id.in_(asset_ids), a.alias_of.is_not(None))
-    )
-    moved = dict(rows.all())
-    return tuple(dict.fromkeys(moved.get(i, i) for i in asset_ids))
-
-
-async def merged_into(conn: AsyncConnection, asset_id: int) -> list[dict[str, Any]]:
-    """The assets merged into ``asset_id`` (their ids now redirect here), oldest first."""
-    e, a = asset_events.c, assets.c
-    rows = await conn.execute(
-        select(e.from_asset_id, timestamp_out(e.at, conn.dialect.name), e.relink_id)
-        .join(assets, a.id == e.from_asset_id)
-        .where(e.asset_id == asset_id, e.kind == "merge", a.alias_of == asset_id)
-        .order_by(e.id)
-    )
-    return [{"asset_id": aid, "at": at, "relink_id": rid} for aid, at, rid in rows]
-
-
-async def summary(conn: AsyncConnection) -> dict[str, Any]:
+async def summary(
+    conn: AsyncConnection, reference_sources: Mapping[str, Sequence[str]]
+) -> dict[str, Any]:
+    """``reference_sources``: namespace -> its reference sources (the registry's)."""
     dialect = conn.dialect.name
     r, li, rv, an = identity_relinks.c, identity_links.c, identity_review.c, identity_anomalies.c
     last = (
@@ -93,7 +72,7 @@ async def summary(conn: AsyncConnection) -> dict[str, Any]:
             "stats": _json(last[5]),
             "error": last[6],
         },
-        "reference": await _reference(conn),
+        "reference": await _reference(conn, reference_sources),
         "links": {source: dict(sorted(m.items())) for source, m in sorted(by_method.items())},
         "review": {status: int(review.get(status, 0)) for status in REVIEW_STATUSES},
         "anomalies": {k: int(v) for k, v in sorted(anomalies.items())},
@@ -104,7 +83,9 @@ async def _counts(conn: AsyncConnection, stmt: Any) -> dict[str, int]:
     return {str(key): int(n) for key, n in await conn.execute(stmt)}
 
 
-async def _reference(conn: AsyncConnection) -> dict[str, Any]:
+async def _reference(
+    conn: AsyncConnection, reference_sources: Mapping[str, Sequence[str]]
+) -> dict[str, Any]:
     dialect = conn.dialect.name
     c, k, ru = reference_coins.c, reference_contracts.c, runs.c
     coins = await _counts(conn, select(c.source, func.count()).group_by(c.source))
@@ -112,17 +93,17 @@ async def _reference(conn: AsyncConnection) -> dict[str, Any]:
         conn, select(k.source, func.count()).where(k.chain.is_not(None)).group_by(k.source)
     )
     out: dict[str, Any] = {}
-    for api, source in REFERENCE_SOURCES.items():
+    for api, sources in sorted(reference_sources.items()):
         last = (
             await conn.execute(
                 select(ru.id, timestamp_out(ru.finished_at, dialect))
-                .where(ru.source == source, ru.status.in_(sorted(OK)))
+                .where(ru.source.in_(list(sources)), ru.status.in_(sorted(OK)))
                 .order_by(ru.id.desc())
                 .limit(1)
             )
         ).first()
         out[api] = {
-            "source": source,
+            "sources": list(sources),
             "coins": int(coins.get(api, 0)),
             "contracts": int(contracts.get(api, 0)),
             "refreshed_at": last[1] if last else None,
@@ -144,8 +125,8 @@ async def review_queue(
     rv = identity_review.c
     stmt = select(
         rv.id,
-        rv.coingecko_id,
-        rv.coinpaprika_id,
+        rv.a_source,
+        rv.a_id,
         rv.status,
         rv.reason,
         rv.evidence,
@@ -154,28 +135,32 @@ async def review_queue(
         timestamp_out(rv.decided_at, dialect),
         rv.decided_by,
         rv.note,
+        rv.b_source,
+        rv.b_id,
+        rv.score,
     ).where(rv.status == status)
     if after_id is not None:
         stmt = stmt.where(rv.id > after_id)
     rows = (await conn.execute(stmt.order_by(rv.id).limit(limit + 1))).all()
     next_id = rows[limit - 1][0] if len(rows) > limit else None
     rows = rows[:limit]
-    coins = await _coins(
-        conn, [("coingecko", r[1]) for r in rows] + [("coinpaprika", r[2]) for r in rows]
-    )
+    coins = await _coins(conn, [(r[1], r[2]) for r in rows] + [(r[11], r[12]) for r in rows])
     items = [
         {
             "id": r[0],
             "status": r[3],
             "reason": r[4],
+            "score": r[13],
             "evidence": _json(r[5]),
             "created_at": r[6],
             "updated_at": r[7],
             "decided_at": r[8],
             "decided_by": r[9],
             "note": r[10],
-            "coingecko": coins.get(("coingecko", r[1]), {"id": r[1]}),
-            "coinpaprika": coins.get(("coinpaprika", r[2]), {"id": r[2]}),
+            "coins": [
+                coins.get((r[1], r[2]), {"source": r[1], "id": r[2]}),
+                coins.get((r[11], r[12]), {"source": r[11], "id": r[12]}),
+            ],
         }
         for r in rows
     ]
@@ -192,7 +177,8 @@ async def _coins(
         return {}
     c, k, m = reference_coins.c, reference_contracts.c, asset_mappings.c
     out: dict[tuple[str, str], dict[str, Any]] = {
-        key: {"id": key[1], "symbol": None, "name": None, "contracts": []} for key in ids
+        key: {"source": key[0], "id": key[1], "symbol": None, "name": None, "contracts": []}
+        for key in ids
     }
     for source in sorted({s for s, _ in ids}):
         wanted = sorted({i for s, i in ids if s == source})
@@ -210,12 +196,15 @@ async def _coins(
             out[(source, sid)]["contracts"].append(
                 {"chain": chain, "platform": platform, "address": spelled}
             )
-        for sid, asset_id in await conn.execute(
-            select(m.source_asset_id, m.asset_id).where(
+        for sid, asset_id, symbol, name in await conn.execute(
+            select(m.source_asset_id, m.asset_id, m.source_symbol, m.source_name).where(
                 m.source == source, m.source_asset_id.in_(wanted)
             )
         ):
-            out[(source, sid)]["asset_id"] = asset_id
+            coin = out[(source, sid)]
+            coin["asset_id"] = asset_id
+            if coin["symbol"] is None:  # a source without reference data: as it names it
+                coin.update(symbol=symbol, name=name)
     return out
 
 

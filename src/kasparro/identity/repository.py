@@ -1,32 +1,28 @@
-"""Identity linking's store side: the linker's inputs, its plan, the review queue, the lock.
+"""Identity's store side: the linker's inputs, its plan, the review queue, decisions, the lock.
 
-All SQL of identity linking except the re-linking of assets (``load.relink``) lives here.
-Functions take a connection and never commit.
+All write-side SQL of identity linking except the re-linking of assets
+(``identity.reconcile``) lives here; the read side of the API is ``identity.queries``.
+Functions take a connection and never commit. Coins are ``(source, source_asset_id)``
+pairs of any source.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Final
 
 import orjson
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kasparro.identity.model import Anomaly, Candidate, CoinRef, Decision, LinkPlan
 from kasparro.load.bulk import insert_rows, update_rows
-from kasparro.normalize.linking import (
-    CG,
-    CP,
-    Anomaly,
-    Candidate,
-    Decision,
-    LinkPlan,
-    PriorLink,
-)
 from kasparro.store.schema import (
+    asset_mappings,
     checkpoints,
     identity_anomalies,
     identity_links,
@@ -38,9 +34,18 @@ from kasparro.store.schema import (
     reference_contracts,
 )
 
-LINKED_SOURCES: Final = (CG, CP)
 # An arbitrary constant naming the identity lock (PostgreSQL advisory locks take a bigint).
 _LOCK_KEY: Final = 0x6B617370_6964  # "kasp" "id"
+
+# How much a link's method says, for the mappings it decides (asset_mappings.confidence).
+CONFIDENCE: Final[dict[str, Decimal | None]] = {
+    "manual": Decimal("1"),
+    "override": Decimal("1"),
+    "contract": Decimal("0.99"),
+    "name": Decimal("0.9"),
+    "market": Decimal("0.75"),
+    "new": None,
+}
 
 
 def dumps(value: Any) -> str:
@@ -72,66 +77,62 @@ async def identity_lock(conn: AsyncConnection, *, exclusive: bool) -> None:
 
 @dataclass(slots=True)
 class LinkInputs:
-    coingecko: list[Candidate]
-    coinpaprika: list[Candidate]
+    candidates: list[Candidate]
     decisions: list[Decision]
-    prior: list[PriorLink]
     # Bad reference data the normalizers kept out of linking (empty addresses, unknown chains).
     anomalies: list[Anomaly]
-
-    @property
-    def complete(self) -> bool:
-        return bool(self.coingecko) and bool(self.coinpaprika)
+    coins: dict[str, int] = field(default_factory=dict)  # candidates per source
 
 
-# The reference source that keeps each linked API's snapshot (sources.registry).
-REFERENCE_SOURCES: Final = {CG: "coingecko_reference", CP: "coinpaprika_reference"}
-
-
-async def incomplete_references(conn: AsyncConnection) -> list[str]:
-    """The linked APIs whose reference snapshot is missing or half-written: no coins yet, or
-    their reference run is between pages (its checkpoint is in progress). Linking on half a
-    snapshot would make (sticky) decisions on missing contracts."""
+async def incomplete_references(
+    conn: AsyncConnection, reference_sources: Mapping[str, Sequence[str]]
+) -> list[str]:
+    """The namespaces whose reference snapshot is missing or half-written: no coins yet, or
+    a reference run between pages (its checkpoint in progress). Linking on half a snapshot
+    would decide on missing contracts. ``reference_sources``: namespace -> its reference
+    sources (from the registry)."""
     c, cp = reference_coins.c, checkpoints.c
     found = await conn.execute(select(c.source, func.count()).group_by(c.source))
     counts: dict[str, int] = {source: int(n) for source, n in found}
+    names = sorted({n for sources in reference_sources.values() for n in sources})
     states: dict[str, str] = dict(
-        (
-            await conn.execute(
-                select(cp.source, cp.state).where(cp.source.in_(REFERENCE_SOURCES.values()))
-            )
-        ).all()
+        (await conn.execute(select(cp.source, cp.state).where(cp.source.in_(names)))).all()
     )
     missing = []
-    for api, source in REFERENCE_SOURCES.items():
-        state = loads(states.get(source))
-        if not counts.get(api) or not state or state.get("in_progress"):
-            missing.append(api)
+    for namespace, sources in sorted(reference_sources.items()):
+        checkpoints_ = [loads(states.get(s)) for s in sources]
+        done = all(state and not state.get("in_progress") for state in checkpoints_)
+        if not counts.get(namespace) or not done:
+            missing.append(namespace)
     return missing
 
 
 async def read_inputs(conn: AsyncConnection) -> LinkInputs:
+    """Every listed coin as a candidate: each namespace's reference coins (with their
+    contracts and latest market data), and the coins of market sources that publish no
+    reference data (from their mappings and latest observations: a third source links by
+    the same rules)."""
     c, k = reference_coins.c, reference_contracts.c
-    contracts: dict[tuple[str, str], dict[tuple[str, str], tuple[str, str]]] = defaultdict(dict)
+    contracts: dict[CoinRef, dict[tuple[str, str], tuple[str, str]]] = defaultdict(dict)
     found = await conn.execute(
         select(k.source, k.source_asset_id, k.chain, k.address, k.platform, k.spelled).where(
-            k.source.in_(LINKED_SOURCES), k.chain.is_not(None)
+            k.chain.is_not(None)
         )
     )
     for source, sid, chain, address, platform, spelled in found:
         contracts[(source, sid)][(chain, address)] = (platform, spelled)
     market = await _market_hints(conn)
-    coins: dict[str, list[Candidate]] = {CG: [], CP: []}
+    candidates: list[Candidate] = []
     issues: dict[tuple[str, str], list[str]] = defaultdict(list)
     rows = await conn.execute(
-        select(c.source, c.source_asset_id, c.symbol, c.name, c.rank, c.issues)
-        .where(c.source.in_(LINKED_SOURCES))
-        .order_by(c.source, c.source_asset_id)
+        select(c.source, c.source_asset_id, c.symbol, c.name, c.rank, c.active, c.issues)
     )
-    for source, sid, symbol, name, rank, issue_text in rows:
+    referenced: set[str] = set()
+    for source, sid, symbol, name, rank, active, issue_text in rows:
+        referenced.add(source)
         cap, market_rank = market.get((source, sid), (None, None))
         spelled = contracts.get((source, sid), {})
-        coins[source].append(
+        candidates.append(
             Candidate(
                 source=source,
                 id=sid,
@@ -140,11 +141,14 @@ async def read_inputs(conn: AsyncConnection) -> LinkInputs:
                 contracts=frozenset(spelled),
                 market_cap=cap,
                 rank=market_rank or rank,
+                active=active,
+                has_market_data=(source, sid) in market,
                 spelled=spelled,
             )
         )
         for issue in loads(issue_text) or ():
             issues[(source, issue)].append(sid)
+    candidates += await _market_only(conn, referenced, market)
     anomalies = [
         Anomaly(
             issue.split(":", 1)[0],
@@ -154,52 +158,76 @@ async def read_inputs(conn: AsyncConnection) -> LinkInputs:
         )
         for (source, issue), ids in sorted(issues.items())
     ]
+    coins: dict[str, int] = defaultdict(int)
+    for cand in candidates:
+        coins[cand.source] += 1
     return LinkInputs(
-        coins[CG], coins[CP], await read_decisions(conn), await _prior(conn), anomalies
+        candidates, await read_decisions(conn), anomalies, dict(sorted(coins.items()))
     )
 
 
-async def _market_hints(conn: AsyncConnection) -> dict[tuple[str, str], tuple[Any, Any]]:
+async def _market_hints(conn: AsyncConnection) -> dict[CoinRef, tuple[Any, Any]]:
     """(source, id) -> (market cap, rank) of its latest observation."""
     o, lo = observations.c, latest_observations.c
     rows = await conn.execute(
-        select(o.source, o.source_asset_id, o.market_cap_usd, o.market_cap_rank)
-        .select_from(latest_observations.join(observations, o.id == lo.observation_id))
-        .where(lo.source.in_(LINKED_SOURCES))
+        select(o.source, o.source_asset_id, o.market_cap_usd, o.market_cap_rank).select_from(
+            latest_observations.join(observations, o.id == lo.observation_id)
+        )
     )
     return {(s, sid): (cap, rank) for s, sid, cap, rank in rows}
+
+
+async def _market_only(
+    conn: AsyncConnection, referenced: set[str], market: dict[CoinRef, tuple[Any, Any]]
+) -> list[Candidate]:
+    """Coins of sources without reference data, as their mappings name them (a source with
+    no display names gives its symbol, which says nothing as a name)."""
+    m = asset_mappings.c
+    wanted = sorted({s for s, _ in market} - referenced)
+    if not wanted:
+        return []
+    rows = await conn.execute(
+        select(m.source, m.source_asset_id, m.source_symbol, m.source_name).where(
+            m.source.in_(wanted)
+        )
+    )
+    out = []
+    for source, sid, symbol, name in rows:
+        if (source, sid) not in market:
+            continue  # mapped once, no market data now: nothing to weigh
+        cap, rank = market[(source, sid)]
+        out.append(
+            Candidate(
+                source=source,
+                id=sid,
+                symbol=symbol or "?",
+                name=name or symbol or "?",
+                market_cap=cap,
+                rank=rank,
+                active=True,
+                has_market_data=True,
+            )
+        )
+    return out
 
 
 async def read_decisions(conn: AsyncConnection) -> list[Decision]:
     r = identity_review.c
     rows = await conn.execute(
-        select(r.coingecko_id, r.coinpaprika_id, r.status, r.decided_at, r.decided_by, r.note)
+        select(r.a_source, r.a_id, r.b_source, r.b_id, r.status, r.decided_at, r.decided_by, r.note)
         .where(r.status.in_(("accepted", "rejected")))
         .order_by(r.decided_at, r.id)
     )
     return [
         Decision(
-            cg,
-            cp,
+            (a_source, a_id),
+            (b_source, b_id),
             status == "accepted",
-            {
-                "decided_at": at.isoformat() if at else None,
-                "decided_by": by,
-                "note": note,
-            },
+            decided_at=at.isoformat() if at else None,
+            evidence={"decided_by": by, "note": note},
         )
-        for cg, cp, status, at, by, note in rows
+        for a_source, a_id, b_source, b_id, status, at, by, note in rows
     ]
-
-
-async def _prior(conn: AsyncConnection) -> list[PriorLink]:
-    li = identity_links.c
-    rows = await conn.execute(
-        select(li.source_asset_id, li.counterpart, li.method, li.evidence).where(
-            li.source == CG, li.counterpart.is_not(None)
-        )
-    )
-    return [PriorLink(cg, cp, method, loads(ev)) for cg, cp, method, ev in rows]
 
 
 # --- the plan ----------------------------------------------------------------------------------
@@ -247,8 +275,9 @@ async def save_plan(
                 "source_asset_id": x.id,
                 "identity_key": x.key,
                 "method": x.method,
-                "counterpart": x.counterpart,
-                "confidence": x.confidence,
+                "confidence": CONFIDENCE.get(x.method),
+                "score": x.score,
+                "partners": dumps([list(p) for p in x.partners]) if x.partners else None,
                 "evidence": dumps(x.evidence) if x.evidence else None,
                 "relink_id": relink_id,
                 "decided_at": now,
@@ -276,24 +305,43 @@ async def save_plan(
     return await _sync_review(conn, plan, now)
 
 
+Pair = tuple[str, str, str, str]  # a_source, a_id, b_source, b_id
+
+
+def ordered(a: CoinRef, b: CoinRef) -> Pair:
+    """A pair's stored order: its smaller coin first."""
+    (x, y) = sorted((a, b))
+    return (x[0], x[1], y[0], y[1])
+
+
 async def _sync_review(conn: AsyncConnection, plan: LinkPlan, now: datetime) -> dict[str, int]:
     r = identity_review.c
-    existing = {
-        (cg, cp): (rid, status)
-        for rid, cg, cp, status in await conn.execute(
-            select(r.id, r.coingecko_id, r.coinpaprika_id, r.status)
+    existing: dict[Pair, tuple[int, str]] = {
+        (a_s, a_i, b_s, b_i): (rid, status)
+        for rid, a_s, a_i, b_s, b_i, status in await conn.execute(
+            select(r.id, r.a_source, r.a_id, r.b_source, r.b_id, r.status)
         )
     }
-    proposed = {(i.coingecko_id, i.coinpaprika_id): i for i in plan.review}
+    proposed = {ordered(i.a, i.b): i for i in plan.review}
     new_rows, reopened, obsolete = [], [], []
     for pair, item in proposed.items():
-        row = {"reason": item.reason, "evidence": dumps(item.evidence), "updated_at": now}
+        row = {
+            "reason": item.reason,
+            "score": item.score,
+            "evidence": dumps(
+                {"for": list(item.evidence_for), "against": list(item.evidence_against)}
+            ),
+            "updated_at": now,
+        }
         found = existing.get(pair)
         if found is None:
+            a_source, a_id, b_source, b_id = pair
             new_rows.append(
                 {
-                    "coingecko_id": pair[0],
-                    "coinpaprika_id": pair[1],
+                    "a_source": a_source,
+                    "a_id": a_id,
+                    "b_source": b_source,
+                    "b_id": b_id,
                     "status": "pending",
                     "created_at": now,
                     **row,
@@ -304,7 +352,9 @@ async def _sync_review(conn: AsyncConnection, plan: LinkPlan, now: datetime) -> 
     for pair, (rid, status) in existing.items():
         if status == "pending" and pair not in proposed:
             obsolete.append({"id": rid, "status": "obsolete", "updated_at": now})
-    await insert_rows(conn, identity_review, new_rows, conflict=("coingecko_id", "coinpaprika_id"))
+    await insert_rows(
+        conn, identity_review, new_rows, conflict=("a_source", "a_id", "b_source", "b_id")
+    )
     await update_rows(conn, identity_review, reopened, key=("id",))
     await update_rows(conn, identity_review, obsolete, key=("id",))
     return {"pending": len(proposed), "new": len(new_rows), "obsolete": len(obsolete)}
@@ -312,17 +362,18 @@ async def _sync_review(conn: AsyncConnection, plan: LinkPlan, now: datetime) -> 
 
 async def decide(
     conn: AsyncConnection,
-    coingecko_id: str,
-    coinpaprika_id: str,
+    a: CoinRef,
+    b: CoinRef,
     *,
     accept: bool,
     decided_by: str,
     note: str | None,
     now: datetime,
 ) -> int:
-    """Record a human's verdict on a pairing (creating the review item if it was never
+    """Record a human's verdict on two coins (creating the review item if it was never
     proposed); return its id. Sticky: relinks never change it."""
     r = identity_review.c
+    a_source, a_id, b_source, b_id = ordered(a, b)
     values = {
         "status": "accepted" if accept else "rejected",
         "decided_at": now,
@@ -332,7 +383,9 @@ async def decide(
     }
     found = (
         await conn.execute(
-            select(r.id).where(r.coingecko_id == coingecko_id, r.coinpaprika_id == coinpaprika_id)
+            select(r.id).where(
+                r.a_source == a_source, r.a_id == a_id, r.b_source == b_source, r.b_id == b_id
+            )
         )
     ).scalar_one_or_none()
     if found is not None:
@@ -341,8 +394,10 @@ async def decide(
     result = await conn.execute(
         insert(identity_review).returning(r.id),
         {
-            "coingecko_id": coingecko_id,
-            "coinpaprika_id": coinpaprika_id,
+            "a_source": a_source,
+            "a_id": a_id,
+            "b_source": b_source,
+            "b_id": b_id,
             "reason": "manual",
             "evidence": None,
             "created_at": now,
@@ -352,9 +407,9 @@ async def decide(
     return int(result.scalar_one())
 
 
-async def review_item(conn: AsyncConnection, review_id: int) -> tuple[str, str] | None:
+async def review_item(conn: AsyncConnection, review_id: int) -> tuple[CoinRef, CoinRef] | None:
     r = identity_review.c
     row = (
-        await conn.execute(select(r.coingecko_id, r.coinpaprika_id).where(r.id == review_id))
+        await conn.execute(select(r.a_source, r.a_id, r.b_source, r.b_id).where(r.id == review_id))
     ).first()
-    return (row[0], row[1]) if row else None
+    return ((row[0], row[1]), (row[2], row[3])) if row else None

@@ -6,10 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from kasparro.models import MarketRecord
-from kasparro.normalize.coingecko import normalize_market
-from kasparro.normalize.coinpaprika import normalize_ticker
-from kasparro.normalize.identity import (
+from kasparro.identity.keys import (
     CURATED,
     CURATED_ALIASES,
     OVERRIDES,
@@ -17,6 +14,9 @@ from kasparro.normalize.identity import (
     override_for,
     resolve_key,
 )
+from kasparro.models import MarketRecord
+from kasparro.normalize.coingecko import normalize_market
+from kasparro.normalize.coinpaprika import normalize_ticker
 from tests.normalize._samples import (
     CG_COINS_LIST,
     CG_MARKETS_250,

@@ -1,4 +1,4 @@
-"""Cross-source identity: the summary, the review queue and human decisions."""
+"""Cross-source identity over HTTP: the summary, the review queue, anomalies, decisions."""
 
 from __future__ import annotations
 
@@ -11,21 +11,20 @@ from kasparro.api import params as p
 from kasparro.api.deps import State, TriggerAllowed
 from kasparro.api.errors import NotFound
 from kasparro.api.render import envelope, page_envelope
-from kasparro.api.schemas import (
+from kasparro.api.schemas import error_responses
+from kasparro.identity import queries as q
+from kasparro.identity.schemas import (
     AnomaliesResponse,
     DecisionIn,
     DecisionResponse,
     IdentitySummaryResponse,
+    LegacyPairDecisionIn,
     PairDecisionIn,
     ReviewResponse,
-    error_responses,
 )
-from kasparro.load.identity import decide, review_item
-from kasparro.query import identity as q
+from kasparro.identity.service import DecisionResult
 from kasparro.query.cursor import Position, scope_digest
 from kasparro.query.quarantine import ID_SORT_KEY
-from kasparro.runs.identity import relink
-from kasparro.runs.repository import utcnow
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
 STRICT = [Depends(p.strict_query)]
@@ -38,13 +37,14 @@ ReviewIdPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="Review item 
     response_model=IdentitySummaryResponse,
     responses=error_responses(503),
     summary="How coins are linked across sources",
-    description="The last relink (when, why, what it linked and changed), each API's "
+    description="The last relink (when, why, what it linked and changed), each source's "
     "reference snapshot (coins, contracts, refreshed at), links per source and method, the "
     "review queue by status and the bad reference data found, by kind.",
 )
 async def identity_summary(request: Request, state: State) -> Response:
     async with state.read_engine.connect() as conn:
-        return envelope(request, await q.summary(conn))
+        data = await q.summary(conn, state.identity.scope.reference_sources)
+    return envelope(request, data)
 
 
 @router.get(
@@ -53,11 +53,12 @@ async def identity_summary(request: Request, state: State) -> Response:
     response_model=ReviewResponse,
     responses=error_responses(422, 503),
     summary="Pairings waiting for a human (or decided)",
-    description="Pairings the linker could not decide alone: contracts shared with several "
-    "coins or with a bridged copy, same names with different contracts, several coins "
-    "plausible by market cap. Each shows both coins (symbol, name, contracts, current "
-    "asset) and the evidence. Accept or reject with `POST /api/v1/identity/review/{id}`; "
-    "decisions are sticky and override automatic links. Oldest first, keyset-paginated.",
+    description="Pairings of two coins of any two sources that the linker could not decide "
+    "alone: several plausible partners, evidence too weak to link, same names with "
+    "different contracts, a contract shared with a bridged copy. Each shows both coins "
+    "(symbol, name, contracts, current asset), the score and the evidence for and against. "
+    "Accept or reject with `POST /api/v1/identity/review/{id}`; decisions are sticky and "
+    "override automatic links. Oldest first, keyset-paginated.",
 )
 async def review_queue(
     request: Request,
@@ -84,9 +85,9 @@ async def review_queue(
     response_model=AnomaliesResponse,
     responses=error_responses(422, 503),
     summary="Bad reference data found by the last relink",
-    description="A contract listed for two coins of one API, empty addresses, unknown "
-    "chains, conflicting manual decisions: kept out of linking, never merging coins. "
-    "By id, keyset-paginated like every list.",
+    description="A contract listed for two coins of one source, empty addresses, unknown "
+    "chains, conflicting decisions, a coin listed twice: kept out of linking, never "
+    "merging coins. By id, keyset-paginated like every list.",
 )
 async def list_anomalies(
     request: Request,
@@ -105,34 +106,25 @@ async def list_anomalies(
     )
 
 
-async def _decide_and_relink(
-    request: Request, state: State, cg: str, cp: str, accept: bool, note: str | None
-) -> Response:
-    client = request.client.host if request.client else "unknown"
-    async with state.write_engine.begin() as conn:
-        review_id = await decide(
-            conn,
-            cg,
-            cp,
-            accept=accept,
-            decided_by=f"api:{client}",
-            note=note,
-            now=utcnow(),
-        )
-    result = await relink(state.write_engine, trigger=f"api decision {review_id}")
+def _decision(request: Request, result: DecisionResult) -> Response:
+    relink = result.relink
     data = {
-        "review_id": review_id,
-        "coingecko_id": cg,
-        "coinpaprika_id": cp,
-        "status": "accepted" if accept else "rejected",
+        "review_id": result.review_id,
+        "a": {"source": result.a[0], "id": result.a[1]},
+        "b": {"source": result.b[0], "id": result.b[1]},
+        "status": "accepted" if result.accepted else "rejected",
         "relink": {
-            "status": result.status,
-            "relink_id": result.relink_id,
-            "reason": result.reason,
-            "relinked": result.stats.get("relinked"),
+            "status": relink.status,
+            "relink_id": relink.relink_id,
+            "reason": relink.reason,
+            "relinked": relink.stats.get("relinked"),
         },
     }
     return envelope(request, data)
+
+
+def _client(request: Request) -> str:
+    return f"api:{request.client.host if request.client else 'unknown'}"
 
 
 @router.post(
@@ -151,13 +143,12 @@ async def decide_review(
     review_id: ReviewIdPath,
     body: DecisionIn,
 ) -> Response:
-    async with state.read_engine.connect() as conn:
-        pair = await review_item(conn, review_id)
-    if pair is None:
-        raise NotFound(f"review item {review_id} does not exist", details={"id": review_id})
-    return await _decide_and_relink(
-        request, state, pair[0], pair[1], body.decision == "accept", body.note
+    result = await state.identity.decide_review(
+        review_id, accept=body.decision == "accept", decided_by=_client(request), note=body.note
     )
+    if result is None:
+        raise NotFound(f"review item {review_id} does not exist", details={"id": review_id})
+    return _decision(request, result)
 
 
 @router.post(
@@ -165,18 +156,18 @@ async def decide_review(
     response_model=DecisionResponse,
     responses=error_responses(401, 403, 413, 422, 429, 503),
     summary="Pair (or keep apart) any two coins by hand (authenticated)",
-    description="For pairings the linker never proposed: `accept` links the CoinGecko and "
-    "CoinPaprika ids into one asset, `reject` keeps them apart forever. Same effect and "
-    "authentication as a review decision.",
+    description="For pairings the linker never proposed: `accept` links two coins of any two "
+    "sources (`a`, `b`: `{source, id}`) into one asset, `reject` keeps them apart forever. "
+    "Same effect and authentication as a review decision.",
 )
 async def decide_pair(
-    request: Request, state: State, _allowed: TriggerAllowed, body: PairDecisionIn
+    request: Request,
+    state: State,
+    _allowed: TriggerAllowed,
+    body: PairDecisionIn | LegacyPairDecisionIn,
 ) -> Response:
-    return await _decide_and_relink(
-        request,
-        state,
-        body.coingecko_id,
-        body.coinpaprika_id,
-        body.decision == "accept",
-        body.note,
+    a, b = body.coins()
+    result = await state.identity.decide(
+        a, b, accept=body.decision == "accept", decided_by=_client(request), note=body.note
     )
+    return _decision(request, result)

@@ -1,0 +1,175 @@
+"""Identity's service: relinking, and a human's decision applied at once.
+
+A relink reads the linker's inputs with a plain read (every source's listed coins, their
+latest market data, the decisions), decides in a worker thread (the pure
+``identity.linking``: a couple of seconds for 30,000 listed coins, so the event loop keeps
+serving), then writes the plan and re-links assets in one transaction under the exclusive
+identity lock. It never blocks a market run for longer than that transaction, and a failure
+leaves the previous links whole. It runs after a reference source's run, after a market run
+that met coins it had never seen, on ``kasparro identity relink`` and after a decision.
+
+What identity works on comes from the registry (:class:`IdentityScope`): which namespaces
+publish reference data (linking waits until each has a complete snapshot) and in which
+order providers give their names to new assets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kasparro.identity.linking import link_coins
+from kasparro.identity.model import CoinRef
+from kasparro.identity.reconcile import reconcile
+from kasparro.identity.repository import (
+    decide,
+    finish_relink,
+    identity_lock,
+    incomplete_references,
+    read_inputs,
+    review_item,
+    save_plan,
+    start_relink,
+)
+from kasparro.runs.repository import utcnow
+from kasparro.sources.base import MarketSource, ReferenceSource, Source, SourceKind
+from kasparro.sources.registry import Registry
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityScope:
+    # namespace -> its reference sources (each must hold a complete snapshot to link)
+    reference_sources: Mapping[str, tuple[str, ...]]
+    # providers in registry order: an asset's key comes from the first that lists it
+    source_order: tuple[str, ...]
+
+    @classmethod
+    def from_registry(cls, registry: Registry) -> IdentityScope:
+        reference: dict[str, list[str]] = {}
+        for name in registry.names(SourceKind.REFERENCE):
+            provider, _ = registry.spec(name)
+            reference.setdefault(provider.name, []).append(name)
+        return cls(
+            {k: tuple(v) for k, v in reference.items()},
+            tuple(registry.provider_names()),
+        )
+
+    @property
+    def key_sources(self) -> tuple[str, ...]:
+        """Whose ``symbol:name`` keys assets take: reference-data namespaces first."""
+        return (
+            *(s for s in self.source_order if s in self.reference_sources),
+            *(s for s in self.source_order if s not in self.reference_sources),
+        )
+
+
+@dataclass(slots=True)
+class RelinkResult:
+    status: str  # success | skipped | failed
+    relink_id: int | None = None
+    reason: str | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionResult:
+    review_id: int
+    a: CoinRef
+    b: CoinRef
+    accepted: bool
+    relink: RelinkResult
+
+
+class IdentityService:
+    def __init__(self, engine: AsyncEngine, scope: IdentityScope) -> None:
+        self.engine = engine
+        self.scope = scope
+
+    @classmethod
+    def for_registry(cls, engine: AsyncEngine, registry: Registry) -> IdentityService:
+        return cls(engine, IdentityScope.from_registry(registry))
+
+    def wants_relink(self, source: Source, new_ids: int) -> bool:
+        """After a successful run: new reference data always; a market run only when it
+        mapped coins it had never seen (they may belong with coins of other sources)."""
+        if isinstance(source, ReferenceSource):
+            return True
+        return isinstance(source, MarketSource) and new_ids > 0
+
+    async def relink(self, *, trigger: str) -> RelinkResult:
+        started = time.monotonic()
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(kasparro_read_only=True)
+            missing = await incomplete_references(conn, self.scope.reference_sources)
+            if missing:
+                reason = f"no complete reference data yet for {', '.join(missing)}"
+                log.info("identity_relink_skipped", trigger=trigger, reason=reason)
+                return RelinkResult("skipped", reason=reason)
+            inputs = await read_inputs(conn)
+        plan = await asyncio.to_thread(
+            link_coins,
+            inputs.candidates,
+            decisions=inputs.decisions,
+            key_sources=self.scope.key_sources,
+        )
+        decided = time.monotonic()
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            await identity_lock(conn, exclusive=True)
+            relink_id = await start_relink(conn, trigger, now)
+            review = await save_plan(conn, plan, inputs.anomalies, relink_id, now)
+            moved = await reconcile(conn, relink_id, now, source_order=self.scope.key_sources)
+            anomalies = Counter(a.kind for a in [*plan.anomalies, *inputs.anomalies])
+            stats: dict[str, Any] = {
+                "coins": inputs.coins,
+                "links": plan.counts(),
+                "review": review,
+                "detail_wanted": len(plan.detail_wanted),
+                "anomalies": dict(sorted(anomalies.items())),
+                "relinked": moved.as_dict(),
+                "decide_s": round(decided - started, 3),
+                "total_s": round(time.monotonic() - started, 3),
+            }
+            await finish_relink(conn, relink_id, "success", utcnow(), stats)
+        log.info("identity_relinked", trigger=trigger, relink_id=relink_id, **stats)
+        return RelinkResult("success", relink_id=relink_id, stats=stats)
+
+    async def relink_quietly(self, *, trigger: str) -> RelinkResult:
+        """:meth:`relink` for callers that must not fail because of it (a finished run)."""
+        try:
+            return await self.relink(trigger=trigger)
+        except Exception as exc:  # the run it follows succeeded; the next relink retries
+            log.exception("identity_relink_failed", trigger=trigger)
+            return RelinkResult("failed", reason=f"{type(exc).__name__}: {exc}")
+
+    async def decide(
+        self, a: CoinRef, b: CoinRef, *, accept: bool, decided_by: str, note: str | None
+    ) -> DecisionResult:
+        """Record a human's verdict on two coins (sticky) and relink at once, so an accepted
+        pair shares one asset and a rejected one never does, observations included."""
+        async with self.engine.begin() as conn:
+            review_id = await decide(
+                conn, a, b, accept=accept, decided_by=decided_by, note=note, now=utcnow()
+            )
+        result = await self.relink(trigger=f"decision {review_id}")
+        first, second = sorted((a, b))
+        return DecisionResult(review_id, first, second, accept, result)
+
+    async def decide_review(
+        self, review_id: int, *, accept: bool, decided_by: str, note: str | None
+    ) -> DecisionResult | None:
+        """:meth:`decide` on a review item's pair; ``None`` when there is no such item."""
+        async with self.engine.connect() as conn:
+            pair = await review_item(conn, review_id)
+        if pair is None:
+            return None
+        return await self.decide(*pair, accept=accept, decided_by=decided_by, note=note)
