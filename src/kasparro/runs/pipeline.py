@@ -22,6 +22,7 @@ from kasparro import metrics
 from kasparro.load.backfill import targets as backfill_targets
 from kasparro.load.identity import LINKED_SOURCES
 from kasparro.load.raw import loaded_fingerprints, purge_raw, save_raw
+from kasparro.load.venues import listed_markets
 from kasparro.runs import repository as repo
 from kasparro.runs.batches import Batch, page_batches
 from kasparro.runs.commit import commit_group
@@ -41,6 +42,8 @@ from kasparro.sources.base import (
     ReferenceSource,
     Source,
     SourceError,
+    VenueMarketsSource,
+    VenueSource,
 )
 
 log = structlog.get_logger(__name__)
@@ -126,9 +129,10 @@ class Pipeline:
             except Exception:  # the database is down: let the next run here take it over
                 self.ledger.ended_unreleased(self.engine, lease, self.owner)
         linked = isinstance(source, MarketSource) and source.namespace in LINKED_SOURCES
-        if result.status in OK and (
-            isinstance(source, ReferenceSource) or (linked and result.new_ids > 0)
-        ):
+        reference = isinstance(source, ReferenceSource) and not isinstance(
+            source, VenueMarketsSource
+        )
+        if result.status in OK and (reference or (linked and result.new_ids > 0)):
             # After the lease is released: a relink never delays the source's next run.
             outcome = await relink_quietly(self.engine, trigger=f"{name} run {result.run_id}")
             result.relink = outcome.status
@@ -237,6 +241,8 @@ class Pipeline:
         name = source.name
         if isinstance(source, HistorySource):
             await self._plan_backfill(source)
+        elif isinstance(source, VenueSource):
+            await self._hand_markets(source)
         known = await self._known(name, run_id)
         size = self.settings.load_batch_rows
 
@@ -294,6 +300,14 @@ class Pipeline:
                 f"{source.namespace} lists"
             )
         source.plan(found)
+
+    async def _hand_markets(self, source: VenueSource) -> None:
+        """A venue's tickers are read with its stored market list (a plain read, inside the
+        lease, before the first request)."""
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(kasparro_read_only=True)
+            markets = await listed_markets(conn, source.venue)
+        source.use_markets(markets)
 
     async def _commit_shielded(
         self, source: Source, run_id: int, group: list[Batch], result: RunResult

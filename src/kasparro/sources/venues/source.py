@@ -34,7 +34,7 @@ from kasparro.sources.base import (
     VenueSource,
 )
 from kasparro.sources.http import Fetcher
-from kasparro.sources.venues.ccxt_client import Session
+from kasparro.sources.venues.ccxt_client import Session, replay
 from kasparro.sources.venues.settings import VenueSettings
 from kasparro.venues.models import VenueMarket
 from kasparro.venues.normalize import normalize_market, normalize_ticker
@@ -85,6 +85,24 @@ def unbundle(raw: RawResponse) -> list[RawResponse]:
                     e["body"].encode(), raw.fetched_at)
         for e in orjson.loads(raw.body)
     ]  # fmt: skip
+
+
+async def renormalize_tickers(
+    venue: str, config: VenueSettings, raw: RawResponse, markets: list[dict[str, Any]]
+) -> list[Any]:
+    """An archived ticker payload parsed again (ccxt, no I/O) with the market list it was
+    read with: the run's records, or rejections, as the original run made them."""
+    exchange = replay(config.exchange, config.ccxt_options, unbundle(raw), markets)
+    tickers = await exchange.fetch_tickers()
+    by_symbol = {}
+    for item in markets:
+        market = normalize_market(item, venue=venue, id_fields=config.id_fields)
+        if isinstance(market, VenueMarket):
+            by_symbol[market.symbol] = market
+    return [
+        normalize_ticker(t, venue=venue, markets=by_symbol, fetched_at=raw.fetched_at)
+        for t in tickers.values()
+    ]
 
 
 class _Venue:
