@@ -73,7 +73,9 @@ async def _rates(engine: AsyncEngine, settings: Any) -> dict[str, Any]:
 async def test_the_measured_usdt_rate_follows_the_emulators_depeg(
     engine: AsyncEngine, db_url: str, emulator_factory: Any
 ) -> None:
-    emu = emulator_factory(EmulatorConfig(coins=600, venue_bad_days=["depeg:USDT:pct=3,from=2,to=4"]))
+    emu = emulator_factory(
+        EmulatorConfig(coins=600, venue_bad_days=["depeg:USDT:pct=3,from=2,to=4"])
+    )
     settings = make_settings(db_url, **venue_urls(emu))
     await run_etl(engine, settings, *(f"{v}_markets" for v in VENUE_NAMES))
     before = await _rates(engine, settings)

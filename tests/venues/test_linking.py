@@ -30,7 +30,9 @@ GOLDEN = json.loads((Path(__file__).parents[1] / "fixtures/venue_links/golden.js
 
 def _golden_candidates(case: dict) -> list[Candidate]:
     return [
-        Candidate(i, c["key"], c["symbol"], None if c["price_usd"] is None else Decimal(c["price_usd"]))
+        Candidate(
+            i, c["key"], c["symbol"], None if c["price_usd"] is None else Decimal(c["price_usd"])
+        )
         for i, c in enumerate(case["candidates"], start=1)
     ]
 
@@ -38,7 +40,9 @@ def _golden_candidates(case: dict) -> list[Candidate]:
 @pytest.mark.parametrize("case", GOLDEN, ids=[c["id"] for c in GOLDEN])
 def test_golden_collisions_link_as_expected(case: dict) -> None:
     by_symbol, by_key = index(_golden_candidates(case))
-    market = MarketBase(case["venue"], case["base_id"], case["base"], Decimal(case["market_price_usd"]))
+    market = MarketBase(
+        case["venue"], case["base_id"], case["base"], Decimal(case["market_price_usd"])
+    )
     decision = link_base(market, by_symbol, by_key)
     keys = {c.asset_id: c.key for c in by_key.values()}
     if case["expected"] == "review":
@@ -54,7 +58,9 @@ def test_golden_set_has_no_wrong_link_and_covers_the_named_collisions() -> None:
     wrong = 0
     for case in GOLDEN:
         by_symbol, by_key = index(_golden_candidates(case))
-        market = MarketBase(case["venue"], case["base_id"], case["base"], Decimal(case["market_price_usd"]))
+        market = MarketBase(
+            case["venue"], case["base_id"], case["base"], Decimal(case["market_price_usd"])
+        )
         d = link_base(market, by_symbol, by_key)
         keys = {c.asset_id: c.key for c in by_key.values()}
         if d.status == LINKED and keys[d.asset_id] != case["expected"]:
@@ -68,11 +74,15 @@ def test_golden_set_has_no_wrong_link_and_covers_the_named_collisions() -> None:
 
 
 def _c(asset_id: int, key: str, symbol: str, price: str | None, *contracts: str) -> Candidate:
-    return Candidate(asset_id, key, symbol, None if price is None else Decimal(price), frozenset(contracts))
+    return Candidate(
+        asset_id, key, symbol, None if price is None else Decimal(price), frozenset(contracts)
+    )
 
 
 def test_a_contract_decides_between_same_ticker_coins() -> None:
-    by_symbol, by_key = index([_c(1, "a", "X", "1.0", "eth:0xaa"), _c(2, "b", "X", "1.1", "eth:0xbb")])
+    by_symbol, by_key = index(
+        [_c(1, "a", "X", "1.0", "eth:0xaa"), _c(2, "b", "X", "1.1", "eth:0xbb")]
+    )
     m = MarketBase("v", "X", "X", Decimal("1.05"), frozenset({"eth:0xbb"}))
     d = link_base(m, by_symbol, by_key, overrides={})
     assert (d.status, d.method, d.asset_id) == (LINKED, "contract", 2)
@@ -120,7 +130,9 @@ def universe_links(coins: int, seed: int, tick: int = 0) -> tuple[int, int, int]
             quotes.append(_Q(venue, market_id, m.base, m.quote, q.last, q.base_volume))
             if m.asset is not None:
                 truth[(venue, m.base)] = m.asset.cg_id
-    excluded = frozenset((v, f"{m.base}/{m.quote}") for v in VENUES for m in model.listings(v) if m.alias_of)
+    excluded = frozenset(
+        (v, f"{m.base}/{m.quote}") for v in VENUES for m in model.listings(v) if m.alias_of
+    )
     rates = measure_rates(quotes, excluded=excluded)
     prices: dict[tuple[str, str], Decimal] = {}
     for q in quotes:  # the base's first market with a measured quote rate
@@ -136,7 +148,12 @@ def universe_links(coins: int, seed: int, tick: int = 0) -> tuple[int, int, int]
     keys = {c.asset_id: c.key for c in candidates}
     links = correct = 0
     for (venue, base), key in truth.items():
-        d = link_base(MarketBase(venue, base, base, prices.get((venue, base))), by_symbol, by_key, overrides={})
+        d = link_base(
+            MarketBase(venue, base, base, prices.get((venue, base))),
+            by_symbol,
+            by_key,
+            overrides={},
+        )
         if d.status == LINKED:
             links += 1
             assert d.asset_id is not None

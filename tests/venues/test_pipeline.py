@@ -6,11 +6,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
-
-import orjson
 
 from kasparro.emulator import EmulatorConfig
 from kasparro.load.raw import decode_body
@@ -42,20 +41,25 @@ async def test_first_run_loads_markets_then_tickers_of_every_venue(
     stats = emu.state.stats()["venues"]
     for venue in VENUE_NAMES:
         tickers, markets = results[venue], results[f"{venue}_markets"]
-        stored = await count(
-            engine, "SELECT count(*) FROM venue_quotes WHERE venue=:v", v=venue
-        )
+        stored = await count(engine, "SELECT count(*) FROM venue_quotes WHERE venue=:v", v=venue)
         assert stored == tickers.loaded == tickers.fetched > 50
         assert markets.loaded == tickers.fetched  # one ticker per listed market
-        assert await count(
-            engine, "SELECT count(*) FROM venue_markets WHERE venue=:v AND listed", v=venue
-        ) == markets.loaded
+        assert (
+            await count(
+                engine, "SELECT count(*) FROM venue_markets WHERE venue=:v AND listed", v=venue
+            )
+            == markets.loaded
+        )
         # Raw bodies archived: the ticker payload and the market list's bundle.
-        assert await count(engine, "SELECT count(*) FROM raw_responses WHERE source=:s",
-                           s=venue) == 1
+        assert (
+            await count(engine, "SELECT count(*) FROM raw_responses WHERE source=:s", s=venue) == 1
+        )
     # One request for all tickers; the market list: Binance and OKX 1, Kraken 2, Coinbase 5.
     assert {v: stats[v]["200"] for v in VENUE_NAMES} == {
-        "binance": 2, "okx": 2, "kraken": 3, "coinbase": 6
+        "binance": 2,
+        "okx": 2,
+        "kraken": 3,
+        "coinbase": 6,
     }
 
 
@@ -74,11 +78,14 @@ async def test_quotes_keep_the_venues_spelling_exact_decimals_and_timestamps(
             )
         ).one()
         binance = (
-            await conn.execute(
-                select(venue_quotes).where(venue_quotes.c.market_id == "BTCUSDT")
-            )
+            await conn.execute(select(venue_quotes).where(venue_quotes.c.market_id == "BTCUSDT"))
         ).one()
-    assert (btc.market_id, btc.base, btc.base_id, btc.quote_id) == ("XXBTZUSD", "BTC", "XXBT", "ZUSD")
+    assert (btc.market_id, btc.base, btc.base_id, btc.quote_id) == (
+        "XXBTZUSD",
+        "BTC",
+        "XXBT",
+        "ZUSD",
+    )
     assert not btc.venue_time and btc.observed_at == btc.fetched_at  # Kraken sends none
     assert binance.venue_time and binance.observed_at < binance.fetched_at  # closeTime
     # The venue's text, exactly (eight decimals on Binance).
@@ -145,7 +152,12 @@ async def test_a_renamed_ticker_unlists_the_old_market_and_quarantines_unknown_o
     assert all("not in the venue's market list" in r[0] for r in reasons)
     await run_etl(engine, settings, f"{venue}_markets")
     fresh = (await run_etl(engine, settings, venue))[venue]
-    reasons = await rows(engine, "SELECT reason FROM quarantine WHERE source=:s AND first_run_id=:r", s=venue, r=fresh.run_id)
+    reasons = await rows(
+        engine,
+        "SELECT reason FROM quarantine WHERE source=:s AND first_run_id=:r",
+        s=venue,
+        r=fresh.run_id,
+    )
     assert fresh.status == "success" and fresh.rejected == 0, reasons
     async with engine.connect() as conn:
         listed = dict(
@@ -193,5 +205,9 @@ async def test_an_archived_ticker_payload_normalizes_again_to_the_stored_quotes(
     for quote in again:
         row = stored[quote.market_id]
         assert (quote.last, quote.bid, quote.ask, quote.base_volume, quote.observed_at) == (
-            row.last, row.bid, row.ask, row.base_volume, row.observed_at
+            row.last,
+            row.bid,
+            row.ask,
+            row.base_volume,
+            row.observed_at,
         )

@@ -47,8 +47,9 @@ async def load_markets(
     if markets:
         ids = [m.market_id for m in markets]
         found = await conn.execute(
-            select(venue_markets.c.market_id, venue_markets.c.unified, venue_markets.c.listed)
-            .where(venue_markets.c.venue == venue, venue_markets.c.market_id.in_(ids))
+            select(
+                venue_markets.c.market_id, venue_markets.c.unified, venue_markets.c.listed
+            ).where(venue_markets.c.venue == venue, venue_markets.c.market_id.in_(ids))
         )
         stored = {r.market_id: (r.unified, r.listed) for r in found}
     rows, changed = [], 0
@@ -192,7 +193,7 @@ async def _advance_latest(
                 "quote_id": ids[(q.venue, q.market_id, q.observed_at)],
                 "observed_at": q.observed_at,
                 "fetched_at": q.fetched_at,
-                "changed_at": q.observed_at if moved else prior.changed_at,
+                "changed_at": q.observed_at if moved or prior is None else prior.changed_at,
                 "signature": sig,
             }
         )

@@ -145,11 +145,15 @@ def _estimates(
         direct = markets.get((currency, anchor))
         if direct is not None:
             usd = direct.last * rate.usd
-            out.append(Estimate(venue, method, (direct.market_id,), usd, _usd_volume(direct, rate.usd)))
+            out.append(
+                Estimate(venue, method, (direct.market_id,), usd, _usd_volume(direct, rate.usd))
+            )
         inverse = markets.get((anchor, currency))
         if inverse is not None:
             usd = rate.usd / inverse.last
-            out.append(Estimate(venue, method, (inverse.market_id,), usd, _usd_volume(inverse, rate.usd)))
+            out.append(
+                Estimate(venue, method, (inverse.market_id,), usd, _usd_volume(inverse, rate.usd))
+            )
         for (base, quote), in_currency in markets.items():
             if quote != currency or base in (anchor, currency):
                 continue

@@ -160,7 +160,9 @@ def link_base(
     return decide(REVIEW, "symbol+price", None, reason=reason, candidates=evidence)
 
 
-def index(candidates: Iterable[Candidate]) -> tuple[dict[str, list[Candidate]], dict[str, Candidate]]:
+def index(
+    candidates: Iterable[Candidate],
+) -> tuple[dict[str, list[Candidate]], dict[str, Candidate]]:
     """Candidates by upper-cased symbol, and by key."""
     by_symbol: dict[str, list[Candidate]] = {}
     by_key: dict[str, Candidate] = {}

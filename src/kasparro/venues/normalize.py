@@ -102,7 +102,9 @@ def normalize_ticker(
     if last is None or last <= 0:
         return Rejection(f"{market.market_id}: no positive last price", item, market.market_id)
     if any(v is not None and v < 0 for v in (bid, ask, base_volume, quote_volume)):
-        return Rejection(f"{market.market_id}: a negative bid, ask or volume", item, market.market_id)
+        return Rejection(
+            f"{market.market_id}: a negative bid, ask or volume", item, market.market_id
+        )
     if bid is not None and ask is not None and bid > ask:
         return Rejection(
             f"{market.market_id}: crossed book (bid {bid} > ask {ask})", item, market.market_id

@@ -6,10 +6,10 @@ A bad day is ``kind:target[:key=value,...]`` (or a :class:`BadDay`), active for 
 | spec | what the venue serves |
 |---|---|
 | ``stale:binance`` | the data of tick ``from`` forever after, timestamps included |
-| ``outlier:kraken:pct=8`` | every price ``pct`` % off the market (5-20 % is a realistic bad venue; negative: below) |
+| ``outlier:kraken:pct=8`` | every price ``pct`` % off the market (5-20 %: a bad venue) |
 | ``halt:okx:market=SOL/USDT`` | that market frozen at tick ``from``, no volume, listed as halted |
 | ``thin:coinbase:market=ADA/USD`` | 1/10,000 of its volume and a 5 % spread |
-| ``depeg:USDT:pct=3`` | the stablecoin worth ``pct`` % less than a dollar, on every venue (the market) |
+| ``depeg:USDT:pct=3`` | the stablecoin ``pct`` % under a dollar, on every venue |
 | ``rename:binance:market=MATIC,new=POL`` | the venue lists that ticker as ``new`` |
 
 ``market`` takes ``BASE/QUOTE`` in the emulator's unified tickers (``BTC/USD``, not

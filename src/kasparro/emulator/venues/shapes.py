@@ -63,6 +63,10 @@ def _open(model: VenueModel, listing: Listing, tick: int, q: Quote) -> Decimal:
 # --- Binance (api.binance.com/api/v3) --------------------------------------------------------
 
 
+def _limit(kind: str, interval: str, num: int, limit: int) -> dict[str, Any]:
+    return {"rateLimitType": kind, "interval": interval, "intervalNum": num, "limit": limit}
+
+
 def binance_exchange_info(model: VenueModel, tick: int, params: Params) -> tuple[int, bytes]:
     now = model.internal_ms(tick) + model.shift_ms
     symbols = []
@@ -101,7 +105,11 @@ def binance_exchange_info(model: VenueModel, tick: int, params: Params) -> tuple
                         "maxQty": "9000.00000000",
                         "stepSize": "0.00001000",
                     },
-                    {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": True},
+                    {
+                        "filterType": "NOTIONAL",
+                        "minNotional": "5.00000000",
+                        "applyMinToMarket": True,
+                    },
                 ],
                 "permissions": [],
                 "permissionSets": [["SPOT"]],
@@ -114,10 +122,10 @@ def binance_exchange_info(model: VenueModel, tick: int, params: Params) -> tuple
             "timezone": "UTC",
             "serverTime": now,
             "rateLimits": [
-                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
-                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
-                {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
-                {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
+                _limit("REQUEST_WEIGHT", "MINUTE", 1, 6000),
+                _limit("ORDERS", "SECOND", 10, 100),
+                _limit("ORDERS", "DAY", 1, 200000),
+                _limit("RAW_REQUESTS", "MINUTE", 5, 61000),
             ],
             "exchangeFilters": [],
             "symbols": symbols,
@@ -138,7 +146,9 @@ def binance_ticker_24hr(model: VenueModel, tick: int, params: Params) -> tuple[i
             {
                 "symbol": base + quote,
                 "priceChange": fixed(q.last - open_, 8),
-                "priceChangePercent": fixed((q.last - open_) / open_ * 100, 3) if open_ else "0.000",
+                "priceChangePercent": fixed((q.last - open_) / open_ * 100, 3)
+                if open_
+                else "0.000",
                 "weightedAvgPrice": fixed(vwap, 8),
                 "prevClosePrice": fixed(open_, 8),
                 "lastPrice": fixed(q.last, 8),
@@ -185,7 +195,11 @@ def kraken_pair(base: str, quote: str) -> tuple[str, str, str]:
     base_id, base_alt = kraken_asset(base)
     quote_id, quote_alt = kraken_asset(quote)
     quote_short = quote_alt.removeprefix("Z") if quote in ("USD", "EUR") else quote_alt
-    altname = base_alt.removeprefix("Z") + quote_short if base in ("USD", "EUR") else base_alt + quote_short
+    altname = (
+        base_alt.removeprefix("Z") + quote_short
+        if base in ("USD", "EUR")
+        else base_alt + quote_short
+    )
     if base in KRAKEN_IDS and quote in KRAKEN_IDS:
         pair = base_id + quote_id  # XXBTZUSD, XETHXXBT, ZEURZUSD
     elif base == "USDT" and quote == "USD":
@@ -289,7 +303,7 @@ def okx_instruments(model: VenueModel, tick: int, params: Params) -> tuple[int, 
     if inst is None:
         return 400, b'{"code":"51000","data":[],"msg":"Parameter instType error"}'
     data = []
-    for base, quote, m in ([] if inst != "SPOT" else markets(model, "okx", tick)):
+    for base, quote, m in [] if inst != "SPOT" else markets(model, "okx", tick):
         q = model.quote(m, tick)
         data.append(
             {
@@ -335,7 +349,7 @@ def okx_tickers(model: VenueModel, tick: int, params: Params) -> tuple[int, byte
     if inst is None:
         return 400, b'{"code":"51000","data":[],"msg":"Parameter instType error"}'
     data = []
-    for base, quote, m in ([] if inst != "SPOT" else markets(model, "okx", tick)):
+    for base, quote, m in [] if inst != "SPOT" else markets(model, "okx", tick):
         q = model.quote(m, tick)
         open_ = _open(model, m, tick, q)
         data.append(

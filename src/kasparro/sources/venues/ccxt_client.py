@@ -84,7 +84,7 @@ def build(
 def classify(exchange: Any, url: str, body: bytes) -> Any:
     """The decoded body, or the error it reports as a transient or terminal source error;
     a body that is not JSON raises ``ValueError`` (retried like a truncated body)."""
-    from ccxt.base.errors import BaseError, NetworkError  # noqa: PLC0415 (heavy module)
+    from ccxt.base.errors import BaseError, NetworkError
 
     text = body.decode("utf-8", "replace")
     try:

@@ -29,18 +29,28 @@ class VenueSettings(HttpSourceSettings):
     ] = 3600.0
     markets_refresh_seconds: Annotated[
         float,
-        Field(ge=0, description="the market list is fetched again once older than this (0: every run)"),
+        Field(
+            ge=0, description="the market list is fetched again once older than this (0: every run)"
+        ),
     ] = 86400.0
     ccxt_options: Annotated[
-        dict[str, Any], Field(description="ccxt exchange options (JSON), e.g. which market types to load")
-    ] = {}  # noqa: RUF012 (pydantic copies defaults)
+        dict[str, Any],
+        Field(description="ccxt exchange options (JSON), e.g. which market types to load"),
+    ] = {}
     retry_statuses: Annotated[
         list[int], Field(description="HTTP statuses retried after Retry-After, besides 5xx")
-    ] = [429]  # noqa: RUF012
+    ] = [429]
     id_fields: Annotated[
         tuple[str, str] | None,
-        Field(description="fields of the venue's market record spelling base and quote, when ccxt's ids are unified"),
+        Field(
+            description="fields of the venue's market record that spell base and quote "
+            "(when ccxt's ids are already unified)"
+        ),
     ] = None
+
+
+_RETRY = "HTTP statuses retried after Retry-After, besides 5xx"
+_ID_FIELDS = "fields of the venue's market record that spell base and quote"
 
 
 def venue_settings(
@@ -56,14 +66,27 @@ def venue_settings(
 ) -> type[VenueSettings]:
     """``<Label>Settings``: :class:`VenueSettings` with this venue's defaults; ``budget``
     says how ``requests_per_minute`` follows from the venue's published limits."""
-    model: type[VenueSettings] = create_model(  # type: ignore[call-overload]
-        f"{label.replace(' ', '')}Settings",
-        __base__=VenueSettings,
-        base_url=(str, Field(default=public_url, description="the venue's REST base URL")),
-        exchange=(str, Field(default=exchange, description="the ccxt exchange id")),
-        requests_per_minute=(float, Field(default=requests_per_minute, gt=0, description=budget)),
-        ccxt_options=(dict[str, Any], Field(default=dict(options or {}), description="ccxt options (JSON)")),
-        retry_statuses=(list[int], Field(default=list(retry_statuses), description="statuses retried after Retry-After, besides 5xx")),
-        id_fields=(tuple[str, str] | None, Field(default=id_fields, description="fields of the venue's market record spelling base and quote")),
-    )  # fmt: skip
+    fields: dict[str, Any] = {
+        "base_url": (str, Field(default=public_url, description="the venue's REST base URL")),
+        "exchange": (str, Field(default=exchange, description="the ccxt exchange id")),
+        "requests_per_minute": (
+            float,
+            Field(default=requests_per_minute, gt=0, description=budget),
+        ),
+        "ccxt_options": (
+            dict[str, Any],
+            Field(default=dict(options or {}), description="ccxt exchange options (JSON)"),
+        ),
+        "retry_statuses": (
+            list[int],
+            Field(default=list(retry_statuses), description=_RETRY),
+        ),
+        "id_fields": (
+            tuple[str, str] | None,
+            Field(default=id_fields, description=_ID_FIELDS),
+        ),
+    }
+    model: type[VenueSettings] = create_model(
+        f"{label.replace(' ', '')}Settings", __base__=VenueSettings, **fields
+    )
     return model

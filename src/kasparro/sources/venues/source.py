@@ -55,7 +55,10 @@ TICKER_CONTRACT: Final = {
 }
 MARKET_CONTRACT: Final = {
     k: FieldSpec(frozenset({"string"})) for k in ("id", "symbol", "base", "quote", "baseId")
-} | {"quoteId": FieldSpec(frozenset({"string"})), "active": FieldSpec(frozenset({"boolean", "null"}))}
+} | {
+    "quoteId": FieldSpec(frozenset({"string"})),
+    "active": FieldSpec(frozenset({"boolean", "null"})),
+}
 
 
 def bundle(endpoint: str, params: dict[str, Any], captured: list[RawResponse]) -> RawResponse:
@@ -122,7 +125,9 @@ class _Venue:
             self._ctx.settings,
             retry_statuses=frozenset(self.config.retry_statuses),
         )
-        return Session(self.config.exchange, self.config.ccxt_options, fetcher, self.config.base_url)
+        return Session(
+            self.config.exchange, self.config.ccxt_options, fetcher, self.config.base_url
+        )
 
 
 class TickerSource(_Venue, VenueSource):
