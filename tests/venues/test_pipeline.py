@@ -8,12 +8,13 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.emulator import EmulatorConfig
 from kasparro.load.raw import decode_body
 from kasparro.load.venues import listed_markets
+from kasparro.query.venues import market_links
 from kasparro.sources.base import RawResponse
 from kasparro.sources.venues.source import renormalize_tickers
 from kasparro.store.schema import raw_responses
@@ -211,3 +212,38 @@ async def test_an_archived_ticker_payload_normalizes_again_to_the_stored_quotes(
             row.base_volume,
             row.observed_at,
         )
+
+
+async def test_venue_bases_are_linked_to_the_aggregators_assets_after_a_run(
+    engine: AsyncEngine, db_url: str, emulator_factory: Any
+) -> None:
+    emu = emulator_factory(EmulatorConfig(coins=600))
+    settings = make_settings(
+        db_url,
+        coingecko_base_url=emu.coingecko_base_url,
+        coinpaprika_base_url=emu.coinpaprika_base_url,
+        coingecko_max_coins="all",
+        **venue_urls(emu),
+    )
+    await run_etl(engine, settings, "coingecko", "coinpaprika")
+    await run_etl(engine, settings, *(n for v in VENUE_NAMES for n in (f"{v}_markets", v)))
+    truth = emu.state.venues.model.truth()
+    async with engine.connect() as conn:
+        links = await market_links(conn)
+        cg_ids = dict(
+            (await conn.execute(text(
+                "SELECT asset_id, source_asset_id FROM asset_mappings WHERE source='coingecko'"
+            ))).all()
+        )  # fmt: skip
+    linked = [link for link in links if link["status"] == "linked"]
+    assert len(linked) > 0.8 * len(links) > 200
+    wrong = [
+        link
+        for link in linked
+        if cg_ids.get(link["asset_id"]) != truth[link["venue"]].get(link["base"])
+        and truth[link["venue"]].get(link["base"]) is not None
+    ]
+    assert not wrong, wrong[:3]
+    kraken_btc = next(x for x in links if x["venue"] == "kraken" and x["base_id"] == "XXBT")
+    assert cg_ids[kraken_btc["asset_id"]] == "bitcoin"
+    assert kraken_btc["evidence"]["candidates"]

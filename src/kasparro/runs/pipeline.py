@@ -34,6 +34,7 @@ from kasparro.runs.prefetch import prefetched
 from kasparro.runs.result import ProgressCallback, RunResult
 from kasparro.runs.status import OK, RunStatus
 from kasparro.runs.stop import RunStop
+from kasparro.runs.venue_links import link_venue_quietly
 from kasparro.settings import Settings
 from kasparro.sources.base import (
     HistorySource,
@@ -132,6 +133,9 @@ class Pipeline:
         reference = isinstance(source, ReferenceSource) and not isinstance(
             source, VenueMarketsSource
         )
+        if result.status in OK and isinstance(source, VenueSource):
+            # The venue's bases -> canonical assets (venue_market_links), after the lease.
+            await link_venue_quietly(self.engine, source.venue)
         if result.status in OK and (reference or (linked and result.new_ids > 0)):
             # After the lease is released: a relink never delays the source's next run.
             outcome = await relink_quietly(self.engine, trigger=f"{name} run {result.run_id}")
