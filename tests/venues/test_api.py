@@ -17,3 +17,14 @@ async def test_sources_lists_the_venues_with_their_kind(api_client: httpx.AsyncC
     assert "binance" not in body["live_markets"]
     bad = await api_client.get("/api/v1/data", params={"source": "binance"})
     assert bad.status_code == 422  # venue quotes are not USD observations
+
+
+async def test_the_openapi_schema_documents_the_venue_kind(api_client: httpx.AsyncClient) -> None:
+    schema = (await api_client.get("/openapi.json")).json()
+    kinds = [
+        prop["enum"]
+        for component in schema["components"]["schemas"].values()
+        for name, prop in component.get("properties", {}).items()
+        if name == "kind" and "enum" in prop
+    ]
+    assert any("venue" in enum for enum in kinds)
