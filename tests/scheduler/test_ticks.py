@@ -219,6 +219,8 @@ def test_enabled_sources_are_validated(tmp_path: Path) -> None:
         "csv": 60.0,
         "coingecko_reference": 3600.0,
         "coinpaprika_reference": 3600.0,
+        **{v: 120.0 for v in ("binance", "coinbase", "kraken", "okx")},
+        **{f"{v}_markets": 3600.0 for v in ("binance", "coinbase", "kraken", "okx")},
     }
 
 
