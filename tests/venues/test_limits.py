@@ -10,6 +10,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.emulator import EmulatorConfig
+from kasparro.sources.http import Fetcher, Limiters, UpstreamError
 from tests.fixtures.etl import VENUE_NAMES, make_settings, run_etl, venue_urls
 
 
@@ -93,3 +94,37 @@ async def test_default_budgets_stay_inside_the_venues_published_limits(
         assert all(r.status == "success" for r in results.values())
     stats = emu.state.stats()["venues"]
     assert all(stats[v].get("rate_limited", 0) == 0 for v in VENUE_NAMES), stats
+
+
+async def test_a_retry_after_holds_for_every_later_request_to_that_venue(
+    emulator_factory: Any,
+) -> None:
+    """After Binance's 418 (a ban, Retry-After 3600 s), the fetcher asks nothing more of
+    Binance in this process until then: the next request fails at once, saying why."""
+    clock = Clock()
+    emu = emulator_factory(
+        EmulatorConfig(coins=400, venue_rate_limits={"binance": 80}, clock=clock,
+                       binance_ban_seconds=3600)
+    )  # fmt: skip
+    settings = make_settings("sqlite+aiosqlite:///unused.db", http_max_retry_after_seconds=5)
+    limiters = Limiters({"binance": 60_000})
+    url = f"{emu.base_url}/binance/api/v3/ticker/24hr"
+    async with httpx.AsyncClient() as http:
+        fetcher = Fetcher("binance", http, limiters, settings, retry_statuses=frozenset({429, 418}))
+
+        async def ask() -> str:
+            try:
+                await fetcher.get(url, endpoint="/api/v3/ticker/24hr", params={}, parse=bytes)
+            except UpstreamError as exc:
+                return str(exc)
+            return "ok"
+
+        assert await ask() == "ok"  # 80 weight: the whole minute's budget
+        await http.get(url)  # someone else on this IP ignores the limit: 429
+        await http.get(url)  # ... and comes back before its Retry-After: banned (418)
+        banned = await ask()
+        assert "418" in banned
+        seen = emu.state.stats()["venues"]["binance"]["requests"]
+        again = await ask()
+    assert "asked to wait" in again and "KASPARRO_HTTP_MAX_RETRY_AFTER_SECONDS" in again
+    assert emu.state.stats()["venues"]["binance"]["requests"] == seen  # nothing was sent
