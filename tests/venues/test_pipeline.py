@@ -227,6 +227,10 @@ async def test_venue_bases_are_linked_to_the_aggregators_assets_after_a_run(
     )
     await run_etl(engine, settings, "coingecko", "coinpaprika")
     await run_etl(engine, settings, *(n for v in VENUE_NAMES for n in (f"{v}_markets", v)))
+    # A venue linked before the others' quotes were in has no measured USDT rate yet (Binance
+    # and OKX list no USD market): its bases wait in review; the next run links them.
+    emu.state.tick()
+    await run_etl(engine, settings, *VENUE_NAMES)
     truth = emu.state.venues.model.truth()
     async with engine.connect() as conn:
         links = await market_links(conn)

@@ -11,10 +11,17 @@ from alembic import command
 from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kasparro.load.venue_links import save_decisions
 from kasparro.load.venues import listed_markets, load_markets, load_quotes
 from kasparro.store.engine import create_engine
 from kasparro.store.migrate import alembic_config, upgrade
-from kasparro.store.venue_schema import venue_latest_quotes, venue_markets, venue_quotes
+from kasparro.store.venue_schema import (
+    venue_latest_quotes,
+    venue_market_links,
+    venue_markets,
+    venue_quotes,
+)
+from kasparro.venues.linking import LINKED, REVIEW, Decision
 from kasparro.venues.models import VenueMarket, VenueQuote
 
 T0 = datetime(2022, 2, 23, 11, 31, 45, tzinfo=UTC)
@@ -118,3 +125,19 @@ async def test_a_market_list_is_a_snapshot_that_unlists_what_it_drops(
     assert (first.loaded, second.loaded, second.unchanged) == (2, 1, 1)
     assert listed == ["POLUSD", "XXBTZUSD"]
     assert sorted(kept) == ["MATICUSD", "POLUSD", "XXBTZUSD"]  # history keeps its market
+
+
+async def test_link_decisions_are_sticky(engine: AsyncEngine) -> None:
+    def linked(asset_id: int) -> Decision:
+        return Decision("kraken", "XXBT", "BTC", LINKED, "symbol+price", asset_id, {"n": 1})
+
+    unpriced = Decision("kraken", "XXBT", "BTC", REVIEW, "symbol", None, {"reason": "no USD price"})
+    async with engine.begin() as conn:
+        await save_decisions(conn, [linked(7)], T0)
+        await save_decisions(conn, [unpriced], T0)  # nothing contradicts: kept
+        kept = (await conn.execute(select(venue_market_links))).one()
+        await save_decisions(conn, [linked(8)], T0)  # the evidence moved: review, not a move
+        moved = (await conn.execute(select(venue_market_links))).one()
+    assert (kept.status, kept.asset_id) == (LINKED, 7)
+    assert (moved.status, moved.asset_id, moved.method) == (REVIEW, 7, "conflict")
+    assert '"now_points_to":8' in moved.evidence

@@ -96,15 +96,16 @@ async def save_decisions(
     for d in decisions:
         status, method, asset_id, evidence = d.status, d.method, d.asset_id, dict(d.evidence)
         prior = stored.get(d.base_id)
-        if (
-            prior is not None
-            and prior.status == LINKED
-            and prior.asset_id is not None
-            and asset_id != prior.asset_id
-        ):
-            evidence["was_linked_to"] = prior.asset_id
-            evidence["now_points_to"] = asset_id
-            status, asset_id, method = REVIEW, prior.asset_id, "conflict"
+        if prior is not None and prior.status == LINKED and asset_id != prior.asset_id:
+            if d.status == REVIEW and d.method == "symbol" and d.asset_id is None:
+                # No price to check this time (no measured rate yet): nothing contradicts
+                # the link, keep it as it was.
+                evidence = {**orjson.loads(prior.evidence), "recheck": evidence.get("reason")}
+                status, asset_id, method = LINKED, prior.asset_id, prior.method
+            else:
+                evidence["was_linked_to"] = prior.asset_id
+                evidence["now_points_to"] = asset_id
+                status, asset_id, method = REVIEW, prior.asset_id, "conflict"
         counts[status] += 1
         rows.append(
             {
