@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from tests.fixtures.etl import CSV_HEADER
+from tests.fixtures.etl import CSV_HEADER, VENUE_NAMES
 
 KASPARRO = [sys.executable, "-m", "kasparro"]
 
@@ -160,6 +160,9 @@ def test_identity_commands_against_the_emulator(tmp_path: Path, emulator: Any) -
         "KASPARRO_COINGECKO_REQUESTS_PER_MINUTE": "60000",
         "KASPARRO_COINPAPRIKA_REQUESTS_PER_MINUTE": "60000",
         "KASPARRO_COINGECKO_MAX_COINS": "all",
+        # Every source runs: the exchanges too, on the emulator.
+        **{f"KASPARRO_{v.upper()}_BASE_URL": f"{emulator.base_url}/{v}" for v in VENUE_NAMES},
+        **{f"KASPARRO_{v.upper()}_REQUESTS_PER_MINUTE": "60000" for v in VENUE_NAMES},
     }
     first = run_cli(["etl", "run"], tmp_path, **env)
     assert first.returncode == 0, first.stderr

@@ -47,7 +47,15 @@ def test_provider_settings_come_from_their_prefix_and_code_overrides_win(
     monkeypatch.setenv("KASPARRO_COINPAPRIKA_REQUESTS_PER_MINUTE", "42")
     monkeypatch.setenv("KASPARRO_COINGECKO_REQUESTS_PER_MINUTE", "7")
     s = Settings(_env_file=None, sources={"coingecko": {"requests_per_minute": 99}})  # type: ignore[call-arg]
-    assert _catalog(s).budgets() == {"coingecko": 99.0, "coinpaprika": 42.0}
+    budgets = _catalog(s).budgets()
+    assert (budgets["coingecko"], budgets["coinpaprika"]) == (99.0, 42.0)
+    # Every HTTP provider declares its own (the venues: from their published limits).
+    assert {k: v for k, v in budgets.items() if k not in ("coingecko", "coinpaprika")} == {
+        "binance": 12.0,
+        "coinbase": 60.0,
+        "kraken": 20.0,
+        "okx": 60.0,
+    }
 
 
 def test_a_bad_provider_setting_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from rich.console import Console
 from rich.panel import Panel
 
+from kasparro.emulator.venues import VENUES as EMULATED_VENUES
 from kasparro.logs import configure_logging
 from kasparro.runtime import Runtime
 from kasparro.settings import Settings
@@ -45,6 +46,12 @@ def demo_runtime(
             "schedule_seconds": 60.0,
         },
         csv={"schedule_seconds": 60.0},
+        # The exchanges, at their own default budgets (the emulator serves each under
+        # /<venue>, from the same market as the aggregators).
+        **{
+            venue: {"base_url": f"{emulator_base}/{venue}", "schedule_seconds": 60.0}
+            for venue in EMULATED_VENUES
+        },
     )
     update: dict[str, object] = {"database_url": database_url}
     if api_port is not None:

@@ -17,6 +17,7 @@ from kasparro.runs.pipeline import Pipeline
 from kasparro.runs.result import RunResult
 from kasparro.settings import Settings
 from tests.fixtures.api import AUTH, TOKEN, make_settings, running_app, wait_for_run, write_csv
+from tests.fixtures.etl import VENUE_NAMES
 
 OTHER_OWNER = "another-host:4242:cafebabe"  # a live holder on another machine
 
@@ -33,6 +34,7 @@ def _offline(db_url: str, tmp_path: Path, **extra: object) -> Settings:
         tmp_path,
         coingecko_base_url="http://127.0.0.1:9/api/v3",
         coinpaprika_base_url="http://127.0.0.1:9/v1",
+        **{f"{v}_base_url": f"http://127.0.0.1:9/{v}" for v in VENUE_NAMES},
         http_max_attempts=1,
         **extra,
     )
@@ -118,17 +120,17 @@ async def test_get_alias_triggers_too(
 
 
 async def test_invalid_requests_are_422(api_client: httpx.AsyncClient) -> None:
-    for body in ({"source": "binance"}, {}, {"source": "csv", "extra": 1}, {"source": 3}, []):
+    for body in ({"source": "bitstamp"}, {}, {"source": "csv", "extra": 1}, {"source": 3}, []):
         resp = await api_client.post("/api/v1/runs", json=body, headers=AUTH)
         assert resp.status_code == 422, body
         assert resp.json()["error"]["code"] == "validation_error"
-    unknown = await api_client.post("/api/v1/runs", json={"source": "binance"}, headers=AUTH)
+    unknown = await api_client.post("/api/v1/runs", json={"source": "bitstamp"}, headers=AUTH)
     assert "Input should be 'coingecko'" in unknown.json()["error"]["message"]
     broken = await api_client.post(
         "/api/v1/runs", content=b"{not json", headers={**AUTH, "content-type": "application/json"}
     )
     assert broken.status_code == 422
-    alias = await api_client.get("/api/v1/trigger-etl", params={"source": "binance"}, headers=AUTH)
+    alias = await api_client.get("/api/v1/trigger-etl", params={"source": "bitstamp"}, headers=AUTH)
     assert alias.status_code == 422
 
 
@@ -147,7 +149,9 @@ async def test_409_while_another_process_holds_the_lease(
         assert alias.status_code == 409
 
         # "all": busy sources are skipped, the free one starts.
-        for busy in ("coingecko", "coinpaprika", "coingecko_reference", "coinpaprika_reference"):
+        venues = [n for v in VENUE_NAMES for n in (v, f"{v}_markets")]
+        for busy in ("coingecko", "coinpaprika", "coingecko_reference", "coinpaprika_reference",
+                     *venues):  # fmt: skip
             await _hold_lease(engine, busy)
         async with engine.begin() as conn:
             await repo.release_lease(conn, "source:csv", OTHER_OWNER)

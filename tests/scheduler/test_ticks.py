@@ -219,6 +219,8 @@ def test_enabled_sources_are_validated(tmp_path: Path) -> None:
         "csv": 60.0,
         "coingecko_reference": 3600.0,
         "coinpaprika_reference": 3600.0,
+        **{v: 120.0 for v in ("binance", "coinbase", "kraken", "okx")},
+        **{f"{v}_markets": 3600.0 for v in ("binance", "coinbase", "kraken", "okx")},
     }
 
 
@@ -247,3 +249,28 @@ async def test_claim_is_a_compare_and_set_that_exactly_one_transaction_wins(
     assert (row["owner"], row["next_run_at"]) == ("a", later)
     # A stale reader (it saw `due`) cannot claim the moved row even when `later` is reached.
     assert await claim_in_new_transaction("c", now=later) is False
+
+
+async def test_a_fresh_stores_first_tick_loads_a_venues_market_list_before_its_tickers(
+    engine: AsyncEngine,
+    db_url: str,
+    http: httpx.AsyncClient,
+    limiters: Limiters,
+    emulator_factory: Any,
+) -> None:
+    # Both due at once on an empty store: the tickers need the market list, so the
+    # scheduler runs the list first instead of failing the tickers' first run.
+    from kasparro.emulator import EmulatorConfig
+    from tests.fixtures.etl import make_settings, venue_urls
+
+    emu = emulator_factory(EmulatorConfig(coins=300))
+    settings = make_settings(
+        db_url, **venue_urls(emu), schedule_enabled_sources=["kraken", "kraken_markets"]
+    )
+    sched = scheduler_for(engine, settings, http, limiters, ManualClock())
+    results = {r.source: r for r in await sched.tick()}
+    assert {n: (r.status, r.error) for n, r in results.items()} == {
+        "kraken": ("success", None),
+        "kraken_markets": ("success", None),
+    }
+    assert results["kraken"].loaded == results["kraken_markets"].loaded > 50

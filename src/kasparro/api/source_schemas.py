@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 class DeclaredSource(BaseModel):
     name: str = Field(description="What runs, checkpoints and `source=` filters are named.")
-    kind: Literal["market", "reference", "history"]
+    kind: Literal["market", "reference", "history", "venue"]
     description: str
     schedule_s: float | None = Field(
         description="How often the scheduler runs it (its provider's settings); null: on demand."

@@ -30,6 +30,7 @@ from kasparro.emulator.faults import (
 from kasparro.emulator.market import PCP_INTERVALS
 from kasparro.emulator.render import Headers, Record
 from kasparro.emulator.state import Emulator
+from kasparro.emulator.venues import VENUES
 from kasparro.emulator.views import CG_ORDERS, MarketsQuery
 
 Scope = MutableMapping[str, Any]
@@ -106,6 +107,8 @@ class EmulatorApp:
             await self._api("coingecko", path[len(CG_PREFIX) :], scope, receive, send)
         elif path == CP_PREFIX or path.startswith(CP_PREFIX + "/"):
             await self._api("coinpaprika", path[len(CP_PREFIX) :], scope, receive, send)
+        elif (venue := path.split("/", 2)[1]) in VENUES:
+            await self._venue(venue, path[len(venue) + 1 :], scope, send)
         else:
             await _send(send, Reply(404, render.CP_ERROR_JSON, b'{"error":"not found"}'))
 
@@ -120,6 +123,19 @@ class EmulatorApp:
                 return
 
     # --- upstream APIs ----------------------------------------------------------------
+
+    async def _venue(self, venue: str, rel: str, scope: Scope, send: Send) -> None:
+        """An exchange's route (emulator/venues: shapes, weights, rate-limit signals)."""
+        emulator = self.emulator
+        if emulator.config.latency_seconds:
+            await asyncio.sleep(emulator.config.latency_seconds)
+        if scope["method"] not in ("GET", "HEAD"):
+            await _send(send, Reply(405, render.CP_ERROR_JSON, b'{"error":"method not allowed"}'))
+            return
+        reply = emulator.venues.handle(venue, rel, _params(scope), emulator.current_tick)
+        tick = str(emulator.current_tick).encode()
+        headers = [*reply.headers, (b"x-emulator-tick", tick)]
+        await _send(send, Reply(reply.status, headers, reply.body))
 
     async def _api(self, api: Api, rel: str, scope: Scope, receive: Receive, send: Send) -> None:
         emulator = self.emulator
@@ -497,6 +513,14 @@ class EmulatorApp:
                     rate_limits=bool(options.get("rate_limits", True)),
                 )
                 result = emulator.stats()
+            elif action == "venue-days" and method == "GET":
+                result = {"bad_days": emulator.venues.bad_days.describe()}
+            elif action == "venue-days" and method == "PUT":
+                days = payload if isinstance(payload, list) else (payload or {}).get("bad_days", [])
+                emulator.venues.bad_days.replace(days)
+                result = {"bad_days": emulator.venues.bad_days.describe()}
+            elif action == "venue-truth" and method == "GET":
+                result = emulator.venues.model.truth()
             elif action == "config" and method == "GET":
                 result = emulator.config.describe()
             elif action == "quirks" and method == "GET":

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from kasparro.emulator.faults import FaultRule
+from kasparro.emulator.venues.baddays import BadDay
 
 
 @dataclass(slots=True)
@@ -47,6 +48,13 @@ class EmulatorConfig:
     # CoinGecko /coins/markets trimmed ", "-separated ids in the 2021 recording
     # (coins-markets__vs-eth_ids-bitcoin-comma-space-ethereum); False: match ids verbatim.
     cg_trim_ids: bool = True
+    # Venues (Binance, Coinbase, Kraken, OKX under /<venue>): request weight per minute per
+    # venue (Binance publishes 6000; a full ticker/24hr weighs 80); absent: unlimited.
+    venue_rate_limits: dict[str, float] | None = None
+    # Binance's IP ban (418) after a client ignores a 429's Retry-After.
+    binance_ban_seconds: int = 120
+    # Bad days on the venues (emulator/venues/baddays.py): specs or BadDay objects.
+    venue_bad_days: list[Any] = field(default_factory=list)
     # Upper bound for cached response bodies (per emulator instance).
     cache_max_bytes: int = 256 * 1024 * 1024
     # Monotonic seconds; injectable so tests can move time for rate limits and ticks.
@@ -84,6 +92,10 @@ class EmulatorConfig:
             else:
                 self.tick_step_seconds = int(every)
         self.faults = [FaultRule.coerce(rule) for rule in self.faults]
+        self.venue_bad_days = [BadDay.coerce(day) for day in self.venue_bad_days]
+        for venue, limit in (self.venue_rate_limits or {}).items():
+            if limit <= 0:
+                raise ValueError(f"venue_rate_limits[{venue!r}] must be > 0")
 
     @classmethod
     def from_options(
@@ -131,6 +143,8 @@ class EmulatorConfig:
             value = getattr(self, f.name)
             if f.name == "faults":
                 value = [r.to_dict() for r in value]
+            elif f.name == "venue_bad_days":
+                value = [d.describe() for d in value]
             elif isinstance(value, datetime):
                 value = value.isoformat()
             out[f.name] = value

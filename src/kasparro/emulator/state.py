@@ -18,6 +18,7 @@ from kasparro.emulator.faults import APIS, FaultRule, FaultSet
 from kasparro.emulator.gcpause import gc_paused
 from kasparro.emulator.ratelimit import SlidingWindowLimiter
 from kasparro.emulator.universe import BASE_TIME_MS, Universe, build_universe
+from kasparro.emulator.venues import BadDays, VenueModel, VenueState
 from kasparro.emulator.views import MarketsQuery, MarketViews
 
 
@@ -58,6 +59,18 @@ class Emulator:
             shift_seconds=(self.anchor_ms - BASE_TIME_MS) // 1000,
         )
         self.faults = FaultSet(config.faults)
+        # The exchanges quote the aggregators' one market (views.market), under /<venue>.
+        self.venues = VenueState(
+            VenueModel(
+                self.views.market,
+                BadDays(config.venue_bad_days),
+                shift_ms=self.anchor_ms - BASE_TIME_MS,
+                step_ms=config.tick_step_seconds * 1000,
+            ),
+            limits=config.venue_rate_limits,
+            clock=config.clock,
+            ban_seconds=config.binance_ban_seconds,
+        )
         # Set on shutdown so deliberately slow (timeout-fault) responses give up at once.
         self.stopping = threading.Event()
         self._lock = threading.Lock()
@@ -136,6 +149,7 @@ class Emulator:
         for limiter in self._limiters.values():
             if limiter is not None:
                 limiter.reset()
+        self.venues.reset()
 
     # --- statistics -------------------------------------------------------------------
 
@@ -179,7 +193,8 @@ class Emulator:
                     route: tally.snapshot() for route, tally in sorted(self._routes[api].items())
                 }
                 out[api] = entry
-            return out
+        out["venues"] = self.venues.stats()
+        return out
 
     def reset_stats(self) -> None:
         with self._lock:

@@ -39,7 +39,13 @@ from kasparro.identity.repository import (
     start_relink,
 )
 from kasparro.runs.repository import utcnow
-from kasparro.sources.base import MarketSource, ReferenceSource, Source, SourceKind
+from kasparro.sources.base import (
+    MarketSource,
+    ReferenceSource,
+    Source,
+    SourceKind,
+    VenueMarketsSource,
+)
 from kasparro.sources.registry import Registry
 
 log = structlog.get_logger(__name__)
@@ -54,13 +60,18 @@ class IdentityScope:
 
     @classmethod
     def from_registry(cls, registry: Registry) -> IdentityScope:
+        # An exchange venue's coins are its markets' bases, linked to assets by
+        # kasparro.venues.linking (venue_market_links), not coins of this linker: its
+        # market list is reference data, but not a namespace identity waits for.
+        venues = {registry.spec(n)[0].name for n in registry.names(SourceKind.VENUE)}
         reference: dict[str, list[str]] = {}
         for name in registry.names(SourceKind.REFERENCE):
             provider, _ = registry.spec(name)
-            reference.setdefault(provider.name, []).append(name)
+            if provider.name not in venues:
+                reference.setdefault(provider.name, []).append(name)
         return cls(
             {k: tuple(v) for k, v in reference.items()},
-            tuple(registry.provider_names()),
+            tuple(p for p in registry.provider_names() if p not in venues),
         )
 
     @property
@@ -101,6 +112,8 @@ class IdentityService:
     def wants_relink(self, source: Source, new_ids: int) -> bool:
         """After a successful run: new reference data always; a market run only when it
         mapped coins it had never seen (they may belong with coins of other sources)."""
+        if isinstance(source, VenueMarketsSource):
+            return False  # linked by kasparro.venues.linking after the venue's runs
         if isinstance(source, ReferenceSource):
             return True
         return isinstance(source, MarketSource) and new_ids > 0

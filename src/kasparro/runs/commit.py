@@ -21,12 +21,19 @@ from kasparro.load.observations import LoadResult, insert_observations, observat
 from kasparro.load.quarantine import quarantine_rejections
 from kasparro.load.raw import ArchivedPayload, mark_loaded, save_raws
 from kasparro.load.reference import ReferenceBatch, load_reference
+from kasparro.load.venues import load_markets, load_quotes
 from kasparro.normalize.drift import DriftFinding
 from kasparro.runs import repository as repo
 from kasparro.runs.batches import Batch, PageLoad
 from kasparro.runs.failpoints import FailPoints
 from kasparro.runs.result import RunResult
-from kasparro.sources.base import HistorySource, ReferenceSource, Source
+from kasparro.sources.base import (
+    HistorySource,
+    ReferenceSource,
+    Source,
+    VenueMarketsSource,
+    VenueSource,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -90,6 +97,21 @@ async def _load_reference(
     return await load_reference(conn, source.namespace, batches, now)
 
 
+async def _load_venue_markets(
+    conn: AsyncConnection, source: VenueMarketsSource, group: list[Batch], now: datetime
+) -> LoadResult:
+    total = LoadResult(0, 0)
+    for b in group:
+        b.load.stored += len(b.records)
+        assert b.load.raw_id is not None  # archived by this or an earlier transaction
+        # An empty or all-rejected list must not unlist every stored market.
+        last = b.last and b.load.stored > 0
+        got = await load_markets(conn, source.venue, b.records, b.load.raw_id, now, last=last)
+        total.loaded += got.loaded
+        total.unchanged += got.unchanged
+    return total
+
+
 async def commit_group(
     engine: AsyncEngine,
     source: Source,
@@ -134,7 +156,11 @@ async def commit_group(
             endpoint = batch.page.raw.endpoint
             found = await record_drift(conn, name, endpoint, batch.findings, run_id, now)
             new_drift += [(endpoint, f) for f in found]
-        if isinstance(source, ReferenceSource):
+        if isinstance(source, VenueMarketsSource):
+            loaded = await _load_venue_markets(conn, source, group, now)
+        elif isinstance(source, VenueSource):
+            loaded = await load_quotes(conn, [r for b in group for r in b.records], run_id)
+        elif isinstance(source, ReferenceSource):
             loaded = await _load_reference(conn, source, group, now)
         else:
             loaded = await _load_market(conn, source, group, run_id, now, result, failpoints)

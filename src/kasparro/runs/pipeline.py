@@ -22,6 +22,7 @@ from kasparro import metrics
 from kasparro.identity.service import IdentityService
 from kasparro.load.backfill import targets as backfill_targets
 from kasparro.load.raw import loaded_fingerprints, purge_raw, save_raw
+from kasparro.load.venues import listed_markets
 from kasparro.runs import repository as repo
 from kasparro.runs.batches import Batch, page_batches
 from kasparro.runs.commit import commit_group
@@ -31,6 +32,7 @@ from kasparro.runs.owner import new_owner
 from kasparro.runs.prefetch import prefetched
 from kasparro.runs.result import ProgressCallback, RunResult
 from kasparro.runs.stop import RunStop
+from kasparro.runs.venue_links import link_venue_quietly
 from kasparro.settings import Settings
 from kasparro.sources.base import (
     HistorySource,
@@ -38,6 +40,7 @@ from kasparro.sources.base import (
     ReferenceSource,
     Source,
     SourceError,
+    VenueSource,
 )
 from kasparro.status import OK, RunStatus
 
@@ -126,6 +129,9 @@ class Pipeline:
                     await repo.release_lease(conn, lease, self.owner)
             except Exception:  # the database is down: let the next run here take it over
                 self.ledger.ended_unreleased(self.engine, lease, self.owner)
+        if result.status in OK and isinstance(source, VenueSource):
+            # The venue's bases -> canonical assets (venue_market_links), after the lease.
+            await link_venue_quietly(self.engine, source.venue)
         identity = self.identity
         if (
             identity is not None
@@ -240,6 +246,8 @@ class Pipeline:
         name = source.name
         if isinstance(source, HistorySource):
             await self._plan_backfill(source)
+        elif isinstance(source, VenueSource):
+            await self._hand_markets(source)
         known = await self._known(name, run_id)
         size = self.settings.load_batch_rows
 
@@ -297,6 +305,14 @@ class Pipeline:
                 f"{source.namespace} lists"
             )
         source.plan(found)
+
+    async def _hand_markets(self, source: VenueSource) -> None:
+        """A venue's tickers are read with its stored market list (a plain read, inside the
+        lease, before the first request)."""
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(kasparro_read_only=True)
+            markets = await listed_markets(conn, source.venue)
+        source.use_markets(markets)
 
     async def _commit_shielded(
         self, source: Source, run_id: int, group: list[Batch], result: RunResult

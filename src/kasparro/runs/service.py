@@ -13,7 +13,7 @@ from kasparro.runs.leases import LeaseLedger
 from kasparro.runs.pipeline import AlreadyRunning, Pipeline
 from kasparro.runs.result import ProgressCallback, RunResult
 from kasparro.runs.stop import RunStop
-from kasparro.sources.base import Source
+from kasparro.sources.base import Source, VenueSource
 from kasparro.sources.catalog import Catalog
 from kasparro.sources.history import BackfillError, BackfillSpec
 from kasparro.sources.http import Limiters
@@ -55,12 +55,20 @@ async def run_sources(
             return catalog.history(name, http, limiters, backfill)
         return catalog.source(name, http, limiters)
 
+    started: dict[str, asyncio.Task[RunResult]] = {}
+
     async def one(name: str) -> RunResult:
         run_name = f"{name}_history" if backfill is not None else name
         progress = progress_for(name) if progress_for else None
         try:
+            source = build(name)
+            # A venue's tickers are read with its market list: when both run, the list
+            # first (the first run of a fresh store has none yet).
+            first = started.get(source.markets_source) if isinstance(source, VenueSource) else None
+            if first is not None:
+                await asyncio.wait([first])
             return await pipeline.run(
-                build(name), trigger=trigger, progress=progress, force=force, stop=stop
+                source, trigger=trigger, progress=progress, force=force, stop=stop
             )
         except AlreadyRunning as exc:
             return RunResult(run_id=0, source=run_name, status=RunStatus.SKIPPED, error=str(exc))
@@ -74,4 +82,6 @@ async def run_sources(
                 error=f"{type(exc).__name__}: {exc}",
             )
 
-    return list(await asyncio.gather(*(one(n) for n in names)))
+    for n in names:
+        started[n] = asyncio.ensure_future(one(n))
+    return list(await asyncio.gather(*started.values()))

@@ -33,6 +33,7 @@ from kasparro.runs.result import RunResult
 from kasparro.runs.stop import RunStop
 from kasparro.scheduler import state
 from kasparro.scheduler.timing import Clock, next_slot, retry_delay_s, system_clock
+from kasparro.sources.base import VenueSource
 from kasparro.sources.catalog import Catalog
 from kasparro.sources.http import Limiters
 from kasparro.status import NOT_FAILED, RunStatus
@@ -342,6 +343,13 @@ class Scheduler:
         )
         source = self.catalog.source(claim.source, self.http, self.limiters)
         try:
+            # A venue's tickers are read with its market list: when both are due, the list
+            # first (a fresh store has none yet; the same order as `kasparro etl run`).
+            first = (
+                self._runs.get(source.markets_source) if isinstance(source, VenueSource) else None
+            )
+            if first is not None:
+                await asyncio.wait([first])
             result = await self._pipeline.run(source, trigger="schedule", stop=self._stop)
         except AlreadyRunning as exc:  # lost a race for the lease: someone else runs it
             result = RunResult(

@@ -8,7 +8,10 @@ attributes discovered at run time):
 - :class:`ReferenceSource`: an API's coin list and contracts, stored as a snapshot for the
   identity linker, refreshed every ``refresh_seconds``;
 - :class:`HistorySource`: past prices for a backfill, planned before the run (the plan is
-  passed in), loaded as observations with the watermark of the range each page completes.
+  passed in), loaded as observations with the watermark of the range each page completes;
+- :class:`VenueSource`: an exchange's tickers, in their quote currencies, loaded as venue
+  quotes (never as USD observations); the market list it reads them with is its
+  :class:`VenueMarketsSource`'s stored snapshot, passed in before the run.
 
 Every source declares its ``name`` (unique: runs, checkpoints and leases are keyed by it),
 its ``namespace`` (the upstream whose ids its records carry: CoinGecko's market, reference
@@ -44,6 +47,7 @@ class SourceKind(StrEnum):
     MARKET = "market"
     REFERENCE = "reference"
     HISTORY = "history"
+    VENUE = "venue"
 
 
 @dataclass(slots=True)
@@ -152,6 +156,28 @@ class HistorySource(Source):
     @abstractmethod
     def plan(self, targets: list[Target]) -> None:
         """Plan the requests for ``targets`` (pure: their ids and covered ranges)."""
+
+
+class VenueMarketsSource(ReferenceSource):
+    """An exchange's market list (ids, base and quote as the venue spells them and unified,
+    active, aliases), stored as ``venue_markets``: reference data, refreshed daily."""
+
+    venue: str
+
+
+class VenueSource(Source):
+    """An exchange's tickers. Constructed by the registry; before the run the pipeline reads
+    the venue's stored market list (``markets_source``'s snapshot) and hands it to
+    :meth:`use_markets` (a source never reads the store itself); no list yet fails the run
+    with that reason."""
+
+    kind: ClassVar[SourceKind] = SourceKind.VENUE
+    venue: str
+    markets_source: str
+
+    @abstractmethod
+    def use_markets(self, markets: list[dict[str, Any]]) -> None:
+        """The venue's listed markets, as stored (``VenueMarket.unified`` dicts)."""
 
 
 class SourceError(Exception):

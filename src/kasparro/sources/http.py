@@ -58,6 +58,17 @@ class RequestPacer:
         self._lock = PriorityLock()
         self._next_start = 0.0  # event-loop time (monotonic) before which nothing is sent
 
+    def defer(self, seconds: float) -> None:
+        """Start nothing before ``seconds`` from now: an upstream's Retry-After (a 429, a
+        Binance ban) holds for every request of that upstream in this process, later runs'
+        included, not only for the retried one."""
+        until = asyncio.get_running_loop().time() + seconds
+        self._next_start = max(self._next_start, until)
+
+    def deferred_for(self) -> float:
+        """Seconds until the next request may start (0: now)."""
+        return max(0.0, self._next_start - asyncio.get_running_loop().time())
+
     def slot(self, priority: int = 0) -> _Slot:
         """``async with pacer.slot(priority)``: the next request slot; when several wait, the
         lowest ``priority`` goes first (scheduled runs 0, backfills 1), FIFO within one."""
@@ -74,7 +85,8 @@ class RequestPacer:
             raise
 
     def _exit(self) -> None:
-        self._next_start = asyncio.get_running_loop().time() + self.interval
+        now = asyncio.get_running_loop().time()
+        self._next_start = max(self._next_start, now + self.interval)
         self._lock.release()
 
 
@@ -207,8 +219,12 @@ class Fetcher:
         settings: Settings,
         *,
         priority: int = 0,
+        retry_statuses: frozenset[int] = frozenset({429}),
     ):
         self.api = api
+        # Statuses that mean "back off and retry" besides 5xx: 429, and e.g. Binance's 418
+        # (an IP ban, with Retry-After): a Retry-After beyond the setting fails the run.
+        self.retry_statuses = retry_statuses
         self.http = http
         self.limiter = limiters.get(api)
         self.settings = settings
@@ -288,6 +304,14 @@ class Fetcher:
     async def _attempt(
         self, url: str, endpoint: str, params: dict[str, Any], headers: dict[str, str]
     ) -> RawResponse:
+        held = self.limiter.deferred_for()
+        if held > self.settings.http_max_retry_after_seconds:
+            # Still inside an earlier Retry-After (e.g. a ban): waiting would blow the run's
+            # time budget and asking again would prolong a ban.
+            raise UpstreamError(
+                f"{self.api} {endpoint}: the upstream asked to wait {held:.0f} s more "
+                "(Retry-After of an earlier answer; KASPARRO_HTTP_MAX_RETRY_AFTER_SECONDS)"
+            )
         async with self.limiter.slot(self.priority):
             fetched_at = dt.datetime.now(dt.UTC)
             try:
@@ -301,7 +325,7 @@ class Fetcher:
                 raise
         status = resp.status_code
         metrics.UPSTREAM_REQUESTS.labels(self.api, str(status)).inc()
-        if status == 429:
+        if status in self.retry_statuses:
             metrics.UPSTREAM_RATE_LIMITED.labels(self.api).inc()
         raw = RawResponse(
             endpoint=endpoint,
@@ -311,8 +335,10 @@ class Fetcher:
             body=body,
             fetched_at=fetched_at,
         )
-        if status == 429 or status >= 500:
+        if status in self.retry_statuses or status >= 500:
             retry_after = parse_retry_after(resp.headers.get("retry-after"))
+            if retry_after is not None and status in self.retry_statuses:
+                self.limiter.defer(retry_after)
             log.warning(
                 "upstream_retryable_status",
                 api=self.api,

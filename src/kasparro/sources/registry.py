@@ -24,9 +24,10 @@ from kasparro.sources.coingecko import COINGECKO
 from kasparro.sources.coinpaprika import COINPAPRIKA
 from kasparro.sources.csv_files import CSV
 from kasparro.sources.spec import Provider, SourceSpec
+from kasparro.sources.venues import VENUES
 
 ENTRY_POINT_GROUP: Final = "kasparro.sources"
-BUILTIN: Final[tuple[Provider, ...]] = (COINGECKO, COINPAPRIKA, CSV)
+BUILTIN: Final[tuple[Provider, ...]] = (COINGECKO, COINPAPRIKA, CSV, *VENUES)
 
 
 class UnknownSource(ValueError):

@@ -403,3 +403,8 @@ store_metadata = Table(
     Column("value", Text, nullable=False),  # JSON
     Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+
+# The venues' tables live in their own module on this metadata (imported last: it needs
+# ``metadata`` and ``BigId`` from here).
+from kasparro.store import venue_schema as _venue_schema  # noqa: E402, F401
