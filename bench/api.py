@@ -50,7 +50,13 @@ def wrk_available() -> bool:
 
 class ApiServer:
     def __init__(
-        self, database_url: str, workdir: Path, *, constant_bytes: int, page_cache: bool
+        self,
+        database_url: str,
+        workdir: Path,
+        *,
+        constant_bytes: int,
+        page_cache: bool,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.port = free_port()
         env = base_env()
@@ -65,6 +71,7 @@ class ApiServer:
         )
         if not page_cache:
             env["KASPARRO_API_PAGE_CACHE_ENTRIES"] = "0"
+        env.update(extra_env or {})
         args = [PYTHON, "-m", "kasparro", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         self.child: ChildProcess = spawn("api", args, env, workdir)
         wait_http(self.url("/api/v1/_bench/constant"), self.child, 60)

@@ -12,6 +12,9 @@ Benchmarks (see BENCHMARKS.md for the method and the targets):
   6 ratelimit  full run under an upstream limit of R req/min with the budget set to R
   7 backfill   history backfill of the top N coins under a limit of R req/min, and a second
                identical backfill (should fetch nothing)
+  8 lake       bytes per observation in PostgreSQL vs the Parquet lake, export rows/s, DuckDB
+               candles over a year of A assets (bench/lake.py)
+  9 replica    API req/s with reads on a hot standby vs on the primary (bench/replica.py)
   profile      pyinstrument profile of benchmark 1's ETL (PostgreSQL and SQLite)
 
 Figures are medians over repetitions with [min-max]; every ceiling is measured in the same
@@ -53,7 +56,17 @@ from bench.common import (
     workdir,
 )
 
-ALL = ("ingest", "growth", "api", "readscale", "ratelimit", "backfill", "profile")
+ALL = (
+    "ingest",
+    "growth",
+    "api",
+    "readscale",
+    "ratelimit",
+    "backfill",
+    "lake",
+    "replica",
+    "profile",
+)
 
 
 @dataclass
@@ -74,6 +87,10 @@ class Mode:
     rate_per_page: int
     backfill_top: int
     backfill_rate: float
+    lake_rows: int
+    lake_year_assets: int
+    replica_duration: int
+    replica_rounds: int
     profile: bool
     notes: list[str] = field(default_factory=list)
 
@@ -95,6 +112,10 @@ QUICK = Mode(
     rate_per_page=50,
     backfill_top=60,
     backfill_rate=600,
+    lake_rows=100_000,
+    lake_year_assets=1_000,
+    replica_duration=2,
+    replica_rounds=1,
     profile=False,
     notes=[
         "--quick: ~2.5k-row universe instead of ~100k (benchmarks 1-2), growth at 10k and 100k "
@@ -124,6 +145,10 @@ FULL = Mode(
     rate_per_page=50,
     backfill_top=200,  # > R: the window binds
     backfill_rate=120,
+    lake_rows=1_000_000,
+    lake_year_assets=10_000,
+    replica_duration=10,
+    replica_rounds=2,
     profile=True,
 )
 
@@ -204,6 +229,8 @@ class Suite:
                 self.step("api", lambda: self.api(wd, dbs))
                 self.step("ratelimit", lambda: self.ratelimit(wd, dbs))
                 self.step("backfill", self.backfill)
+                self.step("lake", lambda: self.lake(wd, dbs))
+                self.step("replica", lambda: self.replica(wd))
             finally:
                 for em in self.emulators.values():
                     em.close()
@@ -631,6 +658,31 @@ class Suite:
                 ]
             ],
         )
+
+    # --- 8, 9 ----------------------------------------------------------------------------
+    def lake(self, wd: Path, dbs: Databases) -> None:
+        from bench.lake import bench_lake, lake_tables
+
+        m = self.mode
+        res = bench_lake(
+            dbs,
+            wd,
+            rows=m.lake_rows,
+            year_assets=m.lake_year_assets,
+            reps=2 if m.name == "quick" else 3,
+        )
+        self.results["benchmarks"]["lake"] = res
+        for title, headers, rows in lake_tables(res):
+            self.table(title, headers, rows)
+
+    def replica(self, wd: Path) -> None:
+        from bench.replica import bench_replica, replica_tables
+
+        m = self.mode
+        res = bench_replica(wd, rows=100_000, duration=m.replica_duration, rounds=m.replica_rounds)
+        self.results["benchmarks"]["replica"] = res
+        for title, headers, rows in replica_tables(res):
+            self.table(title, headers, rows)
 
 
 def main(argv: list[str] | None = None) -> int:

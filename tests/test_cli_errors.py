@@ -36,6 +36,8 @@ COMMANDS = [
     ["identity", "link", "bitcoin", "btc-bitcoin"],
     ["demo", "--no-serve", "--coins", "300"],
     ["demo", "--port", "0", "--coins", "300"],
+    ["export", "--to", "lake"],
+    ["export", "--status"],
 ]
 IDS = [" ".join(c) for c in COMMANDS]
 

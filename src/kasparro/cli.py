@@ -22,6 +22,7 @@ from kasparro.cli_common import (
     with_engine,
 )
 from kasparro.cli_identity import identity_app
+from kasparro.cli_lake import register as register_lake_commands
 from kasparro.cli_sources import register as register_source_commands
 from kasparro.logs import configure_logging
 from kasparro.preflight import UserError, bind_port, database_failure
@@ -32,6 +33,7 @@ etl_app = typer.Typer(no_args_is_help=True, help="Run the ETL.")
 app.add_typer(etl_app, name="etl")
 app.add_typer(identity_app, name="identity")
 register_source_commands(app)
+register_lake_commands(app)
 
 # The demo's data is emulated: it never goes where live data lives (./kasparro.db).
 DEMO_DATABASE_URL = "sqlite+aiosqlite:///./kasparro-demo.db"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -22,7 +23,10 @@ from kasparro.settings import Settings
 from kasparro.sources.catalog import Catalog
 from kasparro.sources.http import Limiters
 from kasparro.sources.registry import Registry
-from kasparro.store.engine import create_engine
+from kasparro.store.engine import create_engine, normalize_url
+
+if TYPE_CHECKING:
+    from kasparro.query.fastread import Reader
 
 
 @dataclass
@@ -69,6 +73,21 @@ class Runtime:
     def engine(self, *, reader: bool = False, pool_size: int = 10) -> AsyncEngine:
         return create_engine(self.settings.database_url, reader=reader, pool_size=pool_size)
 
+    def read_database(self, name: str, engine: AsyncEngine) -> ReadDatabase:
+        """A database the API reads from: ``engine`` and the fast reader on the same URL."""
+        from kasparro.query.fastread import open_reader  # asyncpg: only where reads happen
+
+        reader = open_reader(engine.url.render_as_string(hide_password=False))
+        return ReadDatabase(name, _where(engine.url.render_as_string()), engine, reader)
+
+    def read_replicas(self) -> list[ReadDatabase]:
+        """One per ``KASPARRO_READ_DATABASE_URL`` entry (none: reads go to the primary).
+        Nothing connects here: a replica that is down at start-up is simply skipped."""
+        return [
+            self.read_database(f"replica {i}", create_engine(normalize_url(url), reader=True))
+            for i, url in enumerate(self.settings.read_urls, start=1)
+        ]
+
     def http_client(self) -> httpx.AsyncClient:
         s = self.settings
         return httpx.AsyncClient(
@@ -92,6 +111,28 @@ class Runtime:
         finally:
             await http.aclose()
             await engine.dispose()
+
+
+@dataclass(frozen=True, slots=True)
+class ReadDatabase:
+    name: str  # "primary", "replica 1", ...
+    where: str  # host:port/database, for /health and logs (never the password)
+    engine: AsyncEngine
+    reader: Reader
+
+    async def close(self, *, dispose: bool = True) -> None:
+        await self.reader.close()
+        if dispose:
+            await self.engine.dispose()
+
+
+def _where(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        return u.database or ""
+    return f"{u.host}:{u.port or 5432}/{u.database}"
 
 
 @dataclass(frozen=True, slots=True)

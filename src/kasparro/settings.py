@@ -9,7 +9,7 @@ Nothing here performs I/O at import time.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -31,6 +31,33 @@ class Settings(BaseSettings):
         default=None,
         description="replaces the URL's password, verbatim (no escaping of `@`, `/`, `:` or "
         "`%`); never printed",
+    )
+    # Physical replicas copy the primary's roles, so KASPARRO_DATABASE_PASSWORD applies to
+    # them too. Only the API reads there; run state is read on the primary (docs/scaling.md).
+    read_database_url: Annotated[list[str] | None, NoDecode] = Field(
+        default=None,
+        description="PostgreSQL streaming replicas (hot standbys) the API reads market data "
+        "from, comma-separated; writes, leases, checkpoints and run state stay on "
+        "KASPARRO_DATABASE_URL (KASPARRO_DATABASE_PASSWORD applies to them too); unset: "
+        "every read goes to the primary",
+    )
+    read_policy: Literal["failover", "spread"] = Field(
+        default="failover",
+        description="several read URLs: `failover` reads from the first that answers, "
+        "`spread` takes turns among those that answer",
+    )
+    read_fallback: Literal["primary", "fail"] = Field(
+        default="primary",
+        description="no read replica answers: `primary` reads from KASPARRO_DATABASE_URL, "
+        "`fail` answers 503",
+    )
+    read_retry_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=5.0,
+        description="a read replica that failed is tried again after this long",
+    )
+    lake_dir: str = Field(
+        default="./lake",
+        description="where `kasparro export` writes the Parquet lake (`--to` overrides it)",
     )
     # A page with more (CoinPaprika's /tickers is one ~50k-item array) is loaded in several
     # transactions, so memory and lock time stay bounded; the checkpoint advances with the
@@ -153,7 +180,7 @@ class Settings(BaseSettings):
     def _blank_flag_is_false(cls, v: object) -> object:
         return False if isinstance(v, str) and not v.strip() else v
 
-    @field_validator("schedule_enabled_sources", mode="before")
+    @field_validator("schedule_enabled_sources", "read_database_url", mode="before")
     @classmethod
     def _split_names(cls, v: object) -> object:
         if isinstance(v, str):
@@ -167,12 +194,36 @@ class Settings(BaseSettings):
 
             from kasparro.dburl import with_password
 
+            pw = self.database_password.get_secret_value()
             try:
-                pw = self.database_password.get_secret_value()
                 self.database_url = with_password(self.database_url, pw)
             except ArgumentError:
                 raise ValueError("KASPARRO_DATABASE_URL is not a database URL") from None
+            try:
+                self.read_database_url = [with_password(u, pw) for u in self.read_urls]
+            except ArgumentError:
+                raise ValueError("KASPARRO_READ_DATABASE_URL is not a database URL") from None
         return self
+
+    @model_validator(mode="after")
+    def _replicas_need_postgres(self) -> Settings:
+        if not self.read_urls:
+            return self
+        if self.is_sqlite:
+            raise ValueError(
+                "KASPARRO_READ_DATABASE_URL: read replicas need PostgreSQL "
+                "(KASPARRO_DATABASE_URL is SQLite, which has no replicas: unset it)"
+            )
+        if any(not u.startswith(("postgresql", "postgres:")) for u in self.read_urls):
+            raise ValueError(
+                "KASPARRO_READ_DATABASE_URL: every read replica must be a PostgreSQL URL "
+                "(postgresql+asyncpg://user@host:5432/db)"
+            )
+        return self
+
+    @property
+    def read_urls(self) -> list[str]:
+        return list(self.read_database_url or ())
 
     @property
     def is_sqlite(self) -> bool:

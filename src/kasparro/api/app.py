@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kasparro import __version__
 from kasparro.api import docs, errors
 from kasparro.api.auth import configured_token
-from kasparro.api.cache import PageCache
 from kasparro.api.config import ApiConfig
 from kasparro.api.middleware import RequestContextMiddleware
 from kasparro.api.names import fill_enums
 from kasparro.api.ratelimit import TokenBuckets
+from kasparro.api.reads import build_router
 from kasparro.api.routers import (
     assets,
     bench,
@@ -42,7 +42,6 @@ from kasparro.api.schemas import error_responses
 from kasparro.api.state import AppState
 from kasparro.identity import api as identity_api
 from kasparro.identity.service import IdentityService
-from kasparro.query.fastread import open_reader
 from kasparro.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -93,7 +92,14 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         read_engine = engine or runtime.engine(reader=True)
         write_engine = engine or runtime.engine(pool_size=5)
-        reader = open_reader(read_engine.url.render_as_string(hide_password=False))
+        reads = build_router(
+            runtime.read_database("primary", read_engine),
+            runtime.read_replicas(),
+            cache_entries=cfg.page_cache_entries,
+            policy=settings.read_policy,
+            fallback=settings.read_fallback,
+            retry_seconds=settings.read_retry_seconds,
+        )
         http = runtime.http_client()
         limiters = runtime.limiters()
         run_manager = RunManager(
@@ -109,8 +115,7 @@ def create_app(
             config=cfg,
             read_engine=read_engine,
             write_engine=write_engine,
-            reader=reader,
-            cache=PageCache(max_entries=cfg.page_cache_entries),
+            reads=reads,
             http=http,
             limiters=limiters,
             runs=run_manager,
@@ -134,6 +139,7 @@ def create_app(
             log.info(
                 "api_started",
                 dialect=state.dialect,
+                read_replicas=[t.where for t in reads.replicas],
                 scheduler=with_scheduler,
                 triggers_enabled=app.state.api_token is not None,
             )
@@ -146,9 +152,8 @@ def create_app(
                     log.error("scheduler_stop_failed", error=f"{type(exc).__name__}: {exc}")
             await run_manager.shutdown(cfg.shutdown_timeout_seconds)
             await http.aclose()
-            await reader.close()
+            await reads.close(dispose=engine is None)
             if engine is None:
-                await read_engine.dispose()
                 await write_engine.dispose()
             log.info("api_stopped")
 

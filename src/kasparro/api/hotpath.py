@@ -5,7 +5,8 @@ fresh ``meta`` (request id and latency are per request, so they are never cached
 
 ``on_empty`` runs only when the page has no rows: checks such as "does this asset exist"
 (404) cost a round trip that a non-empty page already answers (its rows reference the asset),
-so they stay off the hot path.
+so they stay off the hot path. It runs on the reader that served the page (a replica's
+empty page is checked against that replica, not against a primary that is ahead of it).
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from starlette.responses import Response
 
 from kasparro.api import params as p
 from kasparro.api.cache import CachedPage
+from kasparro.api.reads import ReadTarget
 from kasparro.api.render import JSON, dumps, observation_dicts, page_meta
 from kasparro.api.state import AppState
 from kasparro.query.cursor import scope_digest
+from kasparro.query.fastread import Reader
 from kasparro.query.observations import ObservationFilter, list_observations, sort_key
 
 
@@ -34,7 +37,7 @@ async def observation_page(
     descending: bool,
     limit: int,
     cursor: str | None,
-    on_empty: Callable[[], Awaitable[None]] | None = None,
+    on_empty: Callable[[Reader], Awaitable[None]] | None = None,
     **meta_fields: Any,
 ) -> Response:
     parts = (
@@ -51,9 +54,9 @@ async def observation_page(
     scope = scope_digest(*parts)
     after = p.decode_cursor(cursor, scope=scope, key=sort_key(sort, state.dialect, flt.latest))
 
-    async def compute() -> CachedPage:
+    async def compute(reader: Reader) -> CachedPage:
         result = await list_observations(
-            state.reader, flt, sort=sort, descending=descending, limit=limit, after=after
+            reader, flt, sort=sort, descending=descending, limit=limit, after=after
         )
         return CachedPage(
             dumps(observation_dicts(result.rows)),
@@ -80,19 +83,23 @@ async def cached_page(
     request: Request,
     state: AppState,
     key: Hashable,
-    compute: Callable[[], Awaitable[CachedPage]],
+    compute: Callable[[Reader], Awaitable[CachedPage]],
     *,
     limit: int,
     sort: str,
     descending: bool,
-    on_empty: Callable[[], Awaitable[None]] | None = None,
+    on_empty: Callable[[Reader], Awaitable[None]] | None = None,
     **meta_fields: Any,
 ) -> Response:
-    """The page under ``key`` from the cache (or ``compute``), spliced with a fresh meta."""
-    version = await state.reader.data_version() if state.cache.max_entries else None
-    page = await state.cache.get_or_compute(key, version, compute)
+    """The page under ``key`` from the serving database's cache (or ``compute`` on its
+    reader), spliced with a fresh meta."""
+
+    async def on(target: ReadTarget) -> CachedPage:
+        return await compute(target.reader)
+
+    page, target = await state.reads.page(key, on)
     if page.count == 0 and on_empty is not None:
-        await on_empty()
+        await on_empty(target.reader)
     tail = dumps(
         page_meta(
             request,

@@ -396,6 +396,23 @@ class HealthResponse(BaseModel):
             "request_id": "…",
             "mode": "live",
             "database": {"status": "ok", "dialect": "postgresql", "latency_ms": 0.9},
+            "reads": {
+                "from": "replica 1",
+                "policy": "failover",
+                "fallback": "primary",
+                "replicas": [
+                    {
+                        "name": "replica 1",
+                        "where": "10.0.0.2:5432/kasparro",
+                        "status": "ok",
+                        "latency_ms": 0.4,
+                        "in_recovery": True,
+                        "replay_lag_s": 0.0,
+                        "replay_paused": False,
+                        "receiving": True,
+                    }
+                ],
+            },
             "sources": {
                 "coingecko": {
                     "last_run_id": 7,
@@ -415,6 +432,12 @@ class HealthResponse(BaseModel):
         description="`demo` while the store holds emulated data (the offline demo), else "
         "`live`; absent when the database cannot be read.",
     )
-    database: dict[str, Any]
+    database: dict[str, Any] = Field(description="The primary (KASPARRO_DATABASE_URL).")
+    reads: dict[str, Any] = Field(
+        description="Where market data is read: `from` (`primary` or a replica's name), "
+        "`policy`, `fallback`, and each read replica (KASPARRO_READ_DATABASE_URL) as probed "
+        "now: `status`, `latency_ms`, `in_recovery` (a standby), `replay_lag_s`, "
+        "`replay_paused`, `receiving` (its WAL receiver runs), or `error`."
+    )
     sources: dict[str, Any]
     scheduler: dict[str, Any]

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.api.cache import PageCache
 from kasparro.api.config import ApiConfig
+from kasparro.api.reads import ReadRouter
 from kasparro.api.runner import RunManager
 from kasparro.identity.service import IdentityService
 from kasparro.query.fastread import Reader
@@ -24,16 +25,27 @@ class AppState:
     runtime: Runtime
     config: ApiConfig
     # Readers never take SQLite's write lock (plain BEGIN); writers use BEGIN IMMEDIATE.
+    # Both on the primary: run state, leases and anything read right after a write.
     read_engine: AsyncEngine
     write_engine: AsyncEngine
-    # One round trip per hot query (see kasparro.query.fastread).
-    reader: Reader
-    cache: PageCache
+    # Market data: the primary or read replicas, each with its fast reader (one round trip
+    # per hot query, see kasparro.query.fastread) and its page cache (see api.reads).
+    reads: ReadRouter
     http: httpx.AsyncClient
     limiters: Limiters
     runs: RunManager
     identity: IdentityService  # relinks and decisions, on the write engine
     scheduler: Any | None  # kasparro.scheduler.Scheduler when with_scheduler
+
+    @property
+    def reader(self) -> Reader:
+        """The primary's fast reader."""
+        return self.reads.primary.reader
+
+    @property
+    def cache(self) -> PageCache:
+        """The primary's page cache."""
+        return self.reads.primary.cache
 
     @property
     def settings(self) -> Settings:

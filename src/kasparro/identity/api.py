@@ -42,7 +42,7 @@ ReviewIdPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="Review item 
     "review queue by status and the bad reference data found, by kind.",
 )
 async def identity_summary(request: Request, state: State) -> Response:
-    async with state.read_engine.connect() as conn:
+    async with state.reads.connect() as conn:
         data = await q.summary(conn, state.identity.scope.reference_sources)
     return envelope(request, data)
 
@@ -71,7 +71,7 @@ async def review_queue(
 ) -> Response:
     scope = scope_digest("identity-review", status)
     after = p.decode_cursor(cursor, scope=scope, key=ID_SORT_KEY)
-    async with state.read_engine.connect() as conn:
+    async with state.reads.connect() as conn:
         page = await q.review_queue(conn, status, limit=limit, after_id=after.id if after else None)
     nxt = p.encode_cursor(scope, Position(page.next_id, page.next_id)) if page.next_id else None
     return page_envelope(
@@ -98,7 +98,7 @@ async def list_anomalies(
 ) -> Response:
     scope = scope_digest("identity-anomalies", kind)
     after = p.decode_cursor(cursor, scope=scope, key=ID_SORT_KEY)
-    async with state.read_engine.connect() as conn:
+    async with state.reads.connect() as conn:
         page = await q.anomalies(conn, kind=kind, limit=limit, after_id=after.id if after else None)
     nxt = p.encode_cursor(scope, Position(page.next_id, page.next_id)) if page.next_id else None
     return page_envelope(

@@ -48,7 +48,15 @@ from sqlalchemy.sql.selectable import Select
 
 
 class ReadUnavailable(Exception):
-    """The database could not be reached (connection refused, timeout, locked)."""
+    """The database could not be reached (connection refused, timeout, locked).
+
+    ``elsewhere``: another copy of the database may well answer (the connection failed, or
+    a standby cancelled the query to replay WAL); false for a query that ran out of time,
+    which would only cost another database the same."""
+
+    def __init__(self, message: str, *, elsewhere: bool = True) -> None:
+        super().__init__(message)
+        self.elsewhere = elsewhere
 
 
 class ReadFailed(Exception):
@@ -266,14 +274,18 @@ class PostgresReader(Reader):
                     return list(await conn.fetch(prepared.sql, *args))
             finally:
                 self._slots.release()
+        except asyncpg.QueryCanceledError as exc:  # statement_timeout
+            raise ReadUnavailable(f"{type(exc).__name__}: {exc}", elsewhere=False) from exc
         except (
             OSError,
             TimeoutError,
             asyncpg.PostgresConnectionError,
             asyncpg.CannotConnectNowError,
             asyncpg.TooManyConnectionsError,
-            asyncpg.QueryCanceledError,
             asyncpg.InterfaceError,
+            # A hot standby cancels a query that conflicts with WAL replay (SQLSTATE 40001,
+            # "conflict with recovery"): not a bug of the statement, worth another copy.
+            asyncpg.SerializationError,
         ) as exc:
             raise ReadUnavailable(f"{type(exc).__name__}: {exc}") from exc
         except asyncpg.PostgresError as exc:

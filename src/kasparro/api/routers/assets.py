@@ -29,6 +29,7 @@ from kasparro.query import aliases as q_aliases
 from kasparro.query import assets as q_assets
 from kasparro.query.candles import BUCKETS, candles
 from kasparro.query.cursor import Position, scope_digest
+from kasparro.query.fastread import Reader
 from kasparro.query.keyset import SortKey
 from kasparro.query.observations import ObservationFilter
 from kasparro.store.schema import observations
@@ -92,7 +93,7 @@ async def list_assets(
         "assets", field, descending, sorted({s.upper() for s in symbols}), sorted(set(sources))
     )
     after = p.decode_cursor(cursor, scope=scope, key=q_assets.sort_key(field))
-    async with state.read_engine.connect() as conn:
+    async with state.reads.connect() as conn:
         page = await q_assets.list_assets(
             conn,
             symbols=symbols,
@@ -123,7 +124,7 @@ async def list_assets(
     "asset answers 308 with `Location` pointing at the asset it was merged into.",
 )
 async def get_asset(request: Request, state: State, asset_id: AssetIdPath) -> Response:
-    async with state.read_engine.connect() as conn:
+    async with state.reads.connect() as conn:
         asset = await q_assets.get_asset(conn, asset_id)
         if asset is not None and asset["alias_of"] is not None:
             raise _merged(request, asset_id, asset["alias_of"])
@@ -182,13 +183,13 @@ async def asset_history(request: Request, state: State, asset_id: AssetIdPath) -
 
 def _existence_check(
     request: Request, state: State, asset_id: int
-) -> Callable[[], Awaitable[None]]:
+) -> Callable[[Reader], Awaitable[None]]:
     """404 or 308 for an asset whose history page came back empty. Only for empty pages:
     rows of a non-empty page prove the asset exists (FK), and a merged asset has no
     observations left."""
 
-    async def must_exist() -> None:
-        found, alias_of = await q_assets.asset_status(state.reader, asset_id)
+    async def must_exist(reader: Reader) -> None:
+        found, alias_of = await q_assets.asset_status(reader, asset_id)
         if not found:
             raise NotFound(f"asset {asset_id} does not exist", details={"asset_id": asset_id})
         if alias_of is not None:
@@ -212,9 +213,9 @@ async def _bucketed(
     after = p.decode_cursor(q["cursor"], scope=scope, key=BUCKET_CURSOR)
     start = int(after.value) if after else None
 
-    async def compute() -> CachedPage:
+    async def compute(reader: Reader) -> CachedPage:
         page = await candles(
-            state.reader,
+            reader,
             asset_id,
             interval=q["interval"],
             sources=sources,

@@ -114,7 +114,7 @@ async def get_data(request: Request) -> Response:
     if asset_ids:
         # A merged asset's id means the asset it was merged into (one primary-key probe,
         # only when asset_id is given).
-        async with state.read_engine.connect() as conn:
+        async with state.reads.connect() as conn:
             asset_ids = await resolve_aliases(conn, asset_ids)
     flt = ObservationFilter(
         symbols=tuple(q["symbol"]),

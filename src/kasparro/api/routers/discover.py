@@ -10,12 +10,14 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import Response
 
 from kasparro.api import params as p
 from kasparro.api.cache import CachedPage
 from kasparro.api.deps import State
 from kasparro.api.market_schemas import SearchResponse, TopAssetsResponse
+from kasparro.api.reads import ReadTarget
 from kasparro.api.render import JSON, dumps, meta
 from kasparro.api.schemas import error_responses
 from kasparro.api.state import AppState
@@ -26,15 +28,18 @@ router = APIRouter(prefix="/api/v1", tags=["assets"], dependencies=[Depends(p.st
 
 
 async def _cached(
-    request: Request, state: AppState, key: Hashable, compute: Callable[[], Awaitable[bytes]]
+    request: Request,
+    state: AppState,
+    key: Hashable,
+    compute: Callable[[AsyncEngine], Awaitable[bytes]],
 ) -> Response:
-    """``compute()``'s data, reused while the database has not changed (see api.cache)."""
+    """``compute(engine)``'s data, reused while the serving database has not changed (see
+    api.cache and api.reads): computed on the engine of that database."""
 
-    async def page() -> CachedPage:
-        return CachedPage(await compute(), 0, None)
+    async def page(target: ReadTarget) -> CachedPage:
+        return CachedPage(await compute(target.engine), 0, None)
 
-    version = await state.reader.data_version() if state.cache.max_entries else None
-    cached = await state.cache.get_or_compute(key, version, page)
+    cached, _ = await state.reads.page(key, page)
     tail = dumps(meta(request))
     return Response(b'{"data":' + cached.data + b',"meta":' + tail + b"}", media_type=JSON)
 
@@ -79,8 +84,8 @@ async def get_top_assets(
     sources = tuple(dict.fromkeys(source)) if source else tuple(live)
     rank_by = rank_by or (live[0] if live else "")
 
-    async def compute() -> bytes:
-        async with state.read_engine.connect() as conn:
+    async def compute(engine: AsyncEngine) -> bytes:
+        async with engine.connect() as conn:
             report = await top_assets(conn, rank_by=rank_by, sources=sources, limit=limit)
         return dumps(report)
 
@@ -113,8 +118,8 @@ async def search(
     ],
     limit: Annotated[int, Query(ge=1, le=50, description="At most this many (1-50).")] = 10,
 ) -> Response:
-    async def compute() -> bytes:
-        async with state.read_engine.connect() as conn:
+    async def compute(engine: AsyncEngine) -> bytes:
+        async with engine.connect() as conn:
             return dumps(await search_assets(conn, q, limit))
 
     return await _cached(request, state, ("assets/search", q.strip().lower(), limit), compute)

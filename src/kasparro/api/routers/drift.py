@@ -115,7 +115,7 @@ async def list_drift(
     )
     scope = scope_digest("drift", flt.sources, flt.kinds, flt.since)
     after = p.decode_cursor(cursor, scope=scope, key=q.SORT_KEY)
-    async with state.read_engine.connect() as conn:
+    async with state.reads.connect() as conn:
         page = await q.list_drift(conn, flt, limit=limit, after=after)
     nxt = p.encode_cursor(scope, page.next)
     return page_envelope(

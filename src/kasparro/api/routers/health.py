@@ -7,14 +7,20 @@
 in-process one's, or the one any scheduler process records in the database); 503 when the
 database is unreachable or too slow (bounded by a short timeout, so a hung database never
 hangs the probe).
+
+``reads``: where market data is read (``KASPARRO_READ_DATABASE_URL``): each read replica
+probed (standby or not, replay lag, whether replay is paused), and which database serves
+reads now. A replica that does not answer makes the status ``degraded``; with
+``KASPARRO_READ_FALLBACK=fail`` and no replica answering, reads cannot be served: 503.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
@@ -24,14 +30,57 @@ from kasparro.api import params as p
 from kasparro.api.deps import State
 from kasparro.api.errors import database_error_message
 from kasparro.api.ops_schemas import HealthResponse
+from kasparro.api.reads import ReadTarget
 from kasparro.api.render import json_response, meta
 from kasparro.api.state import AppState
+from kasparro.query.replication import replica_status
 from kasparro.query.stats import health_report, ping
 from kasparro.scheduler.core import HEARTBEAT_SECONDS
 from kasparro.scheduler.liveness import liveness
 from kasparro.store.datamode import data_mode
 
+T = TypeVar("T")
+
 router = APIRouter(tags=["health"], dependencies=[Depends(p.strict_query)])
+
+
+async def _probe_replica(target: ReadTarget, limit_s: float) -> dict[str, Any]:
+    info: dict[str, Any] = {"name": target.name, "where": target.where}
+    try:
+        async with asyncio.timeout(limit_s):
+            async with target.engine.connect() as conn:
+                start = time.perf_counter()
+                await ping(conn)
+                latency = (time.perf_counter() - start) * 1000
+                status = await replica_status(conn)
+    except TimeoutError:
+        return {**info, "status": "error", "error": f"no answer within {limit_s:g} s"}
+    except Exception as exc:
+        return {**info, "status": "error", "error": database_error_message(exc)}
+    return {**info, "status": "ok", "latency_ms": round(latency, 3), **status}
+
+
+async def _reads(state: AppState) -> tuple[dict[str, Any], bool, bool]:
+    """The ``reads`` report, whether a replica failed, whether reads can be served."""
+    router = state.reads
+    timeout = state.config.health_timeout_seconds
+    replicas = list(await asyncio.gather(*(_probe_replica(t, timeout) for t in router.replicas)))
+    failed = any(r["status"] != "ok" for r in replicas)
+    servable = router.fallback == "primary" or any(r["status"] == "ok" for r in replicas)
+    report = {
+        "from": router.serving().name,
+        "policy": router.policy,
+        "fallback": router.fallback,
+        "replicas": replicas,
+    }
+    return report, failed, servable
+
+
+async def _outcome(probe: Awaitable[T]) -> T | BaseException:
+    try:
+        return await probe
+    except Exception as exc:
+        return exc
 
 
 async def _probe(state: AppState) -> tuple[float, dict[str, Any]]:
@@ -87,33 +136,48 @@ def _scheduler(state: AppState, db_heartbeat: datetime | None) -> tuple[dict[str
 async def health(request: Request, state: State) -> Response:
     request_id = meta(request)["request_id"]
     base: dict[str, Any] = {"version": __version__, "request_id": request_id}
-    try:
-        latency, report = await asyncio.wait_for(
-            _probe(state), timeout=state.config.health_timeout_seconds
-        )
-    except TimeoutError:
+    probe = asyncio.wait_for(_probe(state), timeout=state.config.health_timeout_seconds)
+    # Concurrently: the probe of each read replica is bounded by the same timeout.
+    primary, (reads, replica_failed, servable) = await asyncio.gather(
+        _outcome(probe), _reads(state)
+    )
+    if isinstance(primary, TimeoutError):
         reason = f"no answer within {state.config.health_timeout_seconds:g} s"
-        return _unavailable(base, state, reason)
-    except Exception as exc:  # any failure to query means the store is not usable
-        return _unavailable(base, state, database_error_message(exc))
+        return _unavailable(base, state, reason, reads)
+    if isinstance(primary, BaseException):  # any failure to query: the store is not usable
+        return _unavailable(base, state, database_error_message(primary), reads)
+    latency, report = primary
     scheduler, stale = _scheduler(state, report["scheduler_heartbeat_at"])
+    if not servable:
+        return _unavailable(base, state, "no read replica answers", reads, primary_ok=latency)
     body = {
-        "status": "degraded" if stale else "ok",
+        "status": "degraded" if stale or replica_failed else "ok",
         **base,
         "mode": report["mode"],
         "database": {"status": "ok", "dialect": state.dialect, "latency_ms": round(latency, 3)},
+        "reads": reads,
         "sources": report["sources"],
         "scheduler": scheduler,
     }
     return json_response(body, headers={"Cache-Control": "no-store"})
 
 
-def _unavailable(base: dict[str, Any], state: AppState, reason: str) -> Response:
+def _unavailable(
+    base: dict[str, Any],
+    state: AppState,
+    reason: str,
+    reads: dict[str, Any],
+    primary_ok: float | None = None,
+) -> Response:
     scheduler, _ = _scheduler(state, None)
+    database: dict[str, Any] = {"status": "error", "dialect": state.dialect, "error": reason}
+    if primary_ok is not None:  # the primary answers; reads cannot be served
+        database = {"status": "ok", "dialect": state.dialect, "latency_ms": round(primary_ok, 3)}
     body = {
         "status": "unavailable",
         **base,
-        "database": {"status": "error", "dialect": state.dialect, "error": reason},
+        "database": database,
+        "reads": reads,
         "sources": {},
         "scheduler": scheduler,
         # The standard error object too, so clients handling errors uniformly understand it.

@@ -47,7 +47,7 @@ async def list_quarantine(
     flt = q.QuarantineFilter(sources=tuple(sorted(set(source or ()))), run_id=run_id)
     scope = scope_digest("quarantine", flt.sources, flt.run_id)
     after = p.decode_cursor(cursor, scope=scope, key=q.ID_SORT_KEY)
-    async with state.read_engine.connect() as conn:
+    async with state.reads.connect() as conn:
         page = await q.list_quarantine(
             conn, flt, limit=limit, before_id=after.id if after else None
         )

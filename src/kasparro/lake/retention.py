@@ -1,0 +1,88 @@
+"""What a retention job must ask before it drops raw observations: is it in the lake?
+
+The contract (tested in ``tests/lake/test_retention.py``): :func:`require_exported` raises
+:class:`NotExported` naming every (source, day) partition before ``before`` that holds a
+row the lake does not have, so a job that calls it before dropping (a day, a month's
+partition) can never drop data that was not exported. A partition is exported once every
+row in it has an id at or below the watermark, which only moves after the files are on
+disk; a row that arrives later for an old day (a backfill) makes that day unexported again
+until the next export writes it.
+
+:func:`exported_through` is the same fact as one date per source, for display and for a
+job that drops whole days: the last day before which everything is in the lake.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kasparro.lake import repository as repo
+from kasparro.lake.tables import AppendTable, table_named
+
+
+class NotExported(Exception):
+    def __init__(self, partitions: list[repo.Partition]) -> None:
+        self.partitions = partitions
+        shown = ", ".join(f"{p.source} {p.day} ({p.rows} rows)" for p in partitions[:10])
+        more = f" and {len(partitions) - 10} more" if len(partitions) > 10 else ""
+        super().__init__(f"not in the lake yet: {shown}{more}; run `kasparro export` first")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    source: str
+    exported_days: int
+    exported_rows: int
+    exported_through: date | None  # every row of this source before the next day is exported
+    pending_days: list[date]
+
+
+def _observations() -> AppendTable:
+    t = table_named("observations")
+    assert isinstance(t, AppendTable)
+    return t
+
+
+async def require_exported(
+    conn: AsyncConnection, source: str, before: date, *, table: AppendTable | None = None
+) -> None:
+    """Raise :class:`NotExported` unless every row of ``source`` observed before ``before``
+    (UTC midnight) is in the lake."""
+    missing = await repo.unexported(conn, table or _observations(), source=source, before=before)
+    if missing:
+        raise NotExported(missing)
+
+
+async def status(
+    conn: AsyncConnection, *, table: AppendTable | None = None
+) -> dict[str, SourceStatus]:
+    """Per source: what the lake holds, and the last day through which it holds everything."""
+    t = table or _observations()
+    exported = await repo.exported_partitions(conn, t.name)
+    pending = await repo.unexported(conn, t)
+    out: dict[str, SourceStatus] = {}
+    for source in sorted({p.source for p in exported} | {p.source for p in pending}):
+        done = [p for p in exported if p.source == source]
+        waiting = sorted(p.day for p in pending if p.source == source)
+        through: date | None
+        if waiting:
+            earliest = waiting[0]
+            through = earliest - timedelta(days=1) if any(p.day < earliest for p in done) else None
+        else:
+            through = max((p.day for p in done), default=None)
+        out[source] = SourceStatus(
+            source,
+            len(done),
+            sum(p.rows for p in done),
+            through,
+            waiting,
+        )
+    return out
+
+
+async def exported_through(conn: AsyncConnection, source: str) -> date | None:
+    found = (await status(conn)).get(source)
+    return found.exported_through if found else None
