@@ -1,12 +1,14 @@
 # Kasparro: API + scheduler image. Build: docker build -t kasparro .
-# Installs the package non-editable with its runtime dependencies only: everything the
-# commands in docker-compose.yml run (kasparro migrate / serve / scheduler / check-scheduler)
-# and the package data they read (migrations, dashboard assets, emulator seed, sample CSV).
+# Installs the package non-editable with its runtime dependencies and the `lake` extra
+# (pyarrow, for `kasparro export`: a production deployment exports before retention drops):
+# everything the commands in docker-compose.yml run (kasparro migrate / serve / scheduler /
+# check-scheduler / export) and the package data they read (migrations, dashboard assets,
+# emulator seed, sample CSV).
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install --no-cache-dir --prefix=/install .
+RUN pip install --no-cache-dir --prefix=/install ".[lake]"
 
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 KASPARRO_LOG_JSON=true

@@ -114,7 +114,8 @@ def test_the_image_installs_what_the_package_needs() -> None:
     ``[tool.setuptools.package-data]``. Every file of the source tree must be."""
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "COPY src ./src" in dockerfile and "COPY pyproject.toml README.md ./" in dockerfile
-    assert re.search(r"pip install [^\n]*--prefix=/install \.\s*$", dockerfile, re.M)
+    # Non-editable, with the lake extra: production exports before retention drops.
+    assert re.search(r'pip install [^\n]*--prefix=/install "\.\[lake\]"\s*$', dockerfile, re.M)
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     patterns = config["tool"]["setuptools"]["package-data"]["kasparro"]
     missing = []

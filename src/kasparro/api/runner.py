@@ -49,6 +49,7 @@ class Outcome:
     reason: str | None = None
     lease_holder: str | None = None
     lease_expires_at: datetime | None = None
+    invalid_request: bool = False  # refused because of what was asked (see RunResult)
 
 
 class ShuttingDown(Exception):
@@ -203,7 +204,8 @@ class RunManager:
         if result.status == RunStatus.FRESH:  # reference data refreshed recently: nothing to do
             return Outcome(name, "skipped", reason=result.error)
         if not result.run_id:
-            return Outcome(name, "failed", reason=result.error or "run could not start")
+            reason = result.error or "run could not start"
+            return Outcome(name, "failed", reason=reason, invalid_request=result.invalid_request)
         return Outcome(name, "started", run_id=result.run_id)
 
     def _finished(self, name: str, task: asyncio.Task[RunResult]) -> None:

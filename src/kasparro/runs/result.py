@@ -26,6 +26,9 @@ class RunResult:
     # Source ids this run mapped for the first time (not persisted): they may need linking.
     new_ids: int = 0
     relink: str | None = None  # how the identity relink after the run ended, if one ran
+    # The request itself is wrong for this source (e.g. a backfill window its plan never
+    # serves): the caller's mistake, not the service's (the API answers 422, not 503).
+    invalid_request: bool = False
 
     @property
     def reconciles(self) -> bool:

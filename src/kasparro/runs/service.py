@@ -73,7 +73,13 @@ async def run_sources(
         except AlreadyRunning as exc:
             return RunResult(run_id=0, source=run_name, status=RunStatus.SKIPPED, error=str(exc))
         except BackfillError as exc:  # e.g. an interval the CoinPaprika plan does not serve
-            return RunResult(run_id=0, source=run_name, status=RunStatus.FAILED, error=str(exc))
+            return RunResult(
+                run_id=0,
+                source=run_name,
+                status=RunStatus.FAILED,
+                error=str(exc),
+                invalid_request=True,
+            )
         except Exception as exc:  # e.g. database down before the run row existed
             return RunResult(
                 run_id=0,

@@ -156,6 +156,14 @@ async def _start(
                 + "; try again when it finishes (reference data: or pass force)",
                 details=body,
             )
+        if all(o.invalid_request for o in outcomes):  # e.g. a window no plan serves
+            raise InvalidParameter(
+                "; ".join(f"{o.source}: {o.reason}" for o in outcomes),
+                details=[
+                    {"loc": "body", "message": o.reason, "type": "backfill", "source": o.source}
+                    for o in outcomes
+                ],
+            )
         raise ServiceUnavailable("the run could not start", details=body)
     headers = (
         {"Location": f"/api/v1/runs/{started[0].run_id}"}
