@@ -47,8 +47,9 @@ from kasparro.runtime import Runtime
 log = structlog.get_logger(__name__)
 
 DESCRIPTION = """
-Crypto market data from CoinGecko, CoinPaprika and CSV files, normalized into canonical
-assets.
+Crypto market data from aggregators (CoinGecko, CoinPaprika), exchanges (Binance, Coinbase,
+Kraken, OKX), CSV files and source plugins (`GET /api/v1/sources` lists those of this
+server), normalized into canonical assets.
 
 * **Decimals** are JSON strings with the exact value in plain notation
   (`"0.0000000001"`, never `1e-10`): parse them with a decimal type, not a float.
