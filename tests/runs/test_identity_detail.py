@@ -136,8 +136,9 @@ async def test_a_failing_coin_page_leaves_its_pair_undecided_and_the_run_whole(
     assert result.status == "success", result.error
     # The first page failed (both attempts): the run stopped asking, nothing was stored.
     assert _page_requests(emu)["coinpaprika"] == 2
-    assert await count(engine, "SELECT count(*) FROM coin_details WHERE fetched_at IS NOT NULL") == 0
-    assert await count(
-        engine, "SELECT count(*) FROM coin_details WHERE fetched_at IS NULL"
-    ) == wanted  # still wanted, for the next run
+    fetched = "SELECT count(*) FROM coin_details WHERE fetched_at IS NOT NULL"
+    assert await count(engine, fetched) == 0
+    assert (
+        await count(engine, "SELECT count(*) FROM coin_details WHERE fetched_at IS NULL") == wanted
+    )  # still wanted, for the next run
     assert await _linked_pairs(engine) == before
