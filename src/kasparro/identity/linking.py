@@ -50,7 +50,7 @@ fixpoint). Human decisions are inputs, so they stay sticky.
    homepage (+5) or explorer token (+6) links them, different homepages (-2) drop them, at
    the next relink. What a pair's pages add does not count against a rival whose own page
    is not in yet or lists no site (it could show the same one: a dead duplicate listing of
-   the same project does).
+   the same project does), nor for an inactive listing against an active rival.
 
 Never linked automatically: two coins of one source; a bridged, pegged or wrapped copy and
 its original; names with different versions; coins listing different addresses on one chain
@@ -316,10 +316,15 @@ def _clear(
                 continue  # a dead listing does not block a live one
             live.append(rsc)
             # A rival whose coin page is not in yet, or lists no site and no token page,
-            # could be the same project: what this pair's pages add does not count
-            # against it (a dead duplicate listing shows its project's site too).
-            seen = profiles[rival]
-            unseen = seen.coin.detail is None or not (seen.sites or seen.explorer)
+            # could be the same project, and an active rival of an inactive listing is
+            # the live one: what this pair's pages add does not count against either (a
+            # dead duplicate listing shows its project's site too, maybe the newer one).
+            seen = profiles[rival].coin
+            unseen = (
+                seen.detail is None
+                or not (profiles[rival].sites or profiles[rival].explorer)
+                or (profiles[other].coin.active is False and seen.active is not False)
+            )
             if rsc.score > sc.score - (paged if unseen else 0.0) - MARGIN:
                 close.append(rsc)
     backed = [r for r in live if r.market >= MARKET_BACKED and r.score >= LINK_AT - MARGIN]
