@@ -112,7 +112,7 @@ from kasparro.identity.model import Candidate, Chainaddr
 __all__ = ["Evidence", "Profile", "Scored", "profile", "score_pair"]
 
 TOP_RANK: Final = 500
-_PAGE_KINDS: Final = frozenset({"same_homepage", "same_explorer_token"})
+_PAGE_KINDS: Final = frozenset({"same_homepage", "different_homepages", "same_explorer_token"})
 
 
 class Evidence(NamedTuple):
@@ -137,8 +137,8 @@ class Scored:
 
     @property
     def paged(self) -> float:
-        """What the coins' own pages add (a shared homepage or explorer token page)."""
-        return sum(e.weight for e in self.evidence if e.kind in _PAGE_KINDS and e.weight > 0)
+        """What the coins' own pages add or take (homepages, explorer token pages)."""
+        return sum(e.weight for e in self.evidence if e.kind in _PAGE_KINDS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -307,7 +307,6 @@ def _clear(
     a, b = pair
     live: list[Scored] = []
     close: list[Scored] = []
-    paged = sc.paged
     for me, other in ((a, b), (b, a)):
         for rival, rsc in rivals.get((me, other[0]), ()):
             if rival == other or groups.has_source(rival, me[0]):
@@ -317,15 +316,16 @@ def _clear(
             live.append(rsc)
             # A rival whose coin page is not in yet, or lists no site and no token page,
             # could be the same project, and an active rival of an inactive listing is
-            # the live one: what this pair's pages add does not count against either (a
-            # dead duplicate listing shows its project's site too, maybe the newer one).
+            # the live one: the pages do not decide between the two pairings (a dead
+            # duplicate listing shows its project's site too, maybe the newer one).
             seen = profiles[rival].coin
             unseen = (
                 seen.detail is None
                 or not (profiles[rival].sites or profiles[rival].explorer)
                 or (profiles[other].coin.active is False and seen.active is not False)
             )
-            if rsc.score > sc.score - (paged if unseen else 0.0) - MARGIN:
+            without_pages = rsc.score - rsc.paged > sc.score - sc.paged - MARGIN
+            if rsc.score > sc.score - MARGIN or (unseen and without_pages):
                 close.append(rsc)
     backed = [r for r in live if r.market >= MARKET_BACKED and r.score >= LINK_AT - MARGIN]
     if sc.market <= MARKET_CONTRADICTED and backed:
@@ -376,6 +376,7 @@ def _undecided(
     review: list[ReviewItem] = []
     wanted: list[Pair] = []
     rivals: list[Pair] = []
+    best: set[CoinRef] = set()
     for score, (a, b), reason in sorted(proposed, key=lambda x: (-x[0], x[1])):
         if per_coin[a] >= REVIEW_PER_COIN or per_coin[b] >= REVIEW_PER_COIN:
             if scored[(a, b)].veto is None:
@@ -383,6 +384,7 @@ def _undecided(
             continue
         per_coin[a] += 1
         per_coin[b] += 1
+        best.update((a, b))
         sc = scored[(a, b)]
         if sc.veto is None and (profiles[a].coin.detail is None or profiles[b].coin.detail is None):
             wanted.append((a, b))
@@ -398,9 +400,8 @@ def _undecided(
             review.append(ReviewItem(a, b, reason, score, sc.weighed(1), against))
     # The rivals of the best pairings after them: a page settles a pair only once its rivals
     # could show theirs (_clear).
-    needed = {ref for pair in wanted for ref in pair}
     for a, b in rivals:
-        if (a in needed or b in needed) and (
+        if (a in best or b in best) and (
             profiles[a].coin.detail is None or profiles[b].coin.detail is None
         ):
             wanted.append((a, b))
