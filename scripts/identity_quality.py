@@ -1,15 +1,20 @@
 """Measure the canonical mapping's precision and recall on emulated universes.
 
     .venv/bin/python scripts/identity_quality.py [--coins 2500] [--seeds 1,2,3]
-        [--orders together,market-first,reference-first] [--database-url URL]
+        [--orders together,market-first,reference-first] [--detail-rounds 10]
+        [--database-url URL]
 
 For each seed and arrival order: a fresh store (a temporary SQLite file unless
 --database-url names an empty database), the upstream emulator with that seed's universe,
 then the real ETL of every API source (CoinGecko all pages, CoinPaprika, both reference
 sources) and the relinks they trigger: all at once (``together``), the market sources then
 the reference sources (``market-first``), or the other way round (``reference-first``).
-``relink +`` is what one more relink of the same data changes (links added or removed: 0 at
-the fixpoint). The emulator's universe is the ground truth (one asset per real coin), so:
+``--detail-rounds N``: then up to N more runs of the reference sources, each fetching the
+coin pages (``/coins/{id}``, ``/v1/coins/{id}``) the last relink wants, at most each
+provider's ``detail_per_run`` (defaults), until none is wanted; ``pages`` counts the page
+requests the emulator answered, ``rounds`` the runs it took. ``relink +`` is what one more
+relink of the same data changes (links added or removed: 0 at the fixpoint). The
+emulator's universe is the ground truth (one asset per real coin), so:
 
 - precision = linked pairs that are the same coin / linked pairs,
 - recall = same-coin pairs that are linked / same-coin pairs both APIs listed,
@@ -63,7 +68,28 @@ async def _pairs(engine: Any) -> set[tuple[str, str]]:
         }
 
 
-async def _measure(url: str, emu: EmulatorServer, order: str) -> dict[str, Any]:
+async def _wanted(engine: Any) -> int:
+    async with engine.connect() as conn:
+        found = await conn.execute(
+            text(
+                "SELECT count(*) FROM coin_details WHERE fetched_at IS NULL"
+                " AND wanted_rank IS NOT NULL AND source IN ('coingecko', 'coinpaprika')"
+            )
+        )
+        return int(found.scalar_one())
+
+
+def _page_requests(emu: EmulatorServer) -> int:
+    stats = emu.state.stats()
+    return sum(
+        stats[api]["routes"].get("/coins/{id}", {}).get("requests", 0)
+        for api in ("coingecko", "coinpaprika")
+    )
+
+
+async def _measure(
+    url: str, emu: EmulatorServer, order: str, detail_rounds: int = 0
+) -> dict[str, Any]:
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         database_url=url,
@@ -90,6 +116,12 @@ async def _measure(url: str, emu: EmulatorServer, order: str) -> dict[str, Any]:
             failed = [r for r in results if r.status not in ("success", "partial")]
             if failed:
                 raise SystemExit(f"runs failed: {[(r.source, r.error) for r in failed]}")
+        rounds = 0
+        while rounds < detail_rounds and await _wanted(engine):
+            await run_sources(
+                engine, runtime.catalog, REFERENCE, http=http, limiters=runtime.limiters()
+            )
+            rounds += 1
         pairs = await _pairs(engine)
         await IdentityService.for_registry(engine, runtime.registry).relink(trigger="again")
         again = await _pairs(engine)
@@ -122,6 +154,8 @@ async def _measure(url: str, emu: EmulatorServer, order: str) -> dict[str, Any]:
         "wrong_merges": len(pairs - truth),
         "relink_changes": len(pairs ^ again),
         "review_pending": int(pending),
+        "pages": _page_requests(emu),
+        "rounds": rounds,
         "seconds": round(time.monotonic() - started, 1),
     }
 
@@ -131,14 +165,15 @@ def main() -> int:
     parser.add_argument("--coins", type=int, default=2500)
     parser.add_argument("--seeds", default="1,2,3,4,5,6,7")
     parser.add_argument("--orders", default="together", help=", ".join(ORDERS))
+    parser.add_argument("--detail-rounds", type=int, default=0, help="coin-page runs (max)")
     parser.add_argument("--database-url", help="an empty database (default: temporary SQLite)")
     args = parser.parse_args()
     configure_logging("WARNING", False)
     print(
         "| seed | order | coins | same-coin pairs | linked | precision | recall | wrong merges "
-        "| review pending | relink + | seconds |"
+        "| review pending | relink + | pages | rounds | seconds |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     worst = 1.0
     for seed in (int(s) for s in args.seeds.split(",")):
         for order in args.orders.split(","):
@@ -146,12 +181,13 @@ def main() -> int:
                 url = args.database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'quality.db'}"
                 upgrade(url)
                 with EmulatorServer(EmulatorConfig(coins=args.coins, seed=seed)) as emu:
-                    row = asyncio.run(_measure(url, emu, order))
+                    row = asyncio.run(_measure(url, emu, order, args.detail_rounds))
             worst = min(worst, row["recall"]) if not row["wrong_merges"] else 0.0
             print(
                 f"| {seed} | {order} | {args.coins} | {row['true_pairs']} | {row['linked']} "
                 f"| {row['precision']:.4f} | {row['recall']:.4f} | {row['wrong_merges']} "
-                f"| {row['review_pending']} | {row['relink_changes']} | {row['seconds']} |",
+                f"| {row['review_pending']} | {row['relink_changes']} | {row['pages']} "
+                f"| {row['rounds']} | {row['seconds']} |",
                 flush=True,
             )
             if args.database_url:

@@ -167,8 +167,18 @@ def test_identity_commands_against_the_emulator(tmp_path: Path, emulator: Any) -
     first = run_cli(["etl", "run"], tmp_path, **env)
     assert first.returncode == 0, first.stderr
     assert "coingecko_reference" in first.stdout and "coinpaprika_reference" in first.stdout
-    # Reference data is fresh for a day: skipped, and that is not a failure.
-    again = run_cli(["etl", "run", "--source", "coingecko_reference"], tmp_path, **env)
+    # Reference data is fresh for a day: the lists are not fetched again, only the coin
+    # pages the relink wants (a run of pages alone) ...
+    before = emulator.state.stats()["coingecko"]["routes"]
+    asked = before.get("/coins/{id}", {}).get("requests", 0)
+    pages = run_cli(["etl", "run", "--source", "coingecko_reference"], tmp_path, **env)
+    assert pages.returncode == 0, pages.stderr
+    stats = emulator.state.stats()["coingecko"]["routes"]
+    assert stats["/coins/list"]["requests"] == before["/coins/list"]["requests"]
+    assert 0 < stats["/coins/{id}"]["requests"] - asked <= 5  # ..._COINGECKO_DETAIL_PER_RUN
+    # ... and without pages to fetch it is skipped, and that is not a failure.
+    no_pages = {**env, "KASPARRO_COINGECKO_DETAIL_PER_RUN": "0"}
+    again = run_cli(["etl", "run", "--source", "coingecko_reference"], tmp_path, **no_pages)
     assert again.returncode == 0, again.stderr
     assert "fresh" in again.stdout
     forced = run_cli(

@@ -105,8 +105,20 @@ class ReferencePlatform:
     chain: str | None
 
 
+@dataclass(slots=True, frozen=True)
+class ReferenceDetail:
+    """A coin's own page's links (CoinGecko ``/coins/{id}``, CoinPaprika ``/v1/coins/{id}``):
+    its homepages and block explorers, as listed (``identity.detail``). Empty lists: the
+    page lists none, or the API has no page for the coin (404)."""
+
+    source: str
+    source_asset_id: str
+    homepages: tuple[str, ...] = ()
+    explorers: tuple[str, ...] = ()
+
+
 # What a reference source's normalizer yields.
-ReferenceRecord = ReferenceCoin | ReferenceContract | ReferencePlatform
+ReferenceRecord = ReferenceCoin | ReferenceContract | ReferencePlatform | ReferenceDetail
 
 
 def display_name(record: MarketRecord) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kasparro.identity import Decision, link_coins
 from kasparro.identity.linking import LINK_AT
 from tests.identity.coins import CG, CP, cg, coin, cp
@@ -305,6 +307,38 @@ def test_an_explorer_link_to_the_other_contract_settles_a_pair() -> None:
         ]
     )
     assert plan.pairs() == {("graft-network-token", "grft-graft")}
+
+
+def test_a_page_does_not_decide_against_a_rival_that_could_show_the_same_site() -> None:
+    """The live listing and a dead duplicate of one project (recorded on CoinPaprika) both
+    show the project's site, so a shared site settles nothing between them: it may only
+    settle once the rival's page is in and shows another site, and never for the inactive
+    listing against the active one."""
+    site = "https://stably.io"
+    live = dict(cap=950_000, rank=1964)
+
+    def plan_for(live_page: str | None, dup_page: str | None, active: bool = False) -> Any:
+        dup = dict(active=active, cap=950_000, rank=6223)
+        return link_coins(
+            [
+                cg("stableusd", "usds", "Stably USD", cap=956_000, rank=1900, homepage=site),
+                cp("usds-stably-usd", "USDS", "Stably USD", homepage=live_page, **live),
+                cp("usds-stablyusd", "USDS", "StablyUSD", homepage=dup_page, **dup),
+            ]
+        )
+
+    # The live listing's page is not in yet: the duplicate's shared site decides nothing,
+    # and the live listing's page is wanted (a rival of the best pairing).
+    plan = plan_for(None, site)
+    assert plan.pairs() == set()
+    wanted = {ref for pair in plan.detail_wanted for ref in pair}
+    assert (CP, "usds-stably-usd") in wanted
+    # Its page lists no site, or an old one: still nothing for the inactive duplicate.
+    assert plan_for("", site).pairs() == set()
+    assert plan_for("https://stably.com", site).pairs() == set()
+    # An active rival with its own, different site: the shared site does decide.
+    plan = plan_for("https://stably.com", site, active=True)
+    assert plan.pairs() == {("stableusd", "usds-stablyusd")}
 
 
 # --- N sources ----------------------------------------------------------------------------------

@@ -9,12 +9,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kasparro.identity.chains import CHAINS, canonical_chain, normalize_address, platform_of
-from kasparro.models import Contract, ReferenceCoin, ReferenceContract, ReferencePlatform, Rejection
+from kasparro.models import (
+    Contract,
+    ReferenceCoin,
+    ReferenceContract,
+    ReferenceDetail,
+    ReferencePlatform,
+    Rejection,
+)
 from kasparro.normalize.reference import (
     normalize_coingecko_coin,
     normalize_coinpaprika_coin,
     normalize_coinpaprika_contract,
     normalize_coinpaprika_platform,
+    normalize_detail,
 )
 from tests.normalize._samples import CG_COINS_LIST, sample_json
 
@@ -179,3 +187,25 @@ def test_reference_normalizers_never_raise(raw: Any, platforms: dict[str, Any]) 
     assert accounted - len(
         [i for i in coin.issues if i.startswith("unknown_chain")]
     ) + native == len(platforms)
+
+
+def test_a_recorded_coin_page_becomes_its_links() -> None:
+    detail = normalize_detail("coinpaprika", "eth-ethereum", sample_json(CP_COIN_ETH))
+    assert isinstance(detail, ReferenceDetail)
+    assert (detail.source, detail.source_asset_id) == ("coinpaprika", "eth-ethereum")
+    assert detail.homepages == ("https://www.ethereum.org/",)
+    assert "https://etherscan.io/" in detail.explorers
+
+
+def test_a_coin_page_that_is_missing_or_not_an_object() -> None:
+    # A 404 (no page): fetched, with nothing to weigh; never asked for again.
+    assert normalize_detail("coingecko", "gone", None) == ReferenceDetail("coingecko", "gone")
+    bad = normalize_detail("coingecko", "odd", ["not", "a", "page"])
+    assert isinstance(bad, Rejection)
+    assert bad.source_asset_id == "odd"
+    # CoinGecko pads its lists with "": only real links are kept, each cut to 500 chars.
+    page = {"links": {"homepage": ["https://x.io", "", ""], "blockchain_site": ["a" * 900]}}
+    got = normalize_detail("coingecko", "x", page)
+    assert isinstance(got, ReferenceDetail)
+    assert got.homepages == ("https://x.io",)
+    assert got.explorers == ("a" * 500,)

@@ -147,6 +147,7 @@ async def _fresh_grouping(engine: AsyncEngine, settings: Any) -> set[tuple[str, 
     async with engine.begin() as conn:
         for table in (
             "asset_events",
+            "coin_details",
             "identity_anomalies",
             "identity_relinks",
             "identity_review",

@@ -63,6 +63,7 @@ _CP_TICKER = re.compile(r"^/tickers/([^/]+)$")
 _CP_HISTORICAL = re.compile(r"^/tickers/([^/]+)/historical$")
 _CG_CHART = re.compile(r"^/coins/([^/]+)/market_chart(/range)?$")
 _CP_COIN = re.compile(r"^/coins/([^/]+)$")
+_CG_COIN = _CP_COIN  # CoinGecko's /coins/{id} (/coins/list and /coins/markets match first)
 _CP_CONTRACTS = re.compile(r"^/contracts/([^/]+)$")
 
 
@@ -232,6 +233,8 @@ class EmulatorApp:
             if chart:
                 route = "/coins/{id}/market_chart" + ("/range" if chart.group(2) else "")
                 return route, self._cg_chart
+            if _CG_COIN.match(rel):
+                return "/coins/{id}", self._cg_coin
             return UNMATCHED, self._not_found(api)
         cp_routes = {
             "/tickers": self._cp_tickers,
@@ -332,6 +335,18 @@ class EmulatorApp:
             return _json(401, render.CG_ERROR_JSON, render.cg_plan_error(str(exc), now_ms))
         body = self.emulator.views.cg_chart_body(asset, from_ms, to_ms, step, now_ms)
         return self._cg_ok(tick, body)
+
+    def _cg_coin(self, tick: int, rel: str, params: Params) -> Reply:
+        """``/coins/{id}``: the coin's page (identity, platforms, links; never market data,
+        tickers, community or developer data, whatever the flags ask)."""
+        match = _CG_COIN.match(rel)
+        asset = self.emulator.universe.by_cg_id.get(match.group(1)) if match else None
+        if asset is None:
+            return _json(404, render.CG_ERROR_JSON, render.CG_COIN_NOT_FOUND)
+        record = self.emulator.views.cg_coin_record(asset)
+        return self._cg_ok(
+            tick, render.render_record(record).encode(), records=lambda: [record], single=True
+        )
 
     def _markets_query(self, params: Params) -> MarketsQuery | Reply:
         def invalid(message: str) -> Reply:

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from kasparro.emulator import detail
 from kasparro.emulator.gcpause import gc_paused
 from kasparro.emulator.history import History
 from kasparro.emulator.market import (
@@ -129,6 +130,7 @@ class MarketViews:
         # Reference bodies never change with the tick (identities are fixed).
         self._reference: dict[str, bytes] = {}
         self._platforms: dict[str, list[tuple[Asset, str, str]]] | None = None
+        self._sites: dict[int, str] | None = None
         self.market = Market(universe, self.step_ms)
         self.history = History(self.market, shift_seconds * 1000)
 
@@ -355,10 +357,24 @@ class MarketViews:
             body = self._reference.setdefault(key, render_records(records))
         return body
 
+    def pages(self, asset: Asset) -> detail.Pages:
+        """Both APIs' coin-page links of ``asset`` (emulator/detail.py)."""
+        with self._lock:
+            if self._sites is None:
+                self._sites = detail.assign_sites(self.universe)
+            site = self._sites[asset.index]
+        return detail.pages(self.universe, asset, site)
+
+    def cg_coin_record(self, asset: Asset) -> Record:
+        """``/coins/{id}``: identity, platforms and links (no market data)."""
+        updated = iso_seconds(BASE_TIME_MS // 1000 - 105 + self.shift_s)
+        return detail.cg_coin_record(asset, self.pages(asset), rank=asset.rank, updated=updated)
+
     def cp_coin_record(self, asset: Asset) -> Record:
         """``/v1/coins/{id}`` (``coin_extended``): identity and contracts, no market data."""
         contracts = asset.identity.cp_contracts if asset.identity else ()
         first = contracts[0] if contracts else None
+        links, extended = detail.cp_links(self.pages(asset))
         return {
             "id": json_string(asset.cp_id or ""),
             "name": json_string(asset.cp_name),
@@ -394,6 +410,9 @@ class MarketViews:
             "proof_type": NULL,
             "org_structure": NULL,
             "hash_algorithm": NULL,
+            "links": links,
+            "links_extended": extended,
+            "whitepaper": {"link": NULL, "thumbnail": NULL},
             "first_data_at": json_string("2018-01-01T00:00:00Z"),
             "last_data_at": json_string(iso_seconds(BASE_TIME_MS // 1000 - 105 + self.shift_s)),
         }

@@ -112,6 +112,7 @@ from kasparro.identity.model import Candidate, Chainaddr
 __all__ = ["Evidence", "Profile", "Scored", "profile", "score_pair"]
 
 TOP_RANK: Final = 500
+_PAGE_KINDS: Final = frozenset({"same_homepage", "different_homepages", "same_explorer_token"})
 
 
 class Evidence(NamedTuple):
@@ -133,6 +134,11 @@ class Scored:
         picked = [e for e in self.evidence if (e.weight > 0) == (sign > 0) and e.weight != 0]
         picked.sort(key=lambda e: (-abs(e.weight), e.kind, e.detail))
         return tuple({"kind": e.kind, "weight": e.weight, "detail": e.detail} for e in picked)
+
+    @property
+    def paged(self) -> float:
+        """What the coins' own pages add or take (homepages, explorer token pages)."""
+        return sum(e.weight for e in self.evidence if e.kind in _PAGE_KINDS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,8 +46,11 @@ fixpoint). Human decisions are inputs, so they stay sticky.
    dead coin (inactive, no market data) and never two coins without market data: nothing
    trades under them, and a queue a human can work through holds what matters.
    ``detail_wanted`` lists the same pairs, and the weaker ones from ``DETAIL_FROM`` (4), whose
-   coins' detail pages are not in yet, best first: a shared homepage (+5) or explorer token
-   (+6) links them, different homepages (-2) drop them, at the next relink.
+   coins' detail pages are not in yet, best first, then their rival pairings: a shared
+   homepage (+5) or explorer token (+6) links them, different homepages (-2) drop them, at
+   the next relink. What a pair's pages add does not count against a rival whose own page
+   is not in yet or lists no site (it could show the same one: a dead duplicate listing of
+   the same project does), nor for an inactive listing against an active rival.
 
 Never linked automatically: two coins of one source; a bridged, pegged or wrapped copy and
 its original; names with different versions; coins listing different addresses on one chain
@@ -303,6 +306,7 @@ def _clear(
 ) -> bool:
     a, b = pair
     live: list[Scored] = []
+    close: list[Scored] = []
     for me, other in ((a, b), (b, a)):
         for rival, rsc in rivals.get((me, other[0]), ()):
             if rival == other or groups.has_source(rival, me[0]):
@@ -310,10 +314,22 @@ def _clear(
             if profiles[rival].coin.stale and not profiles[other].coin.stale:
                 continue  # a dead listing does not block a live one
             live.append(rsc)
+            # A rival whose coin page is not in yet, or lists no site and no token page,
+            # could be the same project, and an active rival of an inactive listing is
+            # the live one: the pages do not decide between the two pairings (a dead
+            # duplicate listing shows its project's site too, maybe the newer one).
+            seen = profiles[rival].coin
+            unseen = (
+                seen.detail is None
+                or not (profiles[rival].sites or profiles[rival].explorer)
+                or (profiles[other].coin.active is False and seen.active is not False)
+            )
+            without_pages = rsc.score - rsc.paged > sc.score - sc.paged - MARGIN
+            if rsc.score > sc.score - MARGIN or (unseen and without_pages):
+                close.append(rsc)
     backed = [r for r in live if r.market >= MARKET_BACKED and r.score >= LINK_AT - MARGIN]
     if sc.market <= MARKET_CONTRADICTED and backed:
         return False  # a rival the market backs, where the market contradicts this one
-    close = [r for r in live if r.score > sc.score - MARGIN]
     if not close:
         return sc.score >= LINK_AT
     return (
@@ -359,11 +375,16 @@ def _undecided(
     per_coin: dict[CoinRef, int] = defaultdict(int)
     review: list[ReviewItem] = []
     wanted: list[Pair] = []
+    rivals: list[Pair] = []
+    best: set[CoinRef] = set()
     for score, (a, b), reason in sorted(proposed, key=lambda x: (-x[0], x[1])):
         if per_coin[a] >= REVIEW_PER_COIN or per_coin[b] >= REVIEW_PER_COIN:
+            if scored[(a, b)].veto is None:
+                rivals.append((a, b))  # its pages weigh against the best pairing's
             continue
         per_coin[a] += 1
         per_coin[b] += 1
+        best.update((a, b))
         sc = scored[(a, b)]
         if sc.veto is None and (profiles[a].coin.detail is None or profiles[b].coin.detail is None):
             wanted.append((a, b))
@@ -377,4 +398,11 @@ def _undecided(
                 }
                 against = (veto, *against)
             review.append(ReviewItem(a, b, reason, score, sc.weighed(1), against))
+    # The rivals of the best pairings after them: a page settles a pair only once its rivals
+    # could show theirs (_clear).
+    for a, b in rivals:
+        if (a in best or b in best) and (
+            profiles[a].coin.detail is None or profiles[b].coin.detail is None
+        ):
+            wanted.append((a, b))
     return sorted(review, key=lambda i: (i.a, i.b)), wanted

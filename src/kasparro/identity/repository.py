@@ -19,6 +19,7 @@ import orjson
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kasparro.identity.detail_store import read_details
 from kasparro.identity.model import Anomaly, Candidate, CoinRef, Decision, LinkPlan
 from kasparro.load.bulk import insert_rows, update_rows
 from kasparro.store.schema import (
@@ -109,9 +110,9 @@ async def incomplete_references(
 
 async def read_inputs(conn: AsyncConnection) -> LinkInputs:
     """Every listed coin as a candidate: each namespace's reference coins (with their
-    contracts and latest market data), and the coins of market sources that publish no
-    reference data (from their mappings and latest observations: a third source links by
-    the same rules)."""
+    contracts, latest market data and fetched coin pages), and the coins of market sources
+    that publish no reference data (from their mappings and latest observations: a third
+    source links by the same rules)."""
     c, k = reference_coins.c, reference_contracts.c
     contracts: dict[CoinRef, dict[tuple[str, str], tuple[str, str]]] = defaultdict(dict)
     found = await conn.execute(
@@ -122,6 +123,7 @@ async def read_inputs(conn: AsyncConnection) -> LinkInputs:
     for source, sid, chain, address, platform, spelled in found:
         contracts[(source, sid)][(chain, address)] = (platform, spelled)
     market = await _market_hints(conn)
+    details = await read_details(conn)
     candidates: list[Candidate] = []
     issues: dict[tuple[str, str], list[str]] = defaultdict(list)
     rows = await conn.execute(
@@ -143,6 +145,7 @@ async def read_inputs(conn: AsyncConnection) -> LinkInputs:
                 rank=market_rank or rank,
                 active=active,
                 has_market_data=(source, sid) in market,
+                detail=details.get((source, sid)),
                 spelled=spelled,
             )
         )

@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kasparro.identity.detail_store import save_wanted
 from kasparro.identity.linking import link_coins
 from kasparro.identity.model import CoinRef
 from kasparro.identity.reconcile import reconcile
@@ -140,6 +141,11 @@ class IdentityService:
             await identity_lock(conn, exclusive=True)
             relink_id = await start_relink(conn, trigger, now)
             review = await save_plan(conn, plan, inputs.anomalies, relink_id, now)
+            # The coins of undecided pairs whose own pages are not in yet: the reference
+            # sources fetch them (within their budgets) and the next relink weighs them.
+            detailed = {c.ref for c in inputs.candidates if c.detail is not None}
+            wanted = [ref for pair in plan.detail_wanted for ref in pair if ref not in detailed]
+            pending = await save_wanted(conn, wanted, now)
             moved = await reconcile(conn, relink_id, now, source_order=self.scope.key_sources)
             anomalies = Counter(a.kind for a in [*plan.anomalies, *inputs.anomalies])
             stats: dict[str, Any] = {
@@ -147,6 +153,7 @@ class IdentityService:
                 "links": plan.counts(),
                 "review": review,
                 "detail_wanted": len(plan.detail_wanted),
+                "detail_pending": pending,
                 "anomalies": dict(sorted(anomalies.items())),
                 "relinked": moved.as_dict(),
                 "decide_s": round(decided - started, 3),

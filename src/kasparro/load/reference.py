@@ -2,7 +2,9 @@
 
 Each page of a reference source is a complete snapshot of one *scope* (``coins``: an API's
 coin list, with CoinGecko's contracts in it; ``contracts:<platform>``: CoinPaprika's
-contracts on one platform; ``platforms``: CoinPaprika's platform list). Every row a page
+contracts on one platform; ``platforms``: CoinPaprika's platform list). ``detail`` pages are
+the exception: one coin's own page each, upserted (``identity.detail_store``), never a
+snapshot. Every row a page
 lists is upserted with the page's raw payload id; when the page's last batch commits, the
 rows of that scope that the page did not list (the payload id differs) are deleted, so the
 store always holds exactly the last complete snapshot. A payload byte for byte identical to
@@ -24,15 +26,23 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kasparro.identity.chains import normalize_address
+from kasparro.identity.detail_store import store_details
 from kasparro.load.bulk import insert_rows
 from kasparro.load.observations import LoadResult
-from kasparro.models import Contract, ReferenceCoin, ReferenceContract, ReferencePlatform
-from kasparro.normalize.reference import SCOPE_COINS, SCOPE_PLATFORMS
+from kasparro.models import (
+    Contract,
+    ReferenceCoin,
+    ReferenceContract,
+    ReferenceDetail,
+    ReferencePlatform,
+)
+from kasparro.normalize.reference import SCOPE_COINS, SCOPE_DETAIL, SCOPE_PLATFORMS
 from kasparro.store.dialect import key_table
 from kasparro.store.schema import reference_coins, reference_contracts, reference_platforms
 
 COINS = SCOPE_COINS
 PLATFORMS = SCOPE_PLATFORMS
+DETAIL = SCOPE_DETAIL
 
 
 @dataclass(slots=True, frozen=True)
@@ -50,6 +60,13 @@ async def load_reference(
 ) -> LoadResult:
     total = LoadResult(0, 0)
     for batch in batches:
+        if batch.scope == DETAIL:
+            # A coin's own page: upserted, never a snapshot (nothing stale to drop).
+            details = [r for r in batch.records if isinstance(r, ReferenceDetail)]
+            loaded, unchanged = await store_details(conn, details, batch.raw_id, now)
+            total.loaded += loaded
+            total.unchanged += unchanged
+            continue
         if batch.scope == COINS:
             result = await _load_coins(conn, source, batch, now)
         elif batch.scope == PLATFORMS:

@@ -13,6 +13,8 @@ Endpoints (QUIRKS.md, both OpenAPI specs):
   (``type`` ``coin``/``token``; ``rank`` 0 = unranked).
 - CoinPaprika ``/contracts/{platform_id}``: ``{address, id, type, active}``, where ``id`` is
   the coin's id and the platform comes from the request.
+- A coin's own page, CoinGecko ``/coins/{id}`` (``links.homepage``, ``links.blockchain_site``)
+  and CoinPaprika ``/coins/{id}`` (``links.website``, ``links.explorer``): its links only.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from __future__ import annotations
 from typing import Any, Final
 
 from kasparro.identity.chains import canonical_chain
+from kasparro.identity.detail import detail_from_coingecko, detail_from_coinpaprika
 from kasparro.models import (
     Contract,
     ReferenceCoin,
     ReferenceContract,
+    ReferenceDetail,
     ReferencePlatform,
     Rejection,
 )
@@ -40,12 +44,14 @@ from kasparro.normalize.common import (
 __all__ = [
     "MAX_ADDRESS_CHARS",
     "SCOPE_COINS",
+    "SCOPE_DETAIL",
     "SCOPE_PLATFORMS",
     "contracts_scope",
     "normalize_coingecko_coin",
     "normalize_coinpaprika_coin",
     "normalize_coinpaprika_contract",
     "normalize_coinpaprika_platform",
+    "normalize_detail",
 ]
 
 # Longest real addresses: Stellar "CODE-ISSUER" pairs (~70), Cosmos denoms (~70); anything
@@ -168,6 +174,20 @@ def normalize_coinpaprika_contract(platform: str, raw: Any) -> ReferenceContract
 # Snapshot scopes of reference pages (see load.reference).
 SCOPE_COINS: Final = "coins"
 SCOPE_PLATFORMS: Final = "platforms"
+# Per-coin detail pages (identity.detail): upserted one coin at a time, never a snapshot.
+SCOPE_DETAIL: Final = "detail"
+
+
+def normalize_detail(source: str, sid: str, body: Any) -> ReferenceDetail | Rejection:
+    """A coin page's body (``None``: the API has no page for it, a 404) -> its links."""
+    if body is not None and not isinstance(body, dict):
+        return Rejection(f"coin page: expected an object, got {type_name(body)}", body, sid)
+    read = detail_from_coingecko if source == "coingecko" else detail_from_coinpaprika
+    found = read(body)
+    cap = 20  # a page lists a handful; more is noise, and rows stay small
+    homepages = tuple(u.strip()[:500] for u in found.homepages[:cap])
+    explorers = tuple(u.strip()[:500] for u in found.explorers[:cap])
+    return ReferenceDetail(source, sid, homepages, explorers)
 
 
 def contracts_scope(platform: str) -> str:

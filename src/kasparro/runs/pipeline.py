@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from datetime import datetime
 from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro import metrics
+from kasparro.identity.detail_store import wanted_ids
 from kasparro.identity.service import IdentityService
 from kasparro.load.backfill import targets as backfill_targets
 from kasparro.load.raw import loaded_fingerprints, purge_raw, save_raw
@@ -116,9 +118,13 @@ class Pipeline:
         fresh (see ``_still_fresh``); ``stop`` ends the run at a page boundary when
         requested."""
         name = source.name
-        fresh = None if force else await self._still_fresh(source)
-        if fresh is not None:  # not recorded as a run: nothing ran
+        fresh, listed_at = (None, None) if force else await self._still_fresh(source)
+        wanted = await self._wanted_detail(source)
+        if fresh is not None and not wanted:  # not recorded as a run: nothing ran
             return RunResult(run_id=0, source=name, status=RunStatus.FRESH, error=fresh)
+        if isinstance(source, ReferenceSource):
+            # Fresh lists with coin pages wanted: a run of the pages alone.
+            source.want_detail(wanted, only=fresh is not None, listed_at=listed_at)
         lease = lease_name(name)
         await self._acquire(lease)
         try:
@@ -143,25 +149,41 @@ class Pipeline:
             result.relink = outcome.status
         return result
 
-    async def _still_fresh(self, source: Source) -> str | None:
+    async def _still_fresh(self, source: Source) -> tuple[str | None, datetime | None]:
         """Why a run of ``source`` is not needed now (reference data refreshed recently), or
-        None. An interrupted refresh is never fresh: it resumes."""
+        None, and when its lists were fetched. An interrupted refresh is never fresh: it
+        resumes. A run of coin pages alone says when the lists were fetched (``listed_at``
+        in its checkpoint): it does not refresh them."""
         if not isinstance(source, ReferenceSource) or not source.refresh_seconds:
-            return None
+            return None, None
         refresh = source.refresh_seconds
         async with self.engine.connect() as conn:
             conn = await conn.execution_options(kasparro_read_only=True)
             checkpoint = await repo.get_checkpoint(conn, source.name)
             finished = await repo.last_success_at(conn, source.name)
         if finished is None or (checkpoint and checkpoint.get("in_progress")):
-            return None
+            return None, None
+        if checkpoint and checkpoint.get("listed_at"):
+            finished = datetime.fromisoformat(checkpoint["listed_at"])
         age = (repo.utcnow() - finished).total_seconds()
         if age >= refresh:
-            return None
-        return (
+            return None, None
+        reason = (
             f"fresh: refreshed {age / 60:.0f} min ago, next refresh after {refresh / 3600:g} h "
             "(KASPARRO_REFERENCE_REFRESH_SECONDS)"
         )
+        return reason, finished
+
+    async def _wanted_detail(self, source: Source) -> list[str]:
+        """The coins of ``source``'s namespace whose own pages identity wants, best first
+        (``identity.detail_store``; a plain read, before the run)."""
+        if not isinstance(source, ReferenceSource) or source.detail_per_run <= 0:
+            return []
+        if self.identity is None:
+            return []  # nothing would relink on them
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(kasparro_read_only=True)
+            return await wanted_ids(conn, source.namespace, source.detail_per_run)
 
     async def _run_locked(
         self, source: Source, trigger: str, progress: ProgressCallback | None, stop: RunStop

@@ -22,7 +22,7 @@ payloads are checked against (``None`` says "no contract", on purpose).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -134,6 +134,21 @@ class ReferenceSource(Source):
     kind: ClassVar[SourceKind] = SourceKind.REFERENCE
     # A run is skipped ("fresh") while the last complete snapshot is younger than this.
     refresh_seconds: float
+    # Per-coin pages identity wants (sources.detail): at most this many a run, 0: none. The
+    # provider's setting; the pipeline hands the ids in before the run (want_detail).
+    detail_per_run: int = 0
+    detail_ids: tuple[str, ...] = ()
+    detail_only: bool = False  # the lists are fresh: this run fetches the pages alone
+    listed_at: datetime | None = None  # when the lists were last fetched (detail_only)
+
+    def want_detail(
+        self, ids: Sequence[str], *, only: bool = False, listed_at: datetime | None = None
+    ) -> None:
+        """The coins whose own pages identity wants, best first (cut to ``detail_per_run``);
+        ``only``: fetch nothing else this run (the lists, fetched ``listed_at``, are fresh)."""
+        self.detail_ids = tuple(ids[: self.detail_per_run])
+        self.detail_only = only and bool(self.detail_ids)
+        self.listed_at = listed_at
 
     @abstractmethod
     def normalize(self, item: Any) -> ReferenceRecord | Normalized: ...

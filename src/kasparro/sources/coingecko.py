@@ -6,6 +6,7 @@ import math
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -25,6 +26,7 @@ from kasparro.sources.base import (
     SourceKind,
 )
 from kasparro.sources.config import HttpSourceSettings
+from kasparro.sources.detail import detail_pages
 from kasparro.sources.history import (
     BackfillSpec,
     Chunk,
@@ -40,6 +42,16 @@ from kasparro.sources.spec import Provider, SourceSpec
 PUBLIC_URL = "https://api.coingecko.com/api/v3"
 ENDPOINT = "/coins/markets"
 COINS_LIST = "/coins/list"
+COIN = "/coins/{id}"
+# Just the coin page's identity and links: every optional part off.
+_COIN_PARAMS = {
+    "localization": "false",
+    "tickers": "false",
+    "market_data": "false",
+    "community_data": "false",
+    "developer_data": "false",
+    "sparkline": "false",
+}
 CHART = "/coins/{id}/market_chart/range"
 
 
@@ -81,6 +93,14 @@ class CoinGeckoSettings(HttpSourceSettings):
             "older than KASPARRO_REFERENCE_REFRESH_SECONDS)",
         ),
     ] = 3600.0
+    detail_per_run: Annotated[
+        int,
+        Field(
+            ge=0,
+            description="coin pages (/coins/{id}) a reference run fetches at most, for the "
+            "pairs identity cannot decide from names and markets (0: none)",
+        ),
+    ] = 5
 
     @field_validator("max_coins", mode="before")
     @classmethod
@@ -163,7 +183,9 @@ class CoinGeckoSource(MarketSource):
 class CoinGeckoReferenceSource(ReferenceSource):
     """``/coins/list?include_platform=true``: every coin with its contract per platform, one
     page (a snapshot of the ``coins`` scope, see load.reference). The identity linker's
-    CoinGecko side; refreshed every ``reference_refresh_seconds``."""
+    CoinGecko side; refreshed every ``reference_refresh_seconds``. Then the ``/coins/{id}``
+    pages identity wants (``detail_per_run`` at most, sources.detail), also on their own
+    while the list is fresh."""
 
     name = "coingecko_reference"
     namespace = "coingecko"
@@ -171,9 +193,15 @@ class CoinGeckoReferenceSource(ReferenceSource):
     def __init__(self, ctx: SourceContext) -> None:
         config = ctx.config_as(CoinGeckoSettings)
         self.fetcher = Fetcher(self.namespace, ctx.http, ctx.limiters, ctx.settings)
+        # Coin pages yield to scheduled runs in the budget, as a backfill does.
+        self.detail_fetcher = Fetcher(
+            self.namespace, ctx.http, ctx.limiters, ctx.settings, priority=1
+        )
+        self.base = config.base_url
         self.url = config.base_url + COINS_LIST
         self.headers = config.key_header()
         self.refresh_seconds = ctx.settings.reference_refresh_seconds
+        self.detail_per_run = config.detail_per_run
 
     def normalize(self, item: Any) -> ReferenceCoin | Rejection:
         return normalize_coingecko_coin(item)
@@ -182,24 +210,36 @@ class CoinGeckoReferenceSource(ReferenceSource):
         return (record.source_asset_id, None)
 
     def contract_for(self, endpoint: str) -> Contract | None:
-        return COINGECKO_COINS_LIST
+        # A coin page is read for two lists of links only (normalize_detail checks them).
+        return None if endpoint == COIN else COINGECKO_COINS_LIST
 
     async def pages(self, checkpoint: dict[str, Any] | None) -> AsyncIterator[Page]:
-        raw, items = await self.fetcher.get(
-            self.url,
-            endpoint=COINS_LIST,
-            params={"include_platform": "true"},
-            parse=parse_json_array,
+        if not self.detail_only:
+            raw, items = await self.fetcher.get(
+                self.url,
+                endpoint=COINS_LIST,
+                params={"include_platform": "true"},
+                parse=parse_json_array,
+                headers=self.headers,
+            )
+            yield Page(
+                number=1,
+                raw=raw,
+                items=items,
+                checkpoint={"in_progress": False, "next_page": 1},
+                total_pages=1 + len(self.detail_ids),
+                scope=SCOPE_COINS,
+            )
+        async for page in detail_pages(
+            self,
+            self.detail_fetcher,
+            url_of=lambda sid: f"{self.base}/coins/{quote(sid, safe='')}",
+            endpoint=COIN,
+            params=_COIN_PARAMS,
             headers=self.headers,
-        )
-        yield Page(
-            number=1,
-            raw=raw,
-            items=items,
-            checkpoint={"in_progress": False, "next_page": 1},
-            total_pages=1,
-            scope=SCOPE_COINS,
-        )
+            first_number=1 if self.detail_only else 2,
+        ):
+            yield page
 
 
 # What /coins/{id}/market_chart/range serves per granularity: the longest range per request,

@@ -6,6 +6,7 @@ import functools
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from pydantic import Field, SecretStr
 
@@ -43,6 +44,7 @@ from kasparro.sources.base import (
     SourceKind,
 )
 from kasparro.sources.config import HttpSourceSettings
+from kasparro.sources.detail import detail_pages
 from kasparro.sources.history import (
     INTERVALS,
     BackfillError,
@@ -61,6 +63,7 @@ ENDPOINT = "/tickers"
 Plan = Literal["free", "starter", "pro", "business", "enterprise"]
 CONTRACTS = "/contracts/{platform}"
 HISTORICAL = "/tickers/{id}/historical"
+COIN = "/coins/{id}"
 
 
 class CoinPaprikaSettings(HttpSourceSettings):
@@ -87,6 +90,14 @@ class CoinPaprikaSettings(HttpSourceSettings):
     reference_schedule_seconds: Annotated[
         float, Field(gt=0, description="how often the scheduler checks the coin list")
     ] = 3600.0
+    detail_per_run: Annotated[
+        int,
+        Field(
+            ge=0,
+            description="coin pages (/v1/coins/{id}) a reference run fetches at most, for the "
+            "pairs identity cannot decide from names and markets (0: none)",
+        ),
+    ] = 20
 
     def key_header(self) -> dict[str, str]:
         """Sent as ``Authorization`` (the paid host); never logged."""
@@ -145,11 +156,17 @@ class CoinPaprikaReferenceSource(ReferenceSource):
     def __init__(self, ctx: SourceContext) -> None:
         config = ctx.config_as(CoinPaprikaSettings)
         self.fetcher = Fetcher(self.namespace, ctx.http, ctx.limiters, ctx.settings)
+        # Coin pages yield to scheduled runs in the budget, as a backfill does.
+        self.detail_fetcher = Fetcher(
+            self.namespace, ctx.http, ctx.limiters, ctx.settings, priority=1
+        )
         self.base = config.base_url
         self.headers = config.key_header()
         self.refresh_seconds = ctx.settings.reference_refresh_seconds
+        self.detail_per_run = config.detail_per_run
 
     def contract_for(self, endpoint: str) -> Contract | None:
+        # A coin page (COIN) is read for two lists of links only (normalize_detail checks).
         return {"/coins": COINPAPRIKA_COINS, CONTRACTS: COINPAPRIKA_CONTRACTS}.get(endpoint)
 
     def normalize(self, item: Any) -> ReferenceCoin | Rejection:
@@ -172,6 +189,23 @@ class CoinPaprikaReferenceSource(ReferenceSource):
         )
 
     async def pages(self, checkpoint: dict[str, Any] | None) -> AsyncIterator[Page]:
+        last = 0
+        if not self.detail_only:
+            async for page in self._lists(checkpoint):
+                last = page.number
+                yield page
+        async for page in detail_pages(
+            self,
+            self.detail_fetcher,
+            url_of=lambda sid: f"{self.base}/coins/{quote(sid, safe='')}",
+            endpoint=COIN,
+            params={},
+            headers=self.headers,
+            first_number=last + 1,
+        ):
+            yield page
+
+    async def _lists(self, checkpoint: dict[str, Any] | None) -> AsyncIterator[Page]:
         start, platforms = 1, []
         if checkpoint and checkpoint.get("in_progress"):
             start = int(checkpoint.get("next_page", 1))

@@ -284,6 +284,24 @@ reference_platforms = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
 )
 
+# Per-coin detail (identity.detail): the homepage and explorer links of a coin's own page
+# (CoinGecko /coins/{id}, CoinPaprika /v1/coins/{id}), fetched only for the coins of pairs
+# the last relink left undecided. A row with ``fetched_at`` NULL is wanted, not fetched yet;
+# ``wanted_rank`` orders the wanted (best pair first; NULL: not wanted by the last relink).
+coin_details = Table(
+    "coin_details",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("source_asset_id", String(300), primary_key=True),
+    Column("wanted_rank", Integer),
+    Column("wanted_at", UTCDateTime()),
+    Column("homepages", Text),  # JSON list of URLs
+    Column("explorers", Text),  # JSON list of URLs
+    Column("fetched_at", UTCDateTime()),
+    Column("raw_id", BigId),  # the payload it was read from (raw_responses)
+    Index("ix_coin_details_wanted", "source", "wanted_rank"),
+)
+
 # The decided identity of every listed coin of any source (identity.linking), rewritten by
 # each relink: loading a new coin takes its identity key from here.
 identity_links = Table(
