@@ -26,6 +26,7 @@ from kasparro.rates.method import (
     OUTSIDE_BAND,
     REENTRY_PENDING,
     STALE,
+    TOO_FEW,
     USD_STABLECOINS,
     Method,
     mean,
@@ -254,7 +255,9 @@ def compute_partition(
     fallback = _banded(pool, [Decimal(1)] * len(pool), out_before, method)
     included = [replace(i, weight=Decimal(1)) for i in fallback if i.included]
     if len(included) < method.min_inputs or len({i.source for i in included}) < method.min_sources:
-        inputs = _ordered(decided + fallback)
+        # No value: the inputs that would have counted are listed as too few.
+        unused = [replace(i, included=False, reason=i.reason or TOO_FEW) for i in fallback]
+        inputs = _ordered(decided + unused)
         return Partition(index, None, None, None, True, inputs, _out(fallback))
     value = weighted_median([(i.price_usd or Decimal(0), i.weight) for i in included])
     return _finish(index, value, included, fallback, [], decided, True, method)

@@ -31,6 +31,7 @@ LOW_VOLUME_SHARE: Final = "low_volume_share"
 OUTSIDE_BAND: Final = "outside_band"
 REENTRY_PENDING: Final = "reentry_pending"
 FALLBACK_ONLY: Final = "fallback_only"
+TOO_FEW: Final = "too_few_inputs"  # a partition without a value: what was left, unused
 REASONS: Final = (
     ALIAS,
     HALTED,
@@ -40,6 +41,7 @@ REASONS: Final = (
     OUTSIDE_BAND,
     REENTRY_PENDING,
     FALLBACK_ONLY,
+    TOO_FEW,
 )
 
 # Input kinds.
