@@ -6,7 +6,7 @@ methodology version leaving the old rows alone."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +19,15 @@ from kasparro.rates.method import CURRENT
 from kasparro.rates.service import compute_range
 from kasparro.store.rate_schema import rate_inputs, rates
 from tests.fixtures.etl import VENUE_NAMES, make_settings, run_etl, venue_urls
+
+
+def on_the_wall_clock(ticks: int, **options: Any) -> EmulatorConfig:
+    """An emulator whose data clock reaches the wall clock after ``ticks`` one-minute ticks:
+    Kraken and Coinbase send no timestamps (their quotes carry the fetch time), so the
+    other venues' timestamps must be near the wall clock for the venues to meet in one
+    bucket."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    return EmulatorConfig(anchor=now - timedelta(minutes=ticks), tick_step_seconds=60, **options)
 
 
 def etl_settings(db_url: str, emu: Any) -> Any:
@@ -70,7 +79,7 @@ def as_inputs(rows: list[Any]) -> list[Input]:
 async def test_rates_are_computed_recomputable_and_versioned(
     engine: AsyncEngine, db_url: str, emulator_factory: Any
 ) -> None:
-    emu = emulator_factory(EmulatorConfig(coins=300))
+    emu = emulator_factory(on_the_wall_clock(2, coins=300))
     settings = etl_settings(db_url, emu)
     await run_ticks(engine, emu, settings, 2)
     live = await snapshot(engine)

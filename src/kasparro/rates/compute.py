@@ -247,8 +247,7 @@ def compute_partition(
         and len({i.source for i in included}) >= method.min_venues
     ):
         value = weighted_median([(i.price_usd or Decimal(0), i.weight) for i in included])
-        checked = _banded(aggregators, [Decimal(1)] * len(aggregators), frozenset(), method)
-        evidence = [replace(i, included=False, reason=FALLBACK_ONLY) for i in checked]
+        evidence = [_evidence(i, value, method) for i in aggregators]
         return _finish(index, value, included, primary, evidence, decided, False, method)
     # Fallback: every usable input, venues and aggregators alike, an unweighted median.
     pool = selected + aggregators
@@ -261,6 +260,14 @@ def compute_partition(
         return Partition(index, None, None, None, True, inputs, _out(fallback))
     value = weighted_median([(i.price_usd or Decimal(0), i.weight) for i in included])
     return _finish(index, value, included, fallback, [], decided, True, method)
+
+
+def _evidence(i: Input, value: Decimal, method: Method) -> Input:
+    """An aggregator while the venues suffice: not an input, but its deviation from the
+    value is measured, and one beyond the band says so (a divergence)."""
+    deviation = CONTEXT.subtract(CONTEXT.divide(i.price_usd or Decimal(0), value), 1)
+    reason = OUTSIDE_BAND if abs(deviation) > method.band else FALLBACK_ONLY
+    return replace(i, included=False, reason=reason, deviation=deviation)
 
 
 def _ordered(inputs: list[Input]) -> tuple[Input, ...]:

@@ -1,0 +1,140 @@
+"""The reference rate over HTTP: one value with its inputs, a series, the divergences."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from starlette.responses import Response
+
+from kasparro.api import params as p
+from kasparro.api.deps import State
+from kasparro.api.errors import NotFound
+from kasparro.api.render import envelope, page_envelope
+from kasparro.api.schemas import error_responses
+from kasparro.query.cursor import scope_digest
+from kasparro.rates import queries as q
+from kasparro.rates.method import CURRENT
+from kasparro.rates.schemas import DivergencesResponse, RateResponse, RatesResponse
+
+router = APIRouter(prefix="/api/v1", tags=["rates"], dependencies=[Depends(p.strict_query)])
+
+IntervalParam = Annotated[
+    Literal["1m", "1h"], Query(description="The bucket: one minute or one hour.")
+]
+VersionParam = Annotated[
+    str,
+    Query(
+        min_length=1,
+        max_length=16,
+        description="The methodology version (default: the current one); older values keep "
+        "the version they were computed with.",
+    ),
+]
+AssetIdPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="Canonical asset id.")]
+METHOD = "Methodology: docs/reference-rate.md."
+
+
+@router.get(
+    "/assets/{asset_id}/rate",
+    response_model=RateResponse,
+    responses=error_responses(404, 422, 503),
+    summary="An asset's reference rate, with every input",
+    description="The newest value, or the one of the bucket holding `at`: value, confidence "
+    "band, and every input (source, market, price in its quote currency, the conversion used, "
+    "USD price, weight, included or excluded with the reason). The value can be recomputed "
+    "from the included inputs alone. " + METHOD,
+)
+async def asset_rate(
+    request: Request,
+    state: State,
+    asset_id: AssetIdPath,
+    at: Annotated[
+        datetime | None,
+        Query(description="The bucket holding this time (ISO 8601, no offset: UTC)."),
+    ] = None,
+    interval: IntervalParam = "1m",
+    method_version: VersionParam = CURRENT.version,
+) -> Response:
+    when = p.as_utc(at)
+    async with state.reads.connect() as conn:
+        asset = await q.asset_exists(conn, asset_id)
+        if asset is None:
+            raise NotFound(f"asset {asset_id} not found")
+        rate = await q.rate_at(conn, asset_id, interval=interval, version=method_version, at=when)
+    if rate is None:
+        raise NotFound(
+            f"no {interval} reference rate for asset {asset_id}"
+            + (f" at or before {when.isoformat()}" if when else "")
+            + " (it needs quotes from two venues, or two sources as a fallback)"
+        )
+    return envelope(request, {**rate, "symbol": asset["symbol"], "name": asset["name"]})
+
+
+@router.get(
+    "/rates",
+    response_model=RatesResponse,
+    responses=error_responses(422, 503),
+    summary="Reference rates over time, keyset-paged",
+    description="Values oldest bucket first (ties by asset id), for one asset or every "
+    "asset, without their inputs (`/assets/{id}/rate?at=` has them); follow "
+    "`meta.next_cursor`. " + METHOD,
+)
+async def list_rates(
+    request: Request,
+    state: State,
+    asset_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    interval: IntervalParam = "1m",
+    since: Annotated[datetime | None, Query(description="Buckets starting at or after.")] = None,
+    until: Annotated[datetime | None, Query(description="Buckets starting before.")] = None,
+    method_version: VersionParam = CURRENT.version,
+    limit: p.LimitParam = 100,
+    cursor: p.CursorParam = None,
+) -> Response:
+    start, end = p.time_range(since, until)
+    scope = scope_digest("rates", asset_id, interval, start, end, method_version)
+    after = p.decode_cursor(cursor, scope=scope, key=q.SORT_KEY)
+    async with state.reads.connect() as conn:
+        page = await q.rates_page(
+            conn,
+            asset_id=asset_id,
+            interval=interval,
+            version=method_version,
+            since=start,
+            until=end,
+            limit=limit,
+            after=after,
+        )
+    nxt = p.encode_cursor(scope, page.next)
+    return page_envelope(
+        request, page.items, limit=limit, next_cursor=nxt, sort="bucket_start", descending=False
+    )
+
+
+@router.get(
+    "/divergences",
+    response_model=DivergencesResponse,
+    responses=error_responses(422, 503),
+    summary="Where sources disagree with the reference rate",
+    description="In each asset's newest bucket since `since` (default: the hour before the "
+    "newest bucket): venues or aggregators outside the deviation band, venues waiting to "
+    "re-enter it, stale inputs, and stablecoins more than 0.5 % off their peg. " + METHOD,
+)
+async def list_divergences(
+    request: Request,
+    state: State,
+    since: Annotated[datetime | None, Query(description="Newest buckets since.")] = None,
+    interval: IntervalParam = "1m",
+    method_version: VersionParam = CURRENT.version,
+    limit: Annotated[int, Query(ge=1, le=5000, description="At most this many inputs.")] = 500,
+) -> Response:
+    async with state.reads.connect() as conn:
+        data = await q.divergences(
+            conn,
+            interval=interval,
+            version=method_version,
+            since=p.as_utc(since),
+            limit=limit,
+        )
+    return envelope(request, data)
