@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
 from kasparro.api import params as p
 from kasparro.api.deps import State
-from kasparro.api.errors import NotFound
+from kasparro.api.errors import InvalidParameter, NotFound
 from kasparro.api.render import envelope, page_envelope
 from kasparro.api.schemas import error_responses
 from kasparro.query.cursor import scope_digest
 from kasparro.rates import queries as q
 from kasparro.rates.method import CURRENT
 from kasparro.rates.schemas import DivergencesResponse, RateResponse, RatesResponse
+from kasparro.timetext import INSTANT_PATTERN, UNIX
 
 router = APIRouter(prefix="/api/v1", tags=["rates"], dependencies=[Depends(p.strict_query)])
 
@@ -32,6 +33,35 @@ VersionParam = Annotated[
         "the version they were computed with.",
     ),
 ]
+
+
+def _when(description: str) -> Any:
+    """A time query parameter in exactly the documented forms (as ``/data``'s)."""
+    return Query(
+        pattern=INSTANT_PATTERN,
+        max_length=64,
+        description=description + " ISO 8601 (no offset means UTC) or unix seconds.",
+        examples=["2024-05-01T12:00:00Z"],
+    )
+
+
+def _instant(raw: str | None, name: str) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        if UNIX.fullmatch(raw):
+            value = datetime.fromtimestamp(float(raw), UTC)
+        else:
+            value = datetime.fromisoformat(raw)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (ValueError, OverflowError, OSError):
+        message = "not a date on the calendar, or out of range"
+        raise InvalidParameter(
+            f"query parameter {name!r}: {message}",
+            details=[{"loc": f"query.{name}", "message": message, "type": "datetime_range"}],
+        ) from None
+
+
 AssetIdPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="Canonical asset id.")]
 METHOD = "Methodology: docs/reference-rate.md."
 
@@ -50,14 +80,11 @@ async def asset_rate(
     request: Request,
     state: State,
     asset_id: AssetIdPath,
-    at: Annotated[
-        datetime | None,
-        Query(description="The bucket holding this time (ISO 8601, no offset: UTC)."),
-    ] = None,
+    at: Annotated[str | None, _when("The bucket holding this time.")] = None,
     interval: IntervalParam = "1m",
     method_version: VersionParam = CURRENT.version,
 ) -> Response:
-    when = p.as_utc(at)
+    when = _instant(at, "at")
     async with state.reads.connect() as conn:
         asset = await q.asset_exists(conn, asset_id)
         if asset is None:
@@ -86,13 +113,13 @@ async def list_rates(
     state: State,
     asset_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     interval: IntervalParam = "1m",
-    since: Annotated[datetime | None, Query(description="Buckets starting at or after.")] = None,
-    until: Annotated[datetime | None, Query(description="Buckets starting before.")] = None,
+    since: Annotated[str | None, _when("Buckets starting at or after this time.")] = None,
+    until: Annotated[str | None, _when("Buckets starting before this time.")] = None,
     method_version: VersionParam = CURRENT.version,
     limit: p.LimitParam = 100,
     cursor: p.CursorParam = None,
 ) -> Response:
-    start, end = p.time_range(since, until)
+    start, end = p.time_range(_instant(since, "since"), _instant(until, "until"))
     scope = scope_digest("rates", asset_id, interval, start, end, method_version)
     after = p.decode_cursor(cursor, scope=scope, key=q.SORT_KEY)
     async with state.reads.connect() as conn:
@@ -124,7 +151,7 @@ async def list_rates(
 async def list_divergences(
     request: Request,
     state: State,
-    since: Annotated[datetime | None, Query(description="Newest buckets since.")] = None,
+    since: Annotated[str | None, _when("The newest bucket of each asset since this time.")] = None,
     interval: IntervalParam = "1m",
     method_version: VersionParam = CURRENT.version,
     limit: Annotated[int, Query(ge=1, le=5000, description="At most this many inputs.")] = 500,
@@ -134,7 +161,7 @@ async def list_divergences(
             conn,
             interval=interval,
             version=method_version,
-            since=p.as_utc(since),
+            since=_instant(since, "since"),
             limit=limit,
         )
     return envelope(request, data)
