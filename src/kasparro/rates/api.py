@@ -104,8 +104,8 @@ async def asset_rate(
     response_model=RatesResponse,
     responses=error_responses(422, 503),
     summary="Reference rates over time, keyset-paged",
-    description="Values oldest bucket first (ties by asset id), for one asset or every "
-    "asset, without their inputs (`/assets/{id}/rate?at=` has them); follow "
+    description="Values oldest bucket first (ties by asset id; `order=desc`: newest first), "
+    "for one asset or every asset, without their inputs (`/assets/{id}/rate?at=` has them); follow "
     "`meta.next_cursor`. " + METHOD,
 )
 async def list_rates(
@@ -116,11 +116,13 @@ async def list_rates(
     since: Annotated[str | None, _when("Buckets starting at or after this time.")] = None,
     until: Annotated[str | None, _when("Buckets starting before this time.")] = None,
     method_version: VersionParam = CURRENT.version,
+    order: p.OrderParam = None,
     limit: p.LimitParam = 100,
     cursor: p.CursorParam = None,
 ) -> Response:
     start, end = p.time_range(_instant(since, "since"), _instant(until, "until"))
-    scope = scope_digest("rates", asset_id, interval, start, end, method_version)
+    descending = order == "desc"
+    scope = scope_digest("rates", asset_id, interval, start, end, method_version, descending)
     after = p.decode_cursor(cursor, scope=scope, key=q.SORT_KEY)
     async with state.reads.connect() as conn:
         page = await q.rates_page(
@@ -132,10 +134,16 @@ async def list_rates(
             until=end,
             limit=limit,
             after=after,
+            descending=descending,
         )
     nxt = p.encode_cursor(scope, page.next)
     return page_envelope(
-        request, page.items, limit=limit, next_cursor=nxt, sort="bucket_start", descending=False
+        request,
+        page.items,
+        limit=limit,
+        next_cursor=nxt,
+        sort="bucket_start",
+        descending=descending,
     )
 
 

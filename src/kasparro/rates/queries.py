@@ -122,8 +122,10 @@ async def rates_page(
     until: datetime | None,
     limit: int,
     after: Position | None,
+    descending: bool = False,
 ) -> RatePage:
-    """Values oldest first (ties: asset id), keyset-paged; one asset or every asset."""
+    """Values oldest first (ties: asset id; ``descending``: newest first), keyset-paged;
+    one asset or every asset."""
     query = select(rates).where(rates.c.interval == interval, rates.c.method_version == version)
     if asset_id is not None:
         query = query.where(rates.c.asset_id == asset_id)
@@ -133,9 +135,9 @@ async def rates_page(
         query = query.where(rates.c.bucket_start < until)
     params: dict[str, Any] = {}
     if after is not None:
-        query = query.where(keyset.after(SORT_KEY, False, False))
+        query = query.where(keyset.after(SORT_KEY, descending, False))
         params = {keyset.CURSOR_VALUE: after.value, keyset.CURSOR_ID: after.id}
-    query = query.order_by(*keyset.order_by(SORT_KEY, False)).limit(limit + 1)
+    query = query.order_by(*keyset.order_by(SORT_KEY, descending)).limit(limit + 1)
     rows = (await conn.execute(query, params)).all()
     items = [_rate(r, interval) for r in rows[:limit]]
     nxt = None
