@@ -222,3 +222,18 @@ def test_an_input_outside_the_band_never_affects_the_value(
         ]
         again = compute_bucket([(0, AT, moved)])
         assert again is not None and again.value == rate.value
+
+
+def test_a_bad_venue_with_most_of_the_volume_does_not_capture_the_median() -> None:
+    # OKX 8 % off with 54 % of the volume (the emulator's outlier day on ATOM): capped in the
+    # preliminary median too, it is the one outside the band, not the two good venues.
+    part = compute_partition(
+        [
+            cand("coinbase", "25.92", "44000000"),
+            cand("kraken", "25.95", "22800000"),
+            cand("okx", "28.02", "78600000"),
+        ],
+        AT,
+    )
+    assert reasons(part) == {"coinbase": None, "kraken": None, "okx": "outside_band"}
+    assert not part.fallback and part.value == Decimal("25.92")

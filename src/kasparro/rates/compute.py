@@ -175,16 +175,22 @@ def _banded(
 
 
 def _capped(inputs: list[Input], method: Method) -> list[Input]:
-    """The included inputs weighted by USD volume, a venue's weight capped at
-    ``cap / (1 - cap)`` of the other venues' together (with one large venue: its share is
-    then exactly ``cap``); one pass, the listed weights are the final ones."""
+    """The inputs weighted by USD volume, a venue's weight capped at ``cap / (1 - cap)`` of
+    the other venues' together (with one large venue: its share is then exactly ``cap``),
+    ``cap`` being 40 %, or 1/n with fewer than three venues; one pass, the listed weights
+    are the final ones."""
     total = Decimal(0)
     by_venue: dict[str, Decimal] = defaultdict(Decimal)
     for i in inputs:
         w = i.volume_usd or Decimal(0)
         total = CONTEXT.add(total, w)
         by_venue[i.source] = CONTEXT.add(by_venue[i.source], w)
-    ratio = CONTEXT.divide(method.venue_cap, CONTEXT.subtract(Decimal(1), method.venue_cap))
+    # With two venues no share can be under 40 %: the cap is then a half (a venue weighs at
+    # most as much as the other), so the larger one never becomes the smaller one.
+    if len(by_venue) < 2:  # nothing to cap against
+        return [replace(i, weight=i.volume_usd or Decimal(0)) for i in inputs]
+    cap_share = max(method.venue_cap, CONTEXT.divide(Decimal(1), Decimal(len(by_venue))))
+    ratio = CONTEXT.divide(cap_share, CONTEXT.subtract(Decimal(1), cap_share))
     out = []
     for i in inputs:
         w = i.volume_usd or Decimal(0)
@@ -240,7 +246,9 @@ def compute_partition(
             decided.append(replace(i, reason=LOW_VOLUME_SHARE))
         else:
             selected.append(i)
-    primary = _banded(selected, [i.volume_usd or Decimal(0) for i in selected], out_before, method)
+    # The preliminary median weighs the venues capped too: uncapped, one venue with most of
+    # the volume that is off (a bad venue) would be the median, and the others "outliers".
+    primary = _banded(selected, [i.weight for i in _capped(selected, method)], out_before, method)
     included = _capped([i for i in primary if i.included], method)
     if (
         len(included) >= method.min_inputs
