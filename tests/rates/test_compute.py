@@ -116,7 +116,7 @@ def test_a_venue_weight_is_capped() -> None:
     weights = {i.source: i.weight for i in part.inputs}
     # 2/3 of the other venues' 2M: 40 % of the total; uncapped (82 %) binance's 101 would be
     # the median by itself.
-    assert weights["binance"] == Decimal(2_000_000) * Decimal("0.4") / Decimal("0.6")
+    assert weights["binance"] == Decimal("1333333.33333333")  # 2/3 of 2M, in whole 1e-8
     assert part.value == Decimal("100.5")
     assert recompute(list(part.inputs)) == part.value
 
@@ -237,3 +237,19 @@ def test_a_bad_venue_with_most_of_the_volume_does_not_capture_the_median() -> No
     )
     assert reasons(part) == {"coinbase": None, "kraken": None, "okx": "outside_band"}
     assert not part.fallback and part.value == Decimal("25.92")
+
+
+def test_two_capped_venues_tie_exactly_and_any_client_agrees() -> None:
+    # Two venues, the larger capped to the other's weight: the median sits at exactly half
+    # the total; the weights are whole 1e-8 so the sums are exact (no 28-digit rounding).
+    part = compute_partition(
+        [
+            cand("binance", "0.8158677987642884205466696974", "5998036.4214103983505859"),
+            cand("kraken", "0.814972", "5998036.42141039835058592778"),
+            cand("binance", "0.8158677987642884205466696974", "856862.345915770671", market="X"),
+        ],
+        AT,
+    )
+    assert all(i.weight == i.weight.quantize(Decimal("0.00000001")) for i in part.inputs)
+    assert part.value == Decimal("0.814972")
+    assert recompute(list(part.inputs)) == part.value

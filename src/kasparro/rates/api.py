@@ -9,9 +9,11 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
 from kasparro.api import params as p
+from kasparro.api.cache import CachedPage
 from kasparro.api.deps import State
 from kasparro.api.errors import InvalidParameter, NotFound
-from kasparro.api.render import envelope, page_envelope
+from kasparro.api.reads import ReadTarget
+from kasparro.api.render import JSON, dumps, envelope, meta, page_envelope
 from kasparro.api.schemas import error_responses
 from kasparro.query.cursor import scope_digest
 from kasparro.rates import queries as q
@@ -85,18 +87,30 @@ async def asset_rate(
     method_version: VersionParam = CURRENT.version,
 ) -> Response:
     when = _instant(at, "at")
-    async with state.reads.connect() as conn:
-        asset = await q.asset_exists(conn, asset_id)
-        if asset is None:
-            raise NotFound(f"asset {asset_id} not found")
-        rate = await q.rate_at(conn, asset_id, interval=interval, version=method_version, at=when)
-    if rate is None:
-        raise NotFound(
-            f"no {interval} reference rate for asset {asset_id}"
-            + (f" at or before {when.isoformat()}" if when else "")
-            + " (it needs quotes from two venues, or two sources as a fallback)"
+
+    async def page(target: ReadTarget) -> CachedPage:
+        # Reused while the serving database has not changed (api.cache, api.reads).
+        async with target.engine.connect() as conn:
+            asset = await q.asset_exists(conn, asset_id)
+            if asset is None:
+                raise NotFound(f"asset {asset_id} not found")
+            rate = await q.rate_at(
+                conn, asset_id, interval=interval, version=method_version, at=when
+            )
+        if rate is None:
+            raise NotFound(
+                f"no {interval} reference rate for asset {asset_id}"
+                + (f" at or before {when.isoformat()}" if when else "")
+                + " (it needs quotes from two venues, or two sources as a fallback)"
+            )
+        return CachedPage(
+            dumps({**rate, "symbol": asset["symbol"], "name": asset["name"]}), 1, None
         )
-    return envelope(request, {**rate, "symbol": asset["symbol"], "name": asset["name"]})
+
+    key = ("rate", asset_id, interval, method_version, when)
+    cached, _ = await state.reads.page(key, page)
+    tail = dumps(meta(request))
+    return Response(b'{"data":' + cached.data + b',"meta":' + tail + b"}", media_type=JSON)
 
 
 @router.get(

@@ -13,6 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
+from typing import Final
 
 from kasparro.rates.method import (
     AGGREGATOR,
@@ -33,6 +34,8 @@ from kasparro.rates.method import (
     weighted_median,
     weighted_quantile,
 )
+
+WEIGHT_STEP: Final = Decimal("0.00000001")
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +191,7 @@ def _capped(inputs: list[Input], method: Method) -> list[Input]:
     # With two venues no share can be under 40 %: the cap is then a half (a venue weighs at
     # most as much as the other), so the larger one never becomes the smaller one.
     if len(by_venue) < 2:  # nothing to cap against
-        return [replace(i, weight=i.volume_usd or Decimal(0)) for i in inputs]
+        return [replace(i, weight=_weight(i.volume_usd or Decimal(0))) for i in inputs]
     cap_share = max(method.venue_cap, CONTEXT.divide(Decimal(1), Decimal(len(by_venue))))
     ratio = CONTEXT.divide(cap_share, CONTEXT.subtract(Decimal(1), cap_share))
     out = []
@@ -199,8 +202,15 @@ def _capped(inputs: list[Input], method: Method) -> list[Input]:
         cap = CONTEXT.multiply(others, ratio)
         if others > 0 and mine > cap:
             w = CONTEXT.divide(CONTEXT.multiply(w, cap), mine)
-        out.append(replace(i, weight=w))
+        out.append(replace(i, weight=_weight(w)))
     return out
+
+
+def _weight(value: Decimal) -> Decimal:
+    """A weight in whole hundred-millionths of a USD: the sums of weights are then exact
+    (no rounding at 28 digits), so the median at exactly half the total (two capped venues
+    weigh the same) is the same in any client's exact arithmetic."""
+    return value.quantize(WEIGHT_STEP, context=CONTEXT)
 
 
 def _band_of(included: list[Input], value: Decimal, method: Method) -> tuple[Decimal, Decimal]:

@@ -83,15 +83,19 @@ def weighted_quantile(pairs: list[tuple[Decimal, Decimal]], q: Decimal) -> Decim
     ordered = sorted(pairs)
     if not ordered:
         raise ValueError("no values")
-    total = CONTEXT.add(sum((w for _, w in ordered), Decimal(0)), Decimal(0))
+    total = Decimal(0)
+    for _, w in ordered:
+        total = CONTEXT.add(total, w)
     if total <= 0:
         ordered = [(v, Decimal(1)) for v, _ in ordered]
         total = Decimal(len(ordered))
-    threshold = CONTEXT.multiply(total, q)
+    # The median exactly as docs/reference-rate.md writes it (``running * 2 >= total``).
+    half = q == Decimal("0.5")
+    threshold = total if half else CONTEXT.multiply(total, q)
     running = Decimal(0)
     for value, weight in ordered:
         running = CONTEXT.add(running, weight)
-        if running >= threshold:
+        if (CONTEXT.multiply(running, 2) if half else running) >= threshold:
             return value
     return ordered[-1][0]
 

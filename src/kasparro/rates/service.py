@@ -103,7 +103,7 @@ async def _chunk(
     window = Window(quotes, observations)
     buckets = sorted({floor(t, step) for t in window.observed_times() if start <= t < end})
     for bucket in buckets:
-        evaluated, values = _bucket(window, interval, bucket, state, symbols, method)
+        evaluated, values = bucket_values(window, interval, bucket, state, symbols, method)
         for asset_id, rate in values.items():
             state[asset_id] = rate.out
         result.restated += await repo.save_bucket(
@@ -114,7 +114,7 @@ async def _chunk(
         result.by_interval[interval] = result.by_interval.get(interval, 0) + len(values)
 
 
-def _bucket(
+def bucket_values(
     window: Window,
     interval: str,
     bucket: datetime,
