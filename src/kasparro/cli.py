@@ -23,6 +23,7 @@ from kasparro.cli_common import (
 )
 from kasparro.cli_identity import identity_app
 from kasparro.cli_lake import register as register_lake_commands
+from kasparro.cli_rates import rates_app
 from kasparro.cli_sources import register as register_source_commands
 from kasparro.logs import configure_logging
 from kasparro.preflight import UserError, bind_port, database_failure
@@ -32,6 +33,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 etl_app = typer.Typer(no_args_is_help=True, help="Run the ETL.")
 app.add_typer(etl_app, name="etl")
 app.add_typer(identity_app, name="identity")
+app.add_typer(rates_app, name="rates")
 register_source_commands(app)
 register_lake_commands(app)
 

@@ -73,7 +73,7 @@ pytestmark = pytest.mark.slow
 # Nothing listens on the discard port: a triggered upstream run fails at connect, at once.
 DEAD_UPSTREAM = "http://127.0.0.1:9"
 EXAMPLES_PER_OPERATION = 30
-STATEFUL_SCENARIOS = 40
+STATEFUL_SCENARIOS = 60
 
 # Operations that must have answered 2xx at least once: proof that the fuzzer got past
 # validation into the queries (or started runs), not only into 422s. (Id lookups and

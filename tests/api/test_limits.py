@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -140,12 +141,15 @@ def _largest_bodies() -> dict[str, dict[str, Any]]:
     """The largest bodies each operation's schema allows (every string at its maxLength in
     characters that JSON escapes to 12 bytes, every list at maxItems of the widest value)."""
     astral = "\U0001f60d"  # one character, "\\ud83d\\ude0d" in ASCII-only JSON
+    # A recent window: one the free plans serve (an older one is refused with a 422).
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    stamp = "%Y-%m-%dT%H:%M:%S.%f"
     return {
         "/api/v1/backfills": {
             "source": "coinpaprika",
             "asset_ids": [2**63 - 1] * 1000,
-            "since": "2024-05-01T00:00:00.000000",
-            "until": "2024-05-02T00:00:00.000000",
+            "since": (day - timedelta(days=2)).strftime(stamp),
+            "until": (day - timedelta(days=1)).strftime(stamp),
             "interval": "1d",
         },
         "/api/v1/identity/decisions": {

@@ -124,8 +124,9 @@ def test_the_spread_compares_only_current_quotes_of_the_sources_shown(
     assert "spread between the current coingecko and coinpaprika quotes" in page.inner_text(
         "#top-basis"
     )
+    page.wait_for_function("(document.body.dataset.ready || '').split(' ').includes('rates')")
     headers = page.eval_on_selector_all("#top thead th", "hs => hs.map(h => h.textContent)")
-    assert headers == ["#", "asset", "coingecko", "coinpaprika", "spread"]
+    assert headers == ["#", "asset", "coingecko", "coinpaprika", "spread", "rate", "vs rate"]
     compared_two = 0
     for row in rows:
         latest = httpx.get(f"{site}/api/v1/assets/{row['id']}").json()["data"]["latest"]
@@ -151,6 +152,67 @@ def test_the_spread_compares_only_current_quotes_of_the_sources_shown(
     assert compared_two >= 8
     bitcoin = next(r for r in rows if r["id"] == _asset_id(site, "bitcoin"))
     assert Decimal(bitcoin["spread"]) < 10  # the CSV-mixed figure was 50.78 %
+    assert page.errors == []
+
+
+def _ready(page: Any, part: str) -> None:
+    page.wait_for_function(
+        f"(document.body.dataset.ready || '').split(' ').includes('{part}')", timeout=30_000
+    )
+
+
+def test_the_rate_column_and_the_asset_view_show_the_reference_rate_and_its_inputs(
+    browser: Any, site: str
+) -> None:
+    page = _page(browser, site)
+    _ready(page, "rates")
+    _ready(page, "rate")
+    _ready(page, "divergences")
+    rows = page.eval_on_selector_all(
+        "#top tbody tr",
+        "rows => rows.map(r => ({id: Number(r.dataset.assetId), rate: r.querySelector('td.rate')"
+        ".dataset.rate, vs: r.querySelector('[data-vs-rate]').dataset.vsRate,"
+        " sources: r.querySelector('[data-vs-rate]').dataset.vsRateSources,"
+        " title: r.querySelector('[data-vs-rate]').title}))",
+    )
+    rated = 0
+    for row in rows:
+        api = httpx.get(f"{site}/api/v1/assets/{row['id']}/rate")
+        if api.status_code == 404:
+            assert row["rate"] == "" and row["vs"] == ""
+            continue
+        rate = api.json()["data"]
+        assert row["rate"] == rate["value"]
+        # No venues here: the aggregators are the fallback, and the figure names them.
+        assert rate["fallback"] and rate["n_inputs"] >= 2
+        assert row["sources"] and row["title"].startswith("compares the reference rate with")
+        latest = httpx.get(f"{site}/api/v1/assets/{row['id']}").json()["data"]["latest"]
+        gaps = [
+            abs(Decimal(latest[s]["price_usd"]) / Decimal(rate["value"]) - 1) * 100
+            for s in row["sources"].split()
+        ]
+        assert abs(float(max(gaps)) - float(row["vs"])) < 0.001
+        rated += 1
+    assert rated >= 8
+    # The asset view: the value, its band and every input; the included ones give it back.
+    summary = page.eval_on_selector("#rate-summary", "s => ({...s.dataset})")
+    inputs = page.eval_on_selector_all(
+        "#rate-inputs tbody tr", "rs => rs.map(r => ({...r.dataset}))"
+    )
+    assert summary["value"] and inputs
+    included = sorted(
+        (Decimal(i["priceUsd"]), Decimal(i["weight"])) for i in inputs if i["included"] == "true"
+    )
+    half = sum(w for _, w in included) / 2
+    running = Decimal(0)
+    for value, weight in included:
+        running += weight
+        if running >= half:
+            assert value == Decimal(summary["value"])
+            break
+    assert Decimal(summary["low"]) <= Decimal(summary["value"]) <= Decimal(summary["high"])
+    assert "off their peg" in page.inner_text("#divergence-note")
+    _shot(page, "dashboard-rate")
     assert page.errors == []
 
 

@@ -42,6 +42,7 @@ from kasparro.api.schemas import error_responses
 from kasparro.api.state import AppState
 from kasparro.identity import api as identity_api
 from kasparro.identity.service import IdentityService
+from kasparro.rates import api as rates_api
 from kasparro.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -72,6 +73,11 @@ TAGS = [
     {"name": "stats", "description": "Operational statistics."},
     {"name": "drift", "description": "Schema changes detected in upstream responses."},
     {"name": "quarantine", "description": "Records rejected by validation, kept for review."},
+    {
+        "name": "rates",
+        "description": "The reference rate: one auditable USD price per asset and bucket "
+        "from the venues (the aggregators as a fallback), with every input.",
+    },
     {"name": "health", "description": "Probes."},
     {"name": "metrics", "description": "Prometheus."},
 ]
@@ -191,6 +197,7 @@ def create_app(
         drift.router,
         quarantine.router,
         identity_api.router,
+        rates_api.router,
         health.router,
         dashboard.router,
         metrics.router,

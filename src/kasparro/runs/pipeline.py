@@ -25,6 +25,7 @@ from kasparro.identity.service import IdentityService
 from kasparro.load.backfill import targets as backfill_targets
 from kasparro.load.raw import loaded_fingerprints, purge_raw, save_raw
 from kasparro.load.venues import listed_markets
+from kasparro.rates.service import compute_for_run_quietly
 from kasparro.runs import repository as repo
 from kasparro.runs.batches import Batch, page_batches
 from kasparro.runs.commit import commit_group
@@ -138,6 +139,10 @@ class Pipeline:
         if result.status in OK and isinstance(source, VenueSource):
             # The venue's bases -> canonical assets (venue_market_links), after the lease.
             await link_venue_quietly(self.engine, source.venue)
+        if result.status in OK and result.run_id:
+            # The reference rate of the buckets this run's data was observed in (after the
+            # venue links: a newly linked market is an input at once).
+            await compute_for_run_quietly(self.engine, result.run_id)
         identity = self.identity
         if (
             identity is not None

@@ -455,6 +455,7 @@ lake_partitions = Table(
     Column("exported_at", UTCDateTime(), nullable=False),
 )
 
-# The venues' tables live in their own module on this metadata (imported last: it needs
-# ``metadata`` and ``BigId`` from here).
+# The venues' and the reference rate's tables live in their own modules on this metadata
+# (imported last: they need ``metadata`` and ``BigId`` from here).
+from kasparro.store import rate_schema as _rate_schema  # noqa: E402, F401
 from kasparro.store import venue_schema as _venue_schema  # noqa: E402, F401

@@ -17,6 +17,7 @@ from kasparro.api.errors import NotFound
 STATIC: Final = Path(__file__).resolve().parents[1] / "static"
 _FILES: Final = {
     "dashboard.js": "text/javascript; charset=utf-8",
+    "dashboard-rate.js": "text/javascript; charset=utf-8",
     "dashboard.css": "text/css; charset=utf-8",
 }
 

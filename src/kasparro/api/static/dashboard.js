@@ -253,7 +253,7 @@ async function loadTop() {
     return item;
   }));
   document.getElementById("anomalies-card").hidden = top.anomalies.length === 0;
-  markReady("top");
+  markReady("top"); addRates(top).catch(console.error);  // the rate columns: dashboard-rate.js
   // Chart the first asset whose spread compares two sources, else the first one.
   const first = top.ranked.find((r) => r.spread.compared.length > 1) || top.ranked[0];
   if (first) await showAsset(first.asset.id, `${first.asset.symbol.toUpperCase()} · ${first.asset.name}`);
@@ -293,6 +293,7 @@ async function showAsset(assetId, title, extra) {
     ...sources.map((s) => ["source", s])];
   const newestFirst = (await api(`/api/v1/assets/${assetId}/history`, params)).data;
   drawChart(assetId, interval, title, newestFirst.reverse(), sources, available);
+  await showRate(assetId, title);  // dashboard-rate.js
 }
 
 function marker(kind, x, y, color) {

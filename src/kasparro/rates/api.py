@@ -1,0 +1,189 @@
+"""The reference rate over HTTP: one value with its inputs, a series, the divergences."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from starlette.responses import Response
+
+from kasparro.api import params as p
+from kasparro.api.cache import CachedPage
+from kasparro.api.deps import State
+from kasparro.api.errors import InvalidParameter, NotFound
+from kasparro.api.reads import ReadTarget
+from kasparro.api.render import JSON, dumps, envelope, meta, page_envelope
+from kasparro.api.schemas import error_responses
+from kasparro.query.cursor import scope_digest
+from kasparro.rates import queries as q
+from kasparro.rates.method import CURRENT
+from kasparro.rates.schemas import DivergencesResponse, RateResponse, RatesResponse
+from kasparro.timetext import INSTANT_PATTERN, UNIX
+
+router = APIRouter(prefix="/api/v1", tags=["rates"], dependencies=[Depends(p.strict_query)])
+
+IntervalParam = Annotated[
+    Literal["1m", "1h"], Query(description="The bucket: one minute or one hour.")
+]
+VersionParam = Annotated[
+    str,
+    Query(
+        min_length=1,
+        max_length=16,
+        description="The methodology version (default: the current one); older values keep "
+        "the version they were computed with.",
+    ),
+]
+
+
+def _when(description: str) -> Any:
+    """A time query parameter in exactly the documented forms (as ``/data``'s)."""
+    return Query(
+        pattern=INSTANT_PATTERN,
+        max_length=64,
+        description=description + " ISO 8601 (no offset means UTC) or unix seconds.",
+        examples=["2024-05-01T12:00:00Z"],
+    )
+
+
+def _instant(raw: str | None, name: str) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        if UNIX.fullmatch(raw):
+            value = datetime.fromtimestamp(float(raw), UTC)
+        else:
+            value = datetime.fromisoformat(raw)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except (ValueError, OverflowError, OSError):
+        message = "not a date on the calendar, or out of range"
+        raise InvalidParameter(
+            f"query parameter {name!r}: {message}",
+            details=[{"loc": f"query.{name}", "message": message, "type": "datetime_range"}],
+        ) from None
+
+
+AssetIdPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="Canonical asset id.")]
+METHOD = "Methodology: docs/reference-rate.md."
+
+
+@router.get(
+    "/assets/{asset_id}/rate",
+    response_model=RateResponse,
+    responses=error_responses(404, 422, 503),
+    summary="An asset's reference rate, with every input",
+    description="The newest value, or the one of the bucket holding `at`: value, confidence "
+    "band, and every input (source, market, price in its quote currency, the conversion used, "
+    "USD price, weight, included or excluded with the reason). The value can be recomputed "
+    "from the included inputs alone. " + METHOD,
+)
+async def asset_rate(
+    request: Request,
+    state: State,
+    asset_id: AssetIdPath,
+    at: Annotated[str | None, _when("The bucket holding this time.")] = None,
+    interval: IntervalParam = "1m",
+    method_version: VersionParam = CURRENT.version,
+) -> Response:
+    when = _instant(at, "at")
+
+    async def page(target: ReadTarget) -> CachedPage:
+        # Reused while the serving database has not changed (api.cache, api.reads).
+        async with target.engine.connect() as conn:
+            asset = await q.asset_exists(conn, asset_id)
+            if asset is None:
+                raise NotFound(f"asset {asset_id} not found")
+            rate = await q.rate_at(
+                conn, asset_id, interval=interval, version=method_version, at=when
+            )
+        if rate is None:
+            raise NotFound(
+                f"no {interval} reference rate for asset {asset_id}"
+                + (f" at or before {when.isoformat()}" if when else "")
+                + " (it needs quotes from two venues, or two sources as a fallback)"
+            )
+        return CachedPage(
+            dumps({**rate, "symbol": asset["symbol"], "name": asset["name"]}), 1, None
+        )
+
+    key = ("rate", asset_id, interval, method_version, when)
+    cached, _ = await state.reads.page(key, page)
+    tail = dumps(meta(request))
+    return Response(b'{"data":' + cached.data + b',"meta":' + tail + b"}", media_type=JSON)
+
+
+@router.get(
+    "/rates",
+    response_model=RatesResponse,
+    responses=error_responses(422, 503),
+    summary="Reference rates over time, keyset-paged",
+    description="Values oldest bucket first (ties by asset id; `order=desc`: newest first), "
+    "for one asset or every asset, without their inputs (`/assets/{id}/rate?at=` has them); follow "
+    "`meta.next_cursor`. " + METHOD,
+)
+async def list_rates(
+    request: Request,
+    state: State,
+    asset_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    interval: IntervalParam = "1m",
+    since: Annotated[str | None, _when("Buckets starting at or after this time.")] = None,
+    until: Annotated[str | None, _when("Buckets starting before this time.")] = None,
+    method_version: VersionParam = CURRENT.version,
+    order: p.OrderParam = None,
+    limit: p.LimitParam = 100,
+    cursor: p.CursorParam = None,
+) -> Response:
+    start, end = p.time_range(_instant(since, "since"), _instant(until, "until"))
+    descending = order == "desc"
+    scope = scope_digest("rates", asset_id, interval, start, end, method_version, descending)
+    after = p.decode_cursor(cursor, scope=scope, key=q.SORT_KEY)
+    async with state.reads.connect() as conn:
+        page = await q.rates_page(
+            conn,
+            asset_id=asset_id,
+            interval=interval,
+            version=method_version,
+            since=start,
+            until=end,
+            limit=limit,
+            after=after,
+            descending=descending,
+        )
+    nxt = p.encode_cursor(scope, page.next)
+    return page_envelope(
+        request,
+        page.items,
+        limit=limit,
+        next_cursor=nxt,
+        sort="bucket_start",
+        descending=descending,
+    )
+
+
+@router.get(
+    "/divergences",
+    response_model=DivergencesResponse,
+    responses=error_responses(422, 503),
+    summary="Where sources disagree with the reference rate",
+    description="In each asset's newest bucket since `since` (default: the hour before the "
+    "newest bucket): venues or aggregators outside the deviation band, venues waiting to "
+    "re-enter it, stale inputs, and stablecoins more than 0.5 % off their peg. " + METHOD,
+)
+async def list_divergences(
+    request: Request,
+    state: State,
+    since: Annotated[str | None, _when("The newest bucket of each asset since this time.")] = None,
+    interval: IntervalParam = "1m",
+    method_version: VersionParam = CURRENT.version,
+    limit: Annotated[int, Query(ge=1, le=5000, description="At most this many inputs.")] = 500,
+) -> Response:
+    async with state.reads.connect() as conn:
+        data = await q.divergences(
+            conn,
+            interval=interval,
+            version=method_version,
+            since=_instant(since, "since"),
+            limit=limit,
+        )
+    return envelope(request, data)

@@ -1,0 +1,168 @@
+"""Compute and store the reference rate for a range of buckets.
+
+Reads the quotes and observations of a chunk of buckets (plus the lookback before it), then
+computes bucket after bucket in time order, carrying the re-inclusion state from the bucket
+before, and commits the chunk as its own batch: a bucket is idempotent (its rows are
+replaced), so a crash between two chunks loses nothing a rerun does not redo. Used after
+every venue or aggregator run (the buckets its data fell in) and by
+``kasparro rates recompute`` (any range, from the stored data: identical values on
+unchanged data).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from kasparro.rates import repository as repo
+from kasparro.rates.compute import Candidate, Rate, compute_bucket
+from kasparro.rates.inputs import Window
+from kasparro.rates.method import CURRENT, INTERVALS, Method
+
+log = structlog.get_logger(__name__)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def floor(t: datetime, step: timedelta) -> datetime:
+    return EPOCH + ((t - EPOCH) // step) * step
+
+
+@dataclass
+class RangeResult:
+    buckets: int = 0
+    values: int = 0
+    restated: int = 0
+    by_interval: dict[str, int] = field(default_factory=dict)
+
+
+# Buckets read and written per transaction: an hour of 1m buckets, three 1h buckets (what
+# a chunk reads: its quotes and the lookback before it).
+CHUNK: Final = {"1m": 60, "1h": 3}
+
+
+async def compute_range(
+    engine: AsyncEngine,
+    since: datetime,
+    until: datetime,
+    *,
+    intervals: tuple[str, ...] = tuple(INTERVALS),
+    method: Method = CURRENT,
+    now: datetime | None = None,
+) -> RangeResult:
+    """Every bucket of ``intervals`` overlapping ``[since, until]`` with data observed in
+    it, computed with ``method`` and stored; and every stored bucket after them (a value
+    that changes can change the re-inclusion state the next bucket starts from)."""
+    result = RangeResult()
+    for interval in intervals:
+        step = INTERVALS[interval]
+        start = floor(since, step)
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(kasparro_read_only=True)
+            newest = await repo.newest_bucket(conn, interval, method.version)
+        end = max(floor(until, step), newest or start) + step
+        chunk = step * CHUNK[interval]
+        while start < end:
+            async with engine.connect() as conn:
+                conn = await conn.execution_options(kasparro_read_only=True)
+                next_data = await repo.next_observed(conn, start)
+            if next_data is None or next_data >= end:
+                break
+            start = max(start, floor(next_data, step))  # skip stretches without data
+            stop = min(start + chunk, end)
+            async with engine.begin() as conn:
+                await repo.rates_lock(conn)
+                await _chunk(conn, interval, start, stop, method, now, result)
+            start = stop
+    return result
+
+
+async def _chunk(
+    conn: AsyncConnection,
+    interval: str,
+    start: datetime,
+    end: datetime,
+    method: Method,
+    now: datetime | None,
+    result: RangeResult,
+) -> None:
+    """The buckets in ``[start, end)`` with data, in time order, in the caller's
+    transaction (which holds the rates lock: two computations never interleave, so the
+    last one of a bucket sees all of its data)."""
+    step = INTERVALS[interval]
+    quotes = await repo.quotes_observed(conn, start - method.lookback, end)
+    observations = await repo.observations_observed(conn, start - method.lookback, end)
+    state = await repo.out_before(conn, interval, method.version, start)
+    ids = {q.asset_id for q in quotes if q.asset_id is not None}
+    ids |= {o.asset_id for o in observations}
+    symbols = await repo.symbols(conn, ids)
+    window = Window(quotes, observations)
+    buckets = sorted({floor(t, step) for t in window.observed_times() if start <= t < end})
+    for bucket in buckets:
+        evaluated, values = bucket_values(window, interval, bucket, state, symbols, method)
+        for asset_id, rate in values.items():
+            state[asset_id] = rate.out
+        result.restated += await repo.save_bucket(
+            conn, interval, method.version, bucket, evaluated, values, now or datetime.now(UTC)
+        )
+        result.buckets += 1
+        result.values += len(values)
+        result.by_interval[interval] = result.by_interval.get(interval, 0) + len(values)
+
+
+def bucket_values(
+    window: Window,
+    interval: str,
+    bucket: datetime,
+    state: dict[int, frozenset[str]],
+    symbols: dict[int, str],
+    method: Method,
+) -> tuple[list[int], dict[int, Rate]]:
+    """The bucket's partitions with data and every asset's value (the assets evaluated:
+    those with something observed in one of its partitions)."""
+    length = method.partitions(interval)
+    n = INTERVALS[interval] // length
+    parts: dict[int, list[tuple[int, datetime, list[Candidate]]]] = {}
+    for k in range(n):
+        ps = bucket + k * length
+        pe = ps + length
+        for asset_id, candidates in window.candidates(ps, pe, method.lookback).items():
+            parts.setdefault(asset_id, []).append((k, pe, candidates))
+    values: dict[int, Rate] = {}
+    for asset_id, partitions in parts.items():
+        rate = compute_bucket(
+            partitions,
+            symbol=symbols.get(asset_id, ""),
+            out_before=state.get(asset_id, frozenset()),
+            method=method,
+        )
+        if rate is not None:
+            values[asset_id] = rate
+    return sorted(parts), values
+
+
+async def compute_for_run(engine: AsyncEngine, run_id: int) -> RangeResult | None:
+    """The buckets the data of run ``run_id`` was observed in (None: it loaded nothing)."""
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(kasparro_read_only=True)
+        span = await repo.run_span(conn, run_id)
+    if span is None:
+        return None
+    return await compute_range(engine, span[0], span[1])
+
+
+async def compute_for_run_quietly(engine: AsyncEngine, run_id: int) -> RangeResult | None:
+    """:func:`compute_for_run` that never fails the run that triggered it (the values stay
+    missing until the next run of the bucket or ``kasparro rates recompute``)."""
+    try:
+        result = await compute_for_run(engine, run_id)
+    except Exception as exc:
+        log.warning("rates_failed", run_id=run_id, error=f"{type(exc).__name__}: {exc}")
+        return None
+    if result is not None:
+        log.info("rates_computed", run_id=run_id, buckets=result.buckets, values=result.values)
+    return result
