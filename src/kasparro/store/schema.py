@@ -437,6 +437,7 @@ lake_partitions = Table(
     Column("exported_at", UTCDateTime(), nullable=False),
 )
 
-# The venues' tables live in their own module on this metadata (imported last: it needs
-# ``metadata`` and ``BigId`` from here).
+# The venues' tables and the observation rollups live in their own modules on this metadata
+# (imported last: they need ``metadata`` and ``BigId`` from here).
+from kasparro.store import rollup_schema as _rollup_schema  # noqa: E402, F401
 from kasparro.store import venue_schema as _venue_schema  # noqa: E402, F401
