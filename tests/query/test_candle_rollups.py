@@ -32,9 +32,7 @@ _asset_counter = itertools.count()
 
 prices = st.one_of(
     st.none(),
-    st.decimals(
-        min_value=Decimal("1E-10"), max_value=Decimal("1E+6"), places=10, allow_nan=False
-    ),
+    st.decimals(min_value=Decimal("1E-10"), max_value=Decimal("1E+6"), places=10, allow_nan=False),
 )
 observation = st.tuples(
     st.integers(0, len(SIDS) - 1),

@@ -241,3 +241,13 @@ __all__ = [
     "pg_rollup_ctes",
     "rebuild_moved",
 ]
+
+
+async def delete_before(conn: AsyncConnection, bucket_seconds: int, before: datetime) -> int:
+    """Retire the rollups of one interval whose bucket starts before ``before``."""
+    result = await conn.execute(
+        delete(observation_rollups).where(
+            r.bucket_seconds == bucket_seconds, r.bucket < int(before.timestamp())
+        )
+    )
+    return int(result.rowcount or 0)
