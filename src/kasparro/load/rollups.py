@@ -184,6 +184,31 @@ async def rebuild_moved(conn: AsyncConnection, moves: Sequence[tuple[str, str, i
         await merge_folds(conn, fold(raw.all()))
 
 
+# Every stored observation folded at once (the migration's backfill; benchmarks rebuilding
+# rollups after a synthetic fill). The table must be empty.
+PG_BACKFILL: Final = """
+INSERT INTO observation_rollups (
+    asset_id, bucket_seconds, bucket, source, open_price, open_at, open_id, high_price,
+    low_price, close_price, close_at, close_id, market_cap_usd, volume_24h_usd, observations
+)
+SELECT i.asset_id, k.secs, floor(extract(epoch FROM i.observed_at))::bigint / k.secs * k.secs,
+       i.source,
+       (array_agg(i.price_usd ORDER BY i.observed_at, i.id))[1],
+       min(i.observed_at),
+       (array_agg(i.id ORDER BY i.observed_at, i.id))[1],
+       max(i.price_usd), min(i.price_usd),
+       (array_agg(i.price_usd ORDER BY i.observed_at DESC, i.id DESC))[1],
+       max(i.observed_at),
+       (array_agg(i.id ORDER BY i.observed_at DESC, i.id DESC))[1],
+       (array_agg(i.market_cap_usd ORDER BY i.observed_at DESC, i.id DESC))[1],
+       (array_agg(i.volume_24h_usd ORDER BY i.observed_at DESC, i.id DESC))[1],
+       count(*)
+FROM observations AS i CROSS JOIN (VALUES (3600), (86400)) AS k(secs)
+WHERE i.price_usd IS NOT NULL
+GROUP BY i.asset_id, k.secs, 3, i.source
+"""
+
+
 _OPEN: Final = "(excluded.open_at, excluded.open_id) < (r.open_at, r.open_id)"
 _CLOSE: Final = "(excluded.close_at, excluded.close_id) > (r.close_at, r.close_id)"
 
@@ -233,6 +258,7 @@ def pg_rollup_ctes(inserted: str) -> str:
 
 
 __all__ = [
+    "PG_BACKFILL",
     "ROLLUP_SECONDS",
     "Fold",
     "apply_returned",

@@ -5,9 +5,9 @@ Revises: 0013
 Create Date: 2026-12-07 08:00:00.000000
 
 The table ``kasparro.load.rollups`` maintains with every later load, backfilled here from
-the observations already stored: on PostgreSQL by one ``INSERT ... SELECT`` (exact
-``NUMERIC``), on SQLite folded in Python per asset (exact ``Decimal`` comparisons: SQLite
-holds decimals as text).
+the observations already stored: on PostgreSQL by one ``INSERT ... SELECT``
+(``kasparro.load.rollups.PG_BACKFILL``, exact ``NUMERIC``), on SQLite folded in Python per
+asset (exact ``Decimal`` comparisons: SQLite holds decimals as text).
 """
 
 from __future__ import annotations
@@ -24,28 +24,6 @@ depends_on = None
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 SECONDS = (3_600, 86_400)
-
-_PG_BACKFILL = """
-INSERT INTO observation_rollups (
-    asset_id, bucket_seconds, bucket, source, open_price, open_at, open_id, high_price,
-    low_price, close_price, close_at, close_id, market_cap_usd, volume_24h_usd, observations
-)
-SELECT i.asset_id, k.secs, floor(extract(epoch FROM i.observed_at))::bigint / k.secs * k.secs,
-       i.source,
-       (array_agg(i.price_usd ORDER BY i.observed_at, i.id))[1],
-       min(i.observed_at),
-       (array_agg(i.id ORDER BY i.observed_at, i.id))[1],
-       max(i.price_usd), min(i.price_usd),
-       (array_agg(i.price_usd ORDER BY i.observed_at DESC, i.id DESC))[1],
-       max(i.observed_at),
-       (array_agg(i.id ORDER BY i.observed_at DESC, i.id DESC))[1],
-       (array_agg(i.market_cap_usd ORDER BY i.observed_at DESC, i.id DESC))[1],
-       (array_agg(i.volume_24h_usd ORDER BY i.observed_at DESC, i.id DESC))[1],
-       count(*)
-FROM observations AS i CROSS JOIN (VALUES (3600), (86400)) AS k(secs)
-WHERE i.price_usd IS NOT NULL
-GROUP BY i.asset_id, k.secs, 3, i.source
-"""
 
 
 def upgrade() -> None:
@@ -72,7 +50,9 @@ def upgrade() -> None:
     )
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
-        op.execute(_PG_BACKFILL)
+        from kasparro.load.rollups import PG_BACKFILL
+
+        op.execute(PG_BACKFILL)
         return
     _sqlite_backfill(bind, rollups)
 
