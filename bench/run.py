@@ -15,6 +15,8 @@ Benchmarks (see BENCHMARKS.md for the method and the targets):
   8 lake       bytes per observation in PostgreSQL vs the Parquet lake, export rows/s, DuckDB
                candles over a year of A assets (bench/lake.py)
   9 replica    API req/s with reads on a hot standby vs on the primary (bench/replica.py)
+  10 rollups   a year of daily candles for one asset from the rollups vs from raw rows, the
+               loader's cost of maintaining them, their size (bench/rollups.py)
   profile      pyinstrument profile of benchmark 1's ETL (PostgreSQL and SQLite)
 
 Figures are medians over repetitions with [min-max]; every ceiling is measured in the same
@@ -65,6 +67,7 @@ ALL = (
     "backfill",
     "lake",
     "replica",
+    "rollups",
     "profile",
 )
 
@@ -91,6 +94,7 @@ class Mode:
     lake_year_assets: int
     replica_duration: int
     replica_rounds: int
+    rollup_assets: int  # assets with a year of 5-minute observations each (benchmark 10)
     profile: bool
     notes: list[str] = field(default_factory=list)
 
@@ -116,6 +120,7 @@ QUICK = Mode(
     lake_year_assets=1_000,
     replica_duration=2,
     replica_rounds=1,
+    rollup_assets=2,
     profile=False,
     notes=[
         "--quick: ~2.5k-row universe instead of ~100k (benchmarks 1-2), growth at 10k and 100k "
@@ -149,6 +154,7 @@ FULL = Mode(
     lake_year_assets=10_000,
     replica_duration=10,
     replica_rounds=2,
+    rollup_assets=20,
     profile=True,
 )
 
@@ -231,6 +237,7 @@ class Suite:
                 self.step("backfill", self.backfill)
                 self.step("lake", lambda: self.lake(wd, dbs))
                 self.step("replica", lambda: self.replica(wd))
+                self.step("rollups", lambda: self.rollups(wd, dbs))
             finally:
                 for em in self.emulators.values():
                     em.close()
@@ -682,6 +689,16 @@ class Suite:
         res = bench_replica(wd, rows=100_000, duration=m.replica_duration, rounds=m.replica_rounds)
         self.results["benchmarks"]["replica"] = res
         for title, headers, rows in replica_tables(res):
+            self.table(title, headers, rows)
+
+    def rollups(self, wd: Path, dbs: Databases) -> None:
+        from bench.rollups import bench_rollups, rollup_tables
+
+        m = self.mode
+        quick = m.name == "quick"
+        res = bench_rollups(dbs, assets=m.rollup_assets, reps=20 if quick else 50, batch=2000)
+        self.results["benchmarks"]["rollups"] = res
+        for title, headers, rows in rollup_tables(res):
             self.table(title, headers, rows)
 
 
