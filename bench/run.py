@@ -479,7 +479,7 @@ class Suite:
         self.results["benchmarks"]["readscale"] = res
         rows = []
         for config in self.mode.read_large_configs:
-            for name in ("data", "latest", "history", "candles", "ceiling"):
+            for name in ("data", "latest", "history", "candles", "candles_1d", "ceiling"):
                 a = at_small["configs"][config][name]
                 b = at_large["configs"][config][name]
                 r = None
@@ -554,7 +554,7 @@ class Suite:
         res["targets"] = verdicts
         rows = []
         for config, endpoints in res["configs"].items():
-            for name in ("data", "latest", "history", "candles", "ceiling"):
+            for name in ("data", "latest", "history", "candles", "candles_1d", "ceiling"):
                 e = endpoints[name]
                 v = verdicts[config].get(name)
                 rows.append(
