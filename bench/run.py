@@ -36,7 +36,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -718,6 +718,17 @@ def main(argv: list[str] | None = None) -> int:
         help="run only these benchmarks (repeatable); default: all",
     )
     parser.add_argument("--profile", action="store_true", help="also profile in --quick")
+    # The sizes of issue 19 (e.g. --read-large 100000000 --growth-size 1000000
+    # --growth-size 100000000): hours of fill and ~60 GB of PostgreSQL per 100M rows.
+    parser.add_argument(
+        "--read-large", type=int, help="benchmark 5's large store size (rows); default: mode's"
+    )
+    parser.add_argument(
+        "--growth-size",
+        type=int,
+        action="append",
+        help="benchmark 3's store sizes (rows, repeatable); default: the mode's",
+    )
     args = parser.parse_args(argv)
 
     def interrupted(signum: int, _frame: object) -> None:
@@ -728,6 +739,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, interrupted)
     signal.signal(signal.SIGTERM, interrupted)
     mode = QUICK if args.quick else FULL
+    if args.read_large:
+        mode = replace(mode, read_sizes=(mode.read_sizes[0], args.read_large))
+    if args.growth_size:
+        mode = replace(mode, growth_sizes=sorted(args.growth_size))
     only = tuple(args.only or ALL)
     command = shlex.join([sys.executable, "-m", "bench.run", *(argv or sys.argv[1:])])
     suite = Suite(mode, only, command)

@@ -166,9 +166,28 @@ async def _undo_runs(dsn: str, run_ids: list[int]) -> dict[str, Any]:
                 "RETURNING l.asset_id, l.source",
                 run_ids,
             )
+            since = await conn.fetchval(
+                "SELECT date_trunc('day', min(observed_at)) FROM observations "
+                "WHERE run_id = ANY($1::bigint[])",
+                run_ids,
+            )
             deleted = await conn.execute(
                 "DELETE FROM observations WHERE run_id = ANY($1::bigint[])", run_ids
             )
+            if since is not None:
+                # The rollups of the days those rows were in, rebuilt from what remains (as
+                # if the runs never happened: the next repetition inserts them, not updates).
+                await conn.execute(
+                    "DELETE FROM observation_rollups WHERE bucket >= $1",
+                    int(since.timestamp()),
+                )
+                await conn.execute(
+                    PG_BACKFILL.replace(
+                        "WHERE i.price_usd IS NOT NULL",
+                        "WHERE i.price_usd IS NOT NULL AND i.observed_at >= $1",
+                    ),
+                    since,
+                )
             await conn.execute(
                 "INSERT INTO latest_observations (asset_id, source, observation_id, observed_at) "
                 "SELECT p.asset_id, p.source, x.id, x.observed_at "
