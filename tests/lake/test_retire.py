@@ -74,3 +74,38 @@ async def test_zero_keeps_every_tier(engine: AsyncEngine, tmp_path: Path) -> Non
     done = await _retire(engine, 0, 0)
     assert (done.observations, done.hourly_rollups) == (0, 0)
     assert await _counts(engine) == (1, 1, 1)
+
+
+async def test_a_relink_after_retention_leaves_the_retired_days_rollups_whole(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    from sqlalchemy import update
+
+    from kasparro.load.rollups import rebuild_moved
+    from kasparro.store.schema import assets
+
+    # "c1": 6 observations on day 0, then nothing: after retention only its latest is left.
+    await seed_run(engine, "coingecko", [rec("c1", at=T0 + timedelta(hours=h)) for h in range(6)])
+    await seed_run(engine, "coingecko", [rec("c0", at=T0 + 39 * DAY)])
+    await export(engine, tmp_path / "lake")
+    assert (await _retire(engine, 10, 0)).observations == 5
+    r = observation_rollups.c
+    daily = select(r.asset_id, r.observations).where(
+        r.bucket_seconds == 86_400, r.bucket == int(T0.timestamp()) // 86_400 * 86_400
+    )
+    async with engine.begin() as conn:
+        (before,) = (await conn.execute(daily)).all()
+        target = (
+            await conn.execute(
+                assets.insert().returning(assets.c.id),
+                {"identity_key": "c1:moved", "symbol": "c1", "name": "c1", "created_at": T0},
+            )
+        ).scalar_one()
+        o = observations.c
+        await conn.execute(
+            update(observations).where(o.source_asset_id == "c1").values(asset_id=target)
+        )
+        await rebuild_moved(conn, [("coingecko", "c1", before.asset_id, target)])
+        # Rebuilt from the one raw row left, the day would count 1 observation instead of 6.
+        assert (await conn.execute(daily)).all() == [before]
+        assert before.observations == 6

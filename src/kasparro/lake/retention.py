@@ -111,6 +111,8 @@ async def retire(
         t = _observations()
         waiting = await repo.unexported(conn, t, before=cutoff)
         deleted = await repo.delete_exported(conn, t, repo.day_bounds(cutoff)[0])
+        if deleted:
+            await rollups.mark_retired(conn, repo.day_bounds(cutoff)[0])
     hourly = 0
     if hourly_rollup_days > 0:
         cutoff = today - timedelta(days=max(hourly_rollup_days, observation_days))

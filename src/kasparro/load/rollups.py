@@ -16,6 +16,7 @@ with one ``executemany`` upsert: set-based, inside the caller's transaction.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kasparro.store.dialect import insert_for
 from kasparro.store.rollup_schema import ROLLUP_SECONDS, observation_rollups
-from kasparro.store.schema import observations
+from kasparro.store.schema import observations, store_metadata
 
 KEY: Final = ("asset_id", "bucket_seconds", "bucket", "source")
 _CHUNK: Final = 500  # keys per lookup (SQLite's bound-parameter limit)
@@ -156,9 +157,16 @@ async def rebuild_moved(conn: AsyncConnection, moves: Sequence[tuple[str, str, i
         .group_by(o.source)
     )
     day = ROLLUP_SECONDS[-1]
+    # Days before the retention boundary have lost their raw rows (bar the latest ones):
+    # rebuilt from what is left they would lose counts, so they are left as they are.
+    retired = await retired_before(conn)
     for source, first, last in spans.all():
         assets = sorted({a for s, _, f, t in moves if s == source for a in (f, t)})
         lo = int(first.timestamp()) // day * day
+        if retired is not None:
+            lo = max(lo, int(retired.timestamp()))
+        if lo > int(last.timestamp()):
+            continue
         hi = int(last.timestamp()) // day * day + day
         await conn.execute(
             delete(observation_rollups).where(
@@ -267,6 +275,29 @@ __all__ = [
     "pg_rollup_ctes",
     "rebuild_moved",
 ]
+
+
+RETIRED_KEY: Final = "observations_retired_before"
+
+
+async def retired_before(conn: AsyncConnection) -> datetime | None:
+    """Where retention has deleted raw observations up to (``store_metadata``), if ever."""
+    m = store_metadata.c
+    value = (await conn.execute(select(m.value).where(m.key == RETIRED_KEY))).scalar_one_or_none()
+    return datetime.fromisoformat(json.loads(value)) if value else None
+
+
+async def mark_retired(conn: AsyncConnection, before: datetime) -> None:
+    """Record the retention boundary (it only moves forward)."""
+    known = await retired_before(conn)
+    if known is not None and known >= before:
+        return
+    now = datetime.now(UTC)
+    value = json.dumps(before.isoformat())
+    ins = insert_for(conn, store_metadata).values(key=RETIRED_KEY, value=value, updated_at=now)
+    await conn.execute(
+        ins.on_conflict_do_update(index_elements=["key"], set_={"value": value, "updated_at": now})
+    )
 
 
 async def delete_before(conn: AsyncConnection, bucket_seconds: int, before: datetime) -> int:
