@@ -7,6 +7,10 @@ Each (source, bucket) gets open/close (first/last by time, then id), high/low (b
 value: ``NUMERIC`` on PostgreSQL, a REAL sort key over the exact text on SQLite, the text
 itself returned), the number of observations, and the close's market cap and volume. One
 statement, window functions on both dialects; decimals come back as exact text.
+
+``1h`` and ``1d`` over a range on bucket boundaries (or open) are read from the rollups
+instead (``query.candle_rollups``: one row per bucket, the same answer, tested equal);
+the windowing and cursors below are the same for both.
 """
 
 from __future__ import annotations
