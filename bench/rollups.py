@@ -25,6 +25,7 @@ import statistics
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from bench.common import Databases, log, summarize, workdir
@@ -109,6 +110,63 @@ async def _ingest(url: str, assets: int, batch: int, reps: int) -> dict[str, Any
     }
 
 
+async def _ingest_sqlite_async(url: str, assets: int, batch: int, reps: int) -> dict[str, Any]:
+    from kasparro.load import observations as load_obs
+    from kasparro.load import rollups
+    from kasparro.store.engine import create_engine
+    from kasparro.store.schema import assets as assets_table
+
+    async def no_rollups(conn: Any, rows: Any) -> None:
+        return None
+
+    engine = create_engine(url, pool_size=1)
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    times: dict[bool, list[float]] = {True: [], False: []}
+    fold = rollups.apply_returned
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                assets_table.insert(),
+                [
+                    {"identity_key": f"k{a}", "symbol": "s", "name": "n", "created_at": start}
+                    for a in range(1, assets + 1)
+                ],
+            )
+        tick = 0
+        for _ in range(reps):
+            for with_rollups in (True, False):
+                tick += 1
+                at = start + timedelta(minutes=5 * tick)
+                rows = [
+                    load_obs.observation_row(_record(a, at), a, tick, at)
+                    for a in range(1, batch + 1)
+                ]
+                # The same loader with its rollup fold replaced by a no-op (SQLite folds in
+                # Python after the insert, so this is exactly the rollups' share).
+                load_obs.rollups.apply_returned = fold if with_rollups else no_rollups  # type: ignore[method-assign]
+                async with engine.begin() as conn:
+                    started = time.perf_counter()
+                    await load_obs.insert_observations(conn, rows)
+                    times[with_rollups].append((time.perf_counter() - started) * 1e6 / len(rows))
+    finally:
+        load_obs.rollups.apply_returned = fold  # type: ignore[method-assign]
+        await engine.dispose()
+    return {
+        "batch_rows": batch,
+        "with_rollups_us_per_row": summarize(times[True]),
+        "without_rollups_us_per_row": summarize(times[False]),
+        "with_over_without": statistics.median(times[True]) / statistics.median(times[False]),
+    }
+
+
+def _ingest_sqlite(wd: Path, batch: int, reps: int) -> dict[str, Any]:
+    from kasparro.store.migrate import upgrade
+
+    url = f"sqlite+aiosqlite:///{wd / 'rollups-ingest.db'}"
+    upgrade(url)
+    return asyncio.run(_ingest_sqlite_async(url, batch, batch, reps))
+
+
 def _record(asset: int, at: datetime) -> Any:
     from kasparro.models import MarketRecord
 
@@ -124,7 +182,9 @@ def _record(asset: int, at: datetime) -> Any:
     )
 
 
-def bench_rollups(dbs: Databases, *, assets: int, reps: int, batch: int) -> dict[str, Any]:
+def bench_rollups(
+    dbs: Databases, wd: Path, *, assets: int, reps: int, batch: int
+) -> dict[str, Any]:
     from bench.common import pg_scalar
     from kasparro.load.rollups import PG_BACKFILL
 
@@ -142,6 +202,8 @@ def bench_rollups(dbs: Databases, *, assets: int, reps: int, batch: int) -> dict
         ingest = asyncio.run(_ingest(url, assets, batch, max(3, reps // 4)))
     finally:
         dbs.drop_pg(url)
+    log("rollups: the SQLite loader with and without its rollups")
+    ingest_sqlite = _ingest_sqlite(wd, 1_000, max(3, reps // 4))
     return {
         "postgresql": pg,
         "backfill_s": backfill_s,
@@ -150,6 +212,7 @@ def bench_rollups(dbs: Databases, *, assets: int, reps: int, batch: int) -> dict
         "rollup_bytes_per_observation": rollup_bytes / pg["rows"],
         "candles": candles,
         "ingest": ingest,
+        "ingest_sqlite": ingest_sqlite,
     }
 
 
@@ -159,6 +222,7 @@ def rollup_tables(res: dict[str, Any]) -> list[tuple[str, list[str], list[list[A
     pg = res["postgresql"]
     c = res["candles"]
     ing = res["ingest"]
+    sq = res["ingest_sqlite"]
     ok = c["rollups_ms"]["median"] < 10 and c["equal"]
     return [
         (
@@ -180,8 +244,8 @@ def rollup_tables(res: dict[str, Any]) -> list[tuple[str, list[str], list[list[A
             ],
         ),
         (
-            f"10b. Loader cost of the rollups — {ing['batch_rows']:,}-row batches, "
-            f"interleaved, {ing['with_rollups_us_per_row']['n']} each",
+            f"10b. Loader cost of the rollups — PostgreSQL {ing['batch_rows']:,}-row batches, "
+            f"interleaved, {ing['with_rollups_us_per_row']['n']} each; SQLite the same way",
             ["statement", "µs per row", "with/without"],
             [
                 [
@@ -190,6 +254,16 @@ def rollup_tables(res: dict[str, Any]) -> list[tuple[str, list[str], list[list[A
                     fmt_ratio(ing["with_over_without"]),
                 ],
                 ["observations + latest", fmt_spread(ing["without_rollups_us_per_row"], 1), "-"],
+                [
+                    f"SQLite, {sq['batch_rows']:,}-row batches: the loader",
+                    fmt_spread(sq["with_rollups_us_per_row"], 1),
+                    fmt_ratio(sq["with_over_without"]),
+                ],
+                [
+                    "SQLite: the loader, rollup fold off",
+                    fmt_spread(sq["without_rollups_us_per_row"], 1),
+                    "-",
+                ],
             ],
         ),
         (
@@ -215,7 +289,7 @@ def main() -> None:
         dbs = Databases(wd)
         try:
             res = bench_rollups(
-                dbs, assets=2 if args.quick else 20, reps=20 if args.quick else 50, batch=2000
+                dbs, wd, assets=2 if args.quick else 20, reps=20 if args.quick else 50, batch=2000
             )
         finally:
             dbs.close()

@@ -696,7 +696,7 @@ class Suite:
 
         m = self.mode
         quick = m.name == "quick"
-        res = bench_rollups(dbs, assets=m.rollup_assets, reps=20 if quick else 50, batch=2000)
+        res = bench_rollups(dbs, wd, assets=m.rollup_assets, reps=20 if quick else 50, batch=2000)
         self.results["benchmarks"]["rollups"] = res
         for title, headers, rows in rollup_tables(res):
             self.table(title, headers, rows)
