@@ -167,8 +167,7 @@ observations = Table(
     # Serves asset history (one asset, every source, by observed_at then id): a range scan in
     # page order, whatever the length of the asset's history (migration 0003).
     Index("ix_observations_asset_observed_id", "asset_id", "observed_at", "id"),
-    # Serves /data?source=x (and since/until) in page order (query.observations) and the
-    # lake's unexported (source, day) partitions (lake.repository).
+    # Serves /data?source=x (and since/until) in page order (query.observations).
     Index("ix_observations_source_observed", "source", "observed_at"),
     # Serves the assets a run loaded (query.runs.run_asset_prices: the run's alerts).
     Index("ix_observations_run", "run_id"),
