@@ -40,7 +40,7 @@ from bench.common import (
 
 LUA = BENCH_DIR / "wrk_report.lua"
 CEILING = "ceiling"
-ENDPOINTS = ("data", "latest", "history", "candles")
+ENDPOINTS = ("data", "latest", "history", "candles", "candles_1d")
 INSTALL_HINT = "wrk is not installed: `apt-get install -y wrk` (Debian/Ubuntu), then re-run."
 
 
@@ -135,8 +135,9 @@ def history_rows(dsn: str, asset_id: int) -> int:
 
 
 def history_since(dsn: str, asset_id: int) -> str:
-    """The asset's oldest observation time, as a ``since=`` value."""
-    sql = "SELECT min(observed_at) FROM observations WHERE asset_id = $1"
+    """The hour of the asset's oldest observation, as a ``since=`` value (on a bucket
+    boundary: hourly and daily candles then come from the rollups)."""
+    sql = "SELECT date_trunc('hour', min(observed_at)) FROM observations WHERE asset_id = $1"
     value = pg_scalar(dsn, sql, asset_id)
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -146,8 +147,10 @@ def paths(
 ) -> dict[str, str]:
     history = f"/api/v1/assets/{asset_id}/history"
     candles = f"{history}?interval=1h&limit=24"
+    daily = f"{history}?interval=1d&limit=30"
     if candles_since is not None:
         candles += f"&order=asc&since={candles_since}"
+        daily += f"&order=asc&since={candles_since[:10]}T00:00:00Z"
     return {
         "data": "/api/v1/data?limit=100",
         "latest": "/api/v1/data?limit=100&latest=true&source=coingecko",
@@ -155,6 +158,8 @@ def paths(
         # A chart's query: a day of hourly OHLC buckets per source (the last one, or the
         # first from ``candles_since``).
         "candles": candles,
+        # A month of daily buckets per source (from the rollups).
+        "candles_1d": daily,
         CEILING: "/api/v1/_bench/constant",
     }
 

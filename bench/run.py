@@ -15,6 +15,8 @@ Benchmarks (see BENCHMARKS.md for the method and the targets):
   8 lake       bytes per observation in PostgreSQL vs the Parquet lake, export rows/s, DuckDB
                candles over a year of A assets (bench/lake.py)
   9 replica    API req/s with reads on a hot standby vs on the primary (bench/replica.py)
+  10 rollups   a year of daily candles for one asset from the rollups vs from raw rows, the
+               loader's cost of maintaining them, their size (bench/rollups.py)
   profile      pyinstrument profile of benchmark 1's ETL (PostgreSQL and SQLite)
 
 Figures are medians over repetitions with [min-max]; every ceiling is measured in the same
@@ -34,7 +36,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,7 @@ ALL = (
     "backfill",
     "lake",
     "replica",
+    "rollups",
     "profile",
 )
 
@@ -91,6 +94,7 @@ class Mode:
     lake_year_assets: int
     replica_duration: int
     replica_rounds: int
+    rollup_assets: int  # assets with a year of 5-minute observations each (benchmark 10)
     profile: bool
     notes: list[str] = field(default_factory=list)
 
@@ -116,6 +120,7 @@ QUICK = Mode(
     lake_year_assets=1_000,
     replica_duration=2,
     replica_rounds=1,
+    rollup_assets=2,
     profile=False,
     notes=[
         "--quick: ~2.5k-row universe instead of ~100k (benchmarks 1-2), growth at 10k and 100k "
@@ -149,6 +154,7 @@ FULL = Mode(
     lake_year_assets=10_000,
     replica_duration=10,
     replica_rounds=2,
+    rollup_assets=20,
     profile=True,
 )
 
@@ -231,6 +237,7 @@ class Suite:
                 self.step("backfill", self.backfill)
                 self.step("lake", lambda: self.lake(wd, dbs))
                 self.step("replica", lambda: self.replica(wd))
+                self.step("rollups", lambda: self.rollups(wd, dbs))
             finally:
                 for em in self.emulators.values():
                     em.close()
@@ -472,7 +479,7 @@ class Suite:
         self.results["benchmarks"]["readscale"] = res
         rows = []
         for config in self.mode.read_large_configs:
-            for name in ("data", "latest", "history", "candles", "ceiling"):
+            for name in ("data", "latest", "history", "candles", "candles_1d", "ceiling"):
                 a = at_small["configs"][config][name]
                 b = at_large["configs"][config][name]
                 r = None
@@ -547,7 +554,7 @@ class Suite:
         res["targets"] = verdicts
         rows = []
         for config, endpoints in res["configs"].items():
-            for name in ("data", "latest", "history", "candles", "ceiling"):
+            for name in ("data", "latest", "history", "candles", "candles_1d", "ceiling"):
                 e = endpoints[name]
                 v = verdicts[config].get(name)
                 rows.append(
@@ -684,6 +691,16 @@ class Suite:
         for title, headers, rows in replica_tables(res):
             self.table(title, headers, rows)
 
+    def rollups(self, wd: Path, dbs: Databases) -> None:
+        from bench.rollups import bench_rollups, rollup_tables
+
+        m = self.mode
+        quick = m.name == "quick"
+        res = bench_rollups(dbs, wd, assets=m.rollup_assets, reps=20 if quick else 50, batch=2000)
+        self.results["benchmarks"]["rollups"] = res
+        for title, headers, rows in rollup_tables(res):
+            self.table(title, headers, rows)
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -701,6 +718,17 @@ def main(argv: list[str] | None = None) -> int:
         help="run only these benchmarks (repeatable); default: all",
     )
     parser.add_argument("--profile", action="store_true", help="also profile in --quick")
+    # The sizes of issue 19 (e.g. --read-large 100000000 --growth-size 1000000
+    # --growth-size 100000000): hours of fill and ~60 GB of PostgreSQL per 100M rows.
+    parser.add_argument(
+        "--read-large", type=int, help="benchmark 5's large store size (rows); default: mode's"
+    )
+    parser.add_argument(
+        "--growth-size",
+        type=int,
+        action="append",
+        help="benchmark 3's store sizes (rows, repeatable); default: the mode's",
+    )
     args = parser.parse_args(argv)
 
     def interrupted(signum: int, _frame: object) -> None:
@@ -711,6 +739,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, interrupted)
     signal.signal(signal.SIGTERM, interrupted)
     mode = QUICK if args.quick else FULL
+    if args.read_large:
+        mode = replace(mode, read_sizes=(mode.read_sizes[0], args.read_large))
+    if args.growth_size:
+        mode = replace(mode, growth_sizes=sorted(args.growth_size))
     only = tuple(args.only or ALL)
     command = shlex.join([sys.executable, "-m", "bench.run", *(argv or sys.argv[1:])])
     suite = Suite(mode, only, command)

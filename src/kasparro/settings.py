@@ -92,6 +92,18 @@ class Settings(BaseSettings):
         default=30,
         description="raw payloads older than this are purged after each run (0 keeps all)",
     )
+    # Retention per tier (kasparro.lake.retention.retire): raw rows leave the primary only
+    # once the lake holds them; rollups outlive them (daily ones are kept for ever).
+    observation_retention_days: Annotated[int, Field(ge=0)] = Field(
+        default=0,
+        description="raw observations older than this many days are deleted after each run "
+        "once `kasparro export` has put them in the lake (never before); 0 keeps all",
+    )
+    hourly_rollup_retention_days: Annotated[int, Field(ge=0)] = Field(
+        default=0,
+        description="hourly rollups older than this many days (at least the observations' "
+        "retention) are deleted after each run; daily rollups are kept; 0 keeps all",
+    )
     lease_ttl_seconds: Annotated[float, Field(gt=1)] = Field(
         default=60.0, description="a run's lease expires this long after its last heartbeat"
     )

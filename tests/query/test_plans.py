@@ -213,3 +213,47 @@ async def test_symbol_order_walks_the_case_insensitive_index(
                 assert "Sort" not in plan, plan
             else:
                 assert "TEMP B-TREE FOR ORDER BY" not in plan.split("SCAN page")[0], plan
+
+
+async def test_rollup_candles_are_a_range_of_the_rollups_key(
+    engine: AsyncEngine, db_url: str, dialect: str
+) -> None:
+    from kasparro.query import candle_rollups
+
+    await _seed(engine, dialect)
+    name = "sqlite" if dialect == "sqlite" else "postgresql"
+    params = {"asset_id": 1, "secs": 86_400, "lo": 0, "hi": 2**40}
+    for descending in (False, True):
+        prepared = candle_rollups._window_statement(name, descending, False)
+        if dialect == "sqlite":
+            reader = open_reader(db_url)
+            try:
+                rows = await reader.fetch(
+                    Prepared(
+                        "EXPLAIN QUERY PLAN " + prepared.sql, prepared.names, prepared.defaults
+                    ),
+                    params,
+                )
+            finally:
+                await reader.close()
+            plan = "\n".join(str(r[-1]) for r in rows)
+            assert "SEARCH observation_rollups USING INDEX" in plan, plan
+            # Newest first orders the few sources of one bucket by name: at most that part.
+            sorted_part = "RIGHT PART OF ORDER BY" if descending else "TEMP B-TREE"
+            assert "TEMP B-TREE" not in plan.replace("TEMP B-TREE FOR " + sorted_part, ""), plan
+            continue
+        args = tuple(params[n] for n in prepared.names)
+        async with engine.begin() as conn:
+            for method in ("seqscan", "bitmapscan", "sort"):
+                await conn.exec_driver_sql(f"SET LOCAL enable_{method} = off")
+            raw = (await conn.exec_driver_sql("EXPLAIN " + prepared.sql, args)).all()
+        plan = "\n".join(r[0] for r in raw)
+        # One asset's buckets of one interval, in page order: a range of the primary key.
+        assert "pk_observation_rollups" in plan, plan
+        assert "Seq Scan" not in plan, plan
+        if descending:
+            # Newest first orders the few sources of one bucket by name: an incremental
+            # sort over the key's bucket order, never a sort of the range.
+            assert "Presorted Key: bucket" in plan or "Sort" not in plan, plan
+        else:
+            assert "Sort" not in plan, plan

@@ -10,12 +10,15 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.emulator import EmulatorConfig
 from kasparro.emulator.universe import Universe
 from kasparro.identity.service import IdentityService
+from kasparro.load.rollups import COLUMNS, Fold, fold
+from kasparro.store.rollup_schema import observation_rollups
+from kasparro.store.schema import observations
 from tests.fixtures.emulator import EmulatorFactory
 from tests.fixtures.etl import count, rows, run_etl
 from tests.fixtures.settings import builtin_registry
@@ -136,11 +139,41 @@ async def test_the_final_grouping_does_not_depend_on_which_run_came_first(
     assert await count(engine, "SELECT count(*) FROM latest_observations") == await count(
         engine, "SELECT count(*) FROM asset_mappings"
     )
+    # The rollups moved with the observations: what the raw rows fold to, on their assets.
+    assert await _stored_rollups(engine) == await _rollups_of_raw_rows(engine)
     merged = await count(engine, "SELECT count(*) FROM asset_events WHERE kind = 'merge'")
     assert merged > 0
     # The other order (reference data first) gives the same grouping.
     reverse = await _fresh_grouping(engine, settings)
     assert reverse == after
+
+
+async def _stored_rollups(engine: AsyncEngine) -> dict[Any, Fold]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(observation_rollups))
+        return {
+            (m["asset_id"], m["bucket_seconds"], m["bucket"], m["source"]): Fold(
+                *(m[c] for c in COLUMNS[4:])
+            )
+            for m in (row._mapping for row in rows)
+        }
+
+
+async def _rollups_of_raw_rows(engine: AsyncEngine) -> dict[Any, Fold]:
+    o = observations.c
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            select(
+                o.id,
+                o.asset_id,
+                o.source,
+                o.observed_at,
+                o.price_usd,
+                o.market_cap_usd,
+                o.volume_24h_usd,
+            )
+        )
+        return fold(rows.all())
 
 
 async def _fresh_grouping(engine: AsyncEngine, settings: Any) -> set[tuple[str, str]]:
@@ -153,6 +186,7 @@ async def _fresh_grouping(engine: AsyncEngine, settings: Any) -> set[tuple[str, 
             "identity_review",
             "identity_links",
             "latest_observations",
+            "observation_rollups",
             "observations",
             "asset_mappings",
             "raw_responses",

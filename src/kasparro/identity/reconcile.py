@@ -29,6 +29,7 @@ from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kasparro.identity.moves import Mapped, RelinkPlan, SourceId, Wanted, plan_relink
+from kasparro.load import rollups
 from kasparro.load.bulk import insert_rows, update_rows
 from kasparro.store.dialect import key_table
 from kasparro.store.schema import (
@@ -232,6 +233,7 @@ async def _apply_moves(
         [{"source": s, "source_asset_id": i, "asset_id": to} for (s, i), _, to in moves],
         key=("source", "source_asset_id"),
     )
+    await rollups.rebuild_moved(conn, [(s, i, frm, to) for (s, i), frm, to in moves])
     await _repoint_latest(conn, moves)
     events = []
     for (s, i), from_asset, to in moves:

@@ -10,13 +10,24 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import BigInteger, Text, and_, cast, func, select, text, type_coerce, update
+from sqlalchemy import (
+    BigInteger,
+    Text,
+    and_,
+    cast,
+    delete,
+    func,
+    select,
+    text,
+    type_coerce,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
 from kasparro.lake.tables import AppendTable, LakeTable
 from kasparro.store.dialect import insert_for
-from kasparro.store.schema import lake_partitions, lake_watermarks
+from kasparro.store.schema import lake_partitions, lake_watermarks, latest_observations
 from kasparro.store.types import ExactDecimal, UTCDateTime
 
 CHUNK_ROWS = 50_000
@@ -334,3 +345,20 @@ async def exported_partitions(
         stmt = stmt.where(lp.source == source)
     rows = await conn.execute(stmt.order_by(lp.day, lp.source))
     return [Partition(r[0], date.fromisoformat(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+
+async def delete_exported(conn: AsyncConnection, t: AppendTable, before: datetime) -> int:
+    """Delete the rows of ``t`` observed before ``before`` that the lake holds (ids at or
+    below the watermark), keeping those the latest pointers name (the newest observation
+    of an asset that stopped updating stays answerable). Returns the rows deleted."""
+    mark = await watermark(conn, t.name)
+    if mark is None or mark.exported_to_id <= 0:
+        return 0
+    c = t.table.c
+    pinned = select(latest_observations.c.observation_id)
+    result = await conn.execute(
+        delete(t.table).where(
+            c[t.time] < before, c[t.id] <= mark.exported_to_id, c[t.id].not_in(pinned)
+        )
+    )
+    return int(result.rowcount or 0)

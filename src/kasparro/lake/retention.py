@@ -15,12 +15,13 @@ job that drops whole days: the last day before which everything is in the lake.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kasparro.lake import repository as repo
 from kasparro.lake.tables import AppendTable, table_named
+from kasparro.load import rollups
 
 
 class NotExported(Exception):
@@ -81,6 +82,42 @@ async def status(
             waiting,
         )
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Retired:
+    observations: int  # raw rows deleted (all of them in the lake)
+    kept_unexported: list[repo.Partition]  # old enough, not in the lake yet: kept
+    hourly_rollups: int
+
+
+async def retire(
+    conn: AsyncConnection,
+    *,
+    observation_days: int,
+    hourly_rollup_days: int,
+    now: datetime | None = None,
+) -> Retired:
+    """Retention per tier, run by Kasparro itself after each run (0 keeps a tier for ever):
+    raw observations older than ``observation_days`` (whole UTC days) are deleted **only
+    if the lake holds them**, rows not exported yet stay until an export writes them;
+    hourly rollups older than ``hourly_rollup_days`` are deleted; daily rollups are kept.
+    The caller owns the transaction."""
+    today = (now or datetime.now(UTC)).astimezone(UTC).date()
+    deleted = 0
+    waiting: list[repo.Partition] = []
+    if observation_days > 0:
+        cutoff = today - timedelta(days=observation_days)
+        t = _observations()
+        waiting = await repo.unexported(conn, t, before=cutoff)
+        deleted = await repo.delete_exported(conn, t, repo.day_bounds(cutoff)[0])
+        if deleted:
+            await rollups.mark_retired(conn, repo.day_bounds(cutoff)[0])
+    hourly = 0
+    if hourly_rollup_days > 0:
+        cutoff = today - timedelta(days=max(hourly_rollup_days, observation_days))
+        hourly = await rollups.delete_before(conn, 3_600, repo.day_bounds(cutoff)[0])
+    return Retired(deleted, waiting, hourly)
 
 
 async def exported_through(conn: AsyncConnection, source: str) -> date | None:

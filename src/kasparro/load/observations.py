@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kasparro.load import rollups
 from kasparro.load.bulk import (
     driver_connection,
     insert_rows,
@@ -66,45 +67,42 @@ async def insert_observations(
     """
     if not rows:
         return LoadResult(0, 0)
-    if not advance_latest:
-        kept = await insert_rows(
-            conn,
-            observations,
-            rows,
-            conflict=("source", "source_asset_id", "observed_at"),
-            returning=(observations.c.id,),
-        )
-        return LoadResult(loaded=len(kept), unchanged=len(rows) - len(kept))
     if conn.dialect.name == "postgresql":
-        inserted = await _insert_and_advance_pg(conn, rows)
+        columns = tuple(rows[0])
+        driver = await driver_connection(conn)
+        sql = _insert_sql(columns, advance_latest)
+        inserted = int(await driver.fetchval(sql, rows_json(rows)))
         return LoadResult(loaded=inserted, unchanged=len(rows) - inserted)
+    o = observations.c
     returned = await insert_rows(
         conn,
         observations,
         rows,
         conflict=("source", "source_asset_id", "observed_at"),
         returning=(
-            observations.c.id,
-            observations.c.asset_id,
-            observations.c.source,
-            observations.c.observed_at,
+            o.id,
+            o.asset_id,
+            o.source,
+            o.observed_at,
+            o.price_usd,
+            o.market_cap_usd,
+            o.volume_24h_usd,
         ),
     )
-    await _advance_latest(conn, returned)
+    if advance_latest:
+        await _advance_latest(conn, [row[:4] for row in returned])
+    await rollups.apply_returned(conn, returned)
     return LoadResult(loaded=len(returned), unchanged=len(rows) - len(returned))
 
 
 @cache
-def _insert_and_advance_sql(columns: tuple[str, ...]) -> str:
-    # The newest inserted observation per (asset, source) moves the latest pointer forward,
-    # never back (an older observation arriving late leaves it alone).
+def _insert_sql(columns: tuple[str, ...], advance_latest: bool) -> str:
+    """Observations, rollups and (for snapshots) the latest pointers in ONE statement and
+    one round trip: the inserted rows never leave the server (the SQLite path fetches them
+    back). The newest inserted observation per (asset, source) moves the latest pointer
+    forward, never back (an older observation arriving late leaves it alone)."""
     cols = ", ".join(map(quote, columns))
-    return f"""
-WITH ins AS (
-    INSERT INTO observations ({cols}) {recordset_select(observations, columns)}
-    ON CONFLICT (source, source_asset_id, observed_at) DO NOTHING
-    RETURNING id, asset_id, source, observed_at
-), newest AS (
+    latest = """, newest AS (
     SELECT DISTINCT ON (asset_id, source) asset_id, source, id, observed_at
     FROM ins ORDER BY asset_id, source, observed_at DESC, id DESC
 ), advanced AS (
@@ -113,17 +111,14 @@ WITH ins AS (
     ON CONFLICT (asset_id, source) DO UPDATE
     SET observation_id = excluded.observation_id, observed_at = excluded.observed_at
     WHERE excluded.observed_at >= latest_observations.observed_at
-)
+)"""
+    return f"""
+WITH ins AS (
+    INSERT INTO observations ({cols}) {recordset_select(observations, columns)}
+    ON CONFLICT (source, source_asset_id, observed_at) DO NOTHING
+    RETURNING id, asset_id, source, observed_at, price_usd, market_cap_usd, volume_24h_usd
+){latest if advance_latest else ""}, {rollups.pg_rollup_ctes("ins")}
 SELECT count(*) FROM ins"""
-
-
-async def _insert_and_advance_pg(conn: AsyncConnection, rows: list[dict[str, object]]) -> int:
-    """Both tables in one statement and one round trip; the inserted rows never leave the
-    server (the SQLite path fetches them back to compute the latest pointers in Python)."""
-    columns = tuple(rows[0])
-    driver = await driver_connection(conn)
-    count = await driver.fetchval(_insert_and_advance_sql(columns), rows_json(rows))
-    return int(count)
 
 
 async def _advance_latest(conn: AsyncConnection, inserted: Sequence[Any]) -> None:

@@ -7,6 +7,10 @@ Each (source, bucket) gets open/close (first/last by time, then id), high/low (b
 value: ``NUMERIC`` on PostgreSQL, a REAL sort key over the exact text on SQLite, the text
 itself returned), the number of observations, and the close's market cap and volume. One
 statement, window functions on both dialects; decimals come back as exact text.
+
+``1h`` and ``1d`` over a range on bucket boundaries (or open) are read from the rollups
+instead (``query.candle_rollups``: one row per bucket, the same answer, tested equal);
+the windowing and cursors below are the same for both.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ from typing import Any, Final
 
 from sqlalchemy import BigInteger, Integer, bindparam, case, cast, func, select
 
+from kasparro.query import candle_rollups as from_rollups
 from kasparro.query.fastread import Prepared, Reader, dialect_for, in_list, prepare
 from kasparro.query.sqltext import decimal_out, decimal_sort, timestamp_out
+from kasparro.store.rollup_schema import ROLLUP_SECONDS
 from kasparro.store.schema import observations
 
 BUCKETS: Final[dict[str, int]] = {
@@ -115,6 +121,7 @@ async def candles(
     descending: bool,
     limit: int,
     start: int | None,
+    rollups: bool = True,
 ) -> CandlePage:
     """One window of ``limit`` buckets. ``start``: where the window may begin (ascending) or
     end, exclusive (descending), from the previous page's cursor.
@@ -131,28 +138,58 @@ async def candles(
     def bucket_of(epoch: int) -> int:
         return (epoch - shift) // step * step + shift
 
+    edge_at: Any
+    window_of: Any
+    if rollups and step in ROLLUP_SECONDS and _aligned(since, step) and _aligned(until, step):
+        # One row per bucket from the rollups: the same answer for a range on bucket
+        # boundaries (a rollup cannot be cut), at the cost of the buckets, not the rows.
+        async def edge_at(lo: datetime, hi: datetime, *, last: bool) -> int | None:
+            return await from_rollups.edge(
+                reader, asset_id, step, sources, _epoch_of(lo), _epoch_of(hi), last=last
+            )
+
+        async def window_of(lo: datetime, hi: datetime) -> list[Any]:
+            return await from_rollups.window(
+                reader, asset_id, step, sources, _epoch_of(lo), _epoch_of(hi), descending
+            )
+    else:
+
+        async def edge_at(lo: datetime, hi: datetime, *, last: bool) -> int | None:
+            return await _edge(reader, asset_id, sources, lo, hi, last=last)
+
+        async def window_of(lo: datetime, hi: datetime) -> list[Any]:
+            prepared = _window_statement(reader.dialect, step, descending, bool(sources))
+            params: dict[str, Any] = {"asset_id": asset_id, "lo": lo, "hi": hi}
+            if sources:
+                params["sources"] = list(sources)
+            return list(await reader.fetch(prepared, params))
+
     lo_bound = since or _EARLIEST
     hi_bound = until or _LATEST
     if descending:
         upper = min(hi_bound, _at(start)) if start is not None else hi_bound
-        newest = await _edge(reader, asset_id, sources, lo_bound, upper, last=True)
+        newest = await edge_at(lo_bound, upper, last=True)
         if newest is None:
             return CandlePage([], None)
         hi = bucket_of(newest) + step
         lo = hi - limit * step
         window = (max(_at(lo), lo_bound), min(_at(hi), upper))
-        more = await _edge(reader, asset_id, sources, lo_bound, window[0], last=True)
+        more = await edge_at(lo_bound, window[0], last=True)
     else:
         lower = max(lo_bound, _at(start)) if start is not None else lo_bound
-        oldest = await _edge(reader, asset_id, sources, lower, hi_bound, last=False)
+        oldest = await edge_at(lower, hi_bound, last=False)
         if oldest is None:
             return CandlePage([], None)
         lo = bucket_of(oldest)
         hi = lo + limit * step
         window = (max(_at(lo), lower), min(_at(hi), hi_bound))
-        more = await _edge(reader, asset_id, sources, window[1], hi_bound, last=False)
-    rows = await _window(reader, asset_id, sources, step, *window, descending)
+        more = await edge_at(window[1], hi_bound, last=False)
+    rows = _shape(await window_of(*window))
     return CandlePage(rows, (lo if descending else hi) if more is not None else None)
+
+
+def _aligned(bound: datetime | None, step: int) -> bool:
+    return bound is None or (bound.microsecond == 0 and _epoch_of(bound) % step == 0)
 
 
 @lru_cache(maxsize=64)
@@ -211,21 +248,8 @@ def _window_statement(dialect: str, step: int, descending: bool, with_sources: b
     return prepare(stmt, dialect_for(dialect))
 
 
-async def _window(
-    reader: Reader,
-    asset_id: int,
-    sources: tuple[str, ...],
-    step: int,
-    lo: datetime,
-    hi: datetime,
-    descending: bool,
-) -> list[dict[str, Any]]:
-    prepared = _window_statement(reader.dialect, step, descending, bool(sources))
-    params: dict[str, Any] = {"asset_id": asset_id, "lo": lo, "hi": hi}
-    if sources:
-        params["sources"] = list(sources)
+def _shape(rows: list[Any]) -> list[dict[str, Any]]:
     out = []
-    rows = await reader.fetch(prepared, params)
     for source, start, open_, high, low, close, cap, volume, n, first, last in rows:
         out.append(
             {

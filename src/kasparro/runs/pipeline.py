@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kasparro import metrics
 from kasparro.identity.detail_store import wanted_ids
 from kasparro.identity.service import IdentityService
+from kasparro.lake.retention import retire
 from kasparro.load.backfill import targets as backfill_targets
 from kasparro.load.raw import loaded_fingerprints, purge_raw, save_raw
 from kasparro.load.venues import listed_markets
@@ -374,6 +375,27 @@ class Pipeline:
             async with self.engine.begin() as conn:
                 await save_raw(conn, name, run_id, None, raw)
 
+    async def _retire(self, bound: Any) -> None:
+        """Retention per tier (``kasparro.lake.retention.retire``), in its own transaction:
+        a failure is logged and retried after the next run, never fails this one."""
+        days = self.settings.observation_retention_days
+        hourly = self.settings.hourly_rollup_retention_days
+        if not days and not hourly:
+            return
+        try:
+            async with self.engine.begin() as conn:
+                done = await retire(conn, observation_days=days, hourly_rollup_days=hourly)
+        except Exception as exc:
+            bound.error("retention_failed", error=one_line_error(exc))
+            return
+        if done.observations or done.hourly_rollups or done.kept_unexported:
+            bound.info(
+                "retention",
+                observations_deleted=done.observations,
+                hourly_rollups_deleted=done.hourly_rollups,
+                days_kept_until_exported=len(done.kept_unexported),
+            )
+
     async def _finish(self, result: RunResult, bound: Any) -> None:
         try:
             async with self.engine.begin() as conn:
@@ -390,6 +412,7 @@ class Pipeline:
                 result.source,
                 UnrecordedFinish(result.run_id, result.status, result.error, repo.utcnow()),
             )
+        await self._retire(bound)
         metrics.RUNS.labels(result.source, result.status).inc()
         metrics.RUN_DURATION.labels(result.source).observe(result.duration_s)
         if result.status in OK:

@@ -157,6 +157,8 @@ observations = Table(
     Column("max_supply", ExactDecimal()),
     Column("run_id", BigId, nullable=False),
     Column("ingested_at", UTCDateTime(), nullable=False),
+    # Serves the loader's idempotency (ON CONFLICT on this key), a relink's per-(source, id)
+    # moves and counts, and the latest pointer rebuilt per source id (identity.reconcile).
     UniqueConstraint("source", "source_asset_id", "observed_at", name="uq_observations_source_key"),
     # Serves /data default order (observed_at desc, id desc) and since/until keyset paging.
     Index("ix_observations_observed_id", "observed_at", "id"),
@@ -165,7 +167,9 @@ observations = Table(
     # Serves asset history (one asset, every source, by observed_at then id): a range scan in
     # page order, whatever the length of the asset's history (migration 0003).
     Index("ix_observations_asset_observed_id", "asset_id", "observed_at", "id"),
+    # Serves /data?source=x (and since/until) in page order (query.observations).
     Index("ix_observations_source_observed", "source", "observed_at"),
+    # Serves the assets a run loaded (query.runs.run_asset_prices: the run's alerts).
     Index("ix_observations_run", "run_id"),
 )
 
@@ -455,7 +459,8 @@ lake_partitions = Table(
     Column("exported_at", UTCDateTime(), nullable=False),
 )
 
-# The venues' and the reference rate's tables live in their own modules on this metadata
-# (imported last: they need ``metadata`` and ``BigId`` from here).
+# The venues', the reference rate's and the observation rollups' tables live in their own
+# modules on this metadata (imported last: they need ``metadata`` and ``BigId`` from here).
 from kasparro.store import rate_schema as _rate_schema  # noqa: E402, F401
+from kasparro.store import rollup_schema as _rollup_schema  # noqa: E402, F401
 from kasparro.store import venue_schema as _venue_schema  # noqa: E402, F401

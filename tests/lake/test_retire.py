@@ -1,0 +1,111 @@
+"""Retention per tier (``retire``), on both dialects: raw observations leave only once the
+lake holds them, the latest observation of each asset and source stays, hourly rollups go
+after their own window, daily rollups and their candles stay."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kasparro.lake.export import export
+from kasparro.lake.retention import retire
+from kasparro.store.rollup_schema import observation_rollups
+from kasparro.store.schema import observations
+from tests.fixtures.api import T0, rec, seed_run
+
+DAY = timedelta(days=1)
+NOW = T0 + 40 * DAY
+
+
+async def _counts(engine: AsyncEngine) -> tuple[int, int, int]:
+    r = observation_rollups.c
+    async with engine.connect() as conn:
+        raw = (await conn.execute(select(func.count()).select_from(observations))).scalar_one()
+        per = [
+            (await conn.execute(select(func.count()).where(r.bucket_seconds == s))).scalar_one()
+            for s in (3_600, 86_400)
+        ]
+    return int(raw), int(per[0]), int(per[1])
+
+
+async def _retire(engine: AsyncEngine, days: int, hourly: int) -> object:
+    async with engine.begin() as conn:
+        return await retire(conn, observation_days=days, hourly_rollup_days=hourly, now=NOW)
+
+
+async def test_raw_rows_go_only_once_exported_and_rollups_outlive_them(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    # Two coins, one observation a day for 40 days; "c1" stops after day 4.
+    for day in range(40):
+        coins = ["c0", "c1"] if day < 5 else ["c0"]
+        await seed_run(engine, "coingecko", [rec(c, at=T0 + day * DAY) for c in coins])
+    assert await _counts(engine) == (45, 45, 45)
+
+    # Nothing is in the lake yet: nothing raw is deleted, whatever the window.
+    done = await _retire(engine, 10, 0)
+    assert done.observations == 0 and len(done.kept_unexported) == 30
+    assert (await _counts(engine))[0] == 45
+
+    await export(engine, tmp_path / "lake")
+    await seed_run(engine, "coingecko", [rec("late", at=T0 + 2 * DAY)])  # after the export
+    done = await _retire(engine, 10, 0)
+    # Days 0-29 are older than 10 days: 35 rows, less c1's latest (day 4) and the late row.
+    assert done.observations == 35 - 1
+    assert [(p.day.isoformat(), p.rows) for p in done.kept_unexported] == [("2024-05-03", 1)]
+    raw, hourly, daily = await _counts(engine)
+    assert raw == 46 - 34
+    assert hourly == daily == 46  # rollups are not retired with the raw rows
+
+    done = await _retire(engine, 10, 20)
+    assert done.hourly_rollups == 46 - 20  # hourly rollups of days 0-19 (the late one too)
+    assert await _counts(engine) == (12, 20, 46)
+
+    again = await _retire(engine, 10, 20)
+    assert (again.observations, again.hourly_rollups) == (0, 0)
+
+
+async def test_zero_keeps_every_tier(engine: AsyncEngine, tmp_path: Path) -> None:
+    await seed_run(engine, "coingecko", [rec("c0", at=T0)])
+    await export(engine, tmp_path / "lake")
+    done = await _retire(engine, 0, 0)
+    assert (done.observations, done.hourly_rollups) == (0, 0)
+    assert await _counts(engine) == (1, 1, 1)
+
+
+async def test_a_relink_after_retention_leaves_the_retired_days_rollups_whole(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    from sqlalchemy import update
+
+    from kasparro.load.rollups import rebuild_moved
+    from kasparro.store.schema import assets
+
+    # "c1": 6 observations on day 0, then nothing: after retention only its latest is left.
+    await seed_run(engine, "coingecko", [rec("c1", at=T0 + timedelta(hours=h)) for h in range(6)])
+    await seed_run(engine, "coingecko", [rec("c0", at=T0 + 39 * DAY)])
+    await export(engine, tmp_path / "lake")
+    assert (await _retire(engine, 10, 0)).observations == 5
+    r = observation_rollups.c
+    daily = select(r.asset_id, r.observations).where(
+        r.bucket_seconds == 86_400, r.bucket == int(T0.timestamp()) // 86_400 * 86_400
+    )
+    async with engine.begin() as conn:
+        (before,) = (await conn.execute(daily)).all()
+        target = (
+            await conn.execute(
+                assets.insert().returning(assets.c.id),
+                {"identity_key": "c1:moved", "symbol": "c1", "name": "c1", "created_at": T0},
+            )
+        ).scalar_one()
+        o = observations.c
+        await conn.execute(
+            update(observations).where(o.source_asset_id == "c1").values(asset_id=target)
+        )
+        await rebuild_moved(conn, [("coingecko", "c1", before.asset_id, target)])
+        # Rebuilt from the one raw row left, the day would count 1 observation instead of 6.
+        assert (await conn.execute(daily)).all() == [before]
+        assert before.observations == 6
