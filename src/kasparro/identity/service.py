@@ -105,6 +105,10 @@ class IdentityService:
     def __init__(self, engine: AsyncEngine, scope: IdentityScope) -> None:
         self.engine = engine
         self.scope = scope
+        # One relink at a time (read, decide, write): two runs finishing together (two
+        # reference runs fetching coin pages) would otherwise both read, and the one that
+        # read first could write last, leaving a plan of older inputs (not the fixpoint).
+        self._relinking = asyncio.Lock()
 
     @classmethod
     def for_registry(cls, engine: AsyncEngine, registry: Registry) -> IdentityService:
@@ -120,6 +124,10 @@ class IdentityService:
         return isinstance(source, MarketSource) and new_ids > 0
 
     async def relink(self, *, trigger: str) -> RelinkResult:
+        async with self._relinking:
+            return await self._relink(trigger)
+
+    async def _relink(self, trigger: str) -> RelinkResult:
         started = time.monotonic()
         async with self.engine.connect() as conn:
             conn = await conn.execution_options(kasparro_read_only=True)
