@@ -27,7 +27,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from kasparro.lake.tables import AppendTable, LakeTable
 from kasparro.store.dialect import insert_for
-from kasparro.store.schema import lake_partitions, lake_watermarks, latest_observations
+from kasparro.store.lake_schema import lake_partitions, lake_watermarks
+from kasparro.store.schema import latest_observations
 from kasparro.store.types import ExactDecimal, UTCDateTime
 
 CHUNK_ROWS = 50_000
