@@ -1,4 +1,4 @@
-"""Benchmark 10: the reference rate: computation cost per asset-bucket, and ``/rate``
+"""Benchmark 11: the reference rate: computation cost per asset-bucket, and ``/rate``
 throughput against the same-run ceiling.
 
     .venv/bin/python -m bench.rates [--coins 600] [--ticks 6] [--duration 5] [--reps 2]
