@@ -1,4 +1,4 @@
-"""Benchmark 10: the reference rate: computation cost per asset-bucket, and ``/rate``
+"""Benchmark 11: the reference rate: computation cost per asset-bucket, and ``/rate``
 throughput against the same-run ceiling.
 
     .venv/bin/python -m bench.rates [--coins 600] [--ticks 6] [--duration 5] [--reps 2]
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -195,8 +196,7 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--reps", type=int, default=2)
     args = parser.parse_args()
-    workdir = BENCH_DIR / "results" / "rates-work"
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="kbench-rates-"))  # the servers' logs
     dbs = Databases(workdir)
     result: dict[str, Any] = {"coins": args.coins, "ticks": args.ticks, "compute": {}}
     try:

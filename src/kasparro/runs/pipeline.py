@@ -140,9 +140,11 @@ class Pipeline:
         if result.status in OK and isinstance(source, VenueSource):
             # The venue's bases -> canonical assets (venue_market_links), after the lease.
             await link_venue_quietly(self.engine, source.venue)
-        if result.status in OK and result.run_id:
+        if result.status in OK and result.run_id and not isinstance(source, HistorySource):
             # The reference rate of the buckets this run's data was observed in (after the
-            # venue links: a newly linked market is an input at once).
+            # venue links: a newly linked market is an input at once). Not after a history
+            # backfill: a year of daily closes is no quote of a minute (`kasparro rates
+            # recompute` covers a range on request).
             await compute_for_run_quietly(self.engine, result.run_id)
         identity = self.identity
         if (
