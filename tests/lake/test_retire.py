@@ -12,11 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.lake.export import export
 from kasparro.lake.retention import retire
+from kasparro.settings import Settings
 from kasparro.store.rollup_schema import observation_rollups
 from kasparro.store.schema import observations
-from tests.fixtures.api import T0, rec, seed_run
+from tests.fixtures.api import T0, rec, running_app, seed_run
 
 DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
 NOW = T0 + 40 * DAY
 
 
@@ -109,3 +111,34 @@ async def test_a_relink_after_retention_leaves_the_retired_days_rollups_whole(
         # Rebuilt from the one raw row left, the day would count 1 observation instead of 6.
         assert (await conn.execute(daily)).all() == [before]
         assert before.observations == 6
+
+
+async def test_candles_never_come_from_the_rows_retention_left(
+    engine: AsyncEngine, tmp_path: Path, api_settings: Settings
+) -> None:
+    """Before the retention boundary only the rollups hold every bucket: the raw path
+    refuses a range that reaches there (422 naming the setting), an open range starts at
+    the boundary, and aligned 1h/1d candles still answer from the rollups."""
+    for day in range(40):
+        await seed_run(
+            engine, "coingecko", [rec("c0", at=T0 + day * DAY + h * HOUR) for h in (0, 6)]
+        )
+    await export(engine, tmp_path / "lake")
+    assert (await _retire(engine, 10, 0)).observations == 60
+    async with running_app(api_settings, engine=engine) as client:
+        asset = (await client.get("/api/v1/assets")).json()["data"][0]["id"]
+        url = f"/api/v1/assets/{asset}/history"
+        old = (T0 + 2 * DAY).strftime("%Y-%m-%dT00:00:00Z")  # a day boundary
+        refused = await client.get(url, params={"interval": "4h", "since": old})
+        assert refused.status_code == 422, refused.text
+        assert "KASPARRO_OBSERVATION_RETENTION_DAYS" in refused.json()["error"]["message"]
+        shifted = (T0 + 2 * DAY).strftime("%Y-%m-%dT00:00:01Z")
+        assert (
+            await client.get(url, params={"interval": "1d", "since": shifted})
+        ).status_code == 422
+        open_range = (await client.get(url, params={"interval": "4h", "limit": 500})).json()
+        first = open_range["data"][0]["bucket_start"]
+        assert first >= (NOW - 10 * DAY).strftime("%Y-%m-%d"), first
+        assert all(c["observations"] == 1 for c in open_range["data"])  # one row per 4 h bucket
+        daily = (await client.get(url, params={"interval": "1d", "since": old, "limit": 5})).json()
+        assert [c["observations"] for c in daily["data"]] == [2] * 5, daily

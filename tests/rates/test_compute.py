@@ -155,6 +155,10 @@ def test_depeg_is_flagged_beyond_half_a_percent() -> None:
     near = [cand(v, "0.996", market="USDT/USD") for v in ("kraken", "coinbase")]
     rate = compute_bucket([(0, AT, near)], symbol="usdt")
     assert rate is not None and not rate.depeg
+    # A look-alike under the symbol, priced by the aggregators alone: another coin, no alarm.
+    fake = [cand(s, "0.0001", market="USDC", kind="aggregator") for s in ("coingecko", "csv")]
+    rate = compute_bucket([(0, AT, fake)], symbol="USDC")
+    assert rate is not None and rate.fallback and not rate.depeg
 
 
 def test_tiny_prices_stay_exact() -> None:

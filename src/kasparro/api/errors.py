@@ -300,6 +300,22 @@ def database_error_message(exc: BaseException) -> str:
     return f"{type(orig).__name__}: {first[:200]}" if first else type(orig).__name__
 
 
+# SQLSTATEs that say "try again", not "this statement is wrong": a hot standby cancelling a
+# query that conflicts with WAL replay (40001), a deadlock (40P01), a server shutting down or
+# starting (57P01-57P03). Through ``state.reads.connect()`` such a query fails after the
+# connection was made, so the read router's failover never saw it.
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "57P01", "57P02", "57P03"})
+
+
+def _transient(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", None) or exc
+    for candidate in (orig, getattr(orig, "__cause__", None)):
+        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if code in _TRANSIENT_SQLSTATES:
+            return True
+    return False
+
+
 async def _database_error(request: Request, exc: Exception) -> Response:
     rid = request_id_of(request)
     reason = database_error_message(exc)
@@ -312,8 +328,9 @@ async def _database_error(request: Request, exc: Exception) -> Response:
             request_id=rid,
             headers={"Retry-After": "30"},
         )
-    failed = isinstance(exc, ReadFailed) or (
-        isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError | InterfaceError)
+    failed = not _transient(exc) and (
+        isinstance(exc, ReadFailed)
+        or (isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError | InterfaceError))
     )
     if failed:
         # A statement the database rejected is our bug, not an outage.

@@ -27,7 +27,7 @@ from sqlalchemy import and_, bindparam, delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kasparro.store.dialect import insert_for
-from kasparro.store.rollup_schema import ROLLUP_SECONDS, observation_rollups
+from kasparro.store.rollup_schema import RETIRED_KEY, ROLLUP_SECONDS, observation_rollups
 from kasparro.store.schema import observations, store_metadata
 from kasparro.store.types import decimal_text
 
@@ -327,9 +327,6 @@ __all__ = [
     "pg_rollup_ctes",
     "rebuild_moved",
 ]
-
-
-RETIRED_KEY: Final = "observations_retired_before"
 
 
 async def retired_before(conn: AsyncConnection) -> datetime | None:

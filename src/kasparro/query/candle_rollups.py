@@ -10,6 +10,8 @@ buckets older than the raw retention window still answer.
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -17,9 +19,26 @@ from sqlalchemy import bindparam, func, select
 
 from kasparro.query.fastread import Prepared, Reader, dialect_for, in_list, prepare
 from kasparro.query.sqltext import decimal_out, timestamp_out
-from kasparro.store.rollup_schema import observation_rollups
+from kasparro.store.rollup_schema import RETIRED_KEY, observation_rollups
+from kasparro.store.schema import store_metadata
 
 r = observation_rollups.c
+
+
+@lru_cache(maxsize=4)
+def _retired_statement(dialect: str) -> Prepared:
+    m = store_metadata.c
+    stmt = select(m.value).where(m.key == bindparam("key"))
+    return prepare(stmt, dialect_for(dialect))
+
+
+async def raw_retired_before(reader: Reader) -> datetime | None:
+    """Where retention has deleted raw observations up to, if it ever ran: before it, only
+    the rollups hold every bucket (``load.rollups.mark_retired``)."""
+    rows = await reader.fetch(_retired_statement(reader.dialect), {"key": RETIRED_KEY})
+    if not rows or rows[0][0] is None:
+        return None
+    return datetime.fromisoformat(json.loads(rows[0][0]))
 
 
 def _range(stmt: Any, dialect: str, with_sources: bool) -> Any:

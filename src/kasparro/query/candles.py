@@ -110,6 +110,20 @@ def _at(epoch: int) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
+class RetiredRange(ValueError):
+    """A range that reaches before the raw retention boundary at an interval (or bounds)
+    only raw rows can answer."""
+
+    def __init__(self, retired_before: datetime) -> None:
+        super().__init__(
+            f"raw observations before {retired_before:%Y-%m-%dT%H:%M:%SZ} were retired "
+            "(KASPARRO_OBSERVATION_RETENTION_DAYS): ask for interval=1h or 1d with since and "
+            "until on bucket boundaries (served from the rollups), a since after that time, "
+            "or read the lake (kasparro export)"
+        )
+        self.retired_before = retired_before
+
+
 async def candles(
     reader: Reader,
     asset_id: int,
@@ -153,6 +167,13 @@ async def candles(
                 reader, asset_id, step, sources, _epoch_of(lo), _epoch_of(hi), descending
             )
     else:
+        # Raw rows before the retention boundary are gone (but each asset and source's
+        # newest): buckets there would be computed from what is left, silently wrong.
+        retired = await from_rollups.raw_retired_before(reader)
+        if retired is not None:
+            if since is not None and since < retired:
+                raise RetiredRange(retired)
+            since = max(since or retired, retired)
 
         async def edge_at(lo: datetime, hi: datetime, *, last: bool) -> int | None:
             return await _edge(reader, asset_id, sources, lo, hi, last=last)

@@ -339,7 +339,10 @@ def compute_bucket(
         n_inputs=sum(i.included for i in inputs),
         n_partitions=len(valued),
         fallback=any(p.fallback for p in valued),
-        depeg=is_depeg(symbol, value, method),
+        # Only a value the venues made: a look-alike token under a stablecoin's symbol is
+        # listed by aggregators, not by the venues (which list the real coin), so a fallback
+        # value of "USDC" at 0.0001 is another coin, not a depeg.
+        depeg=not any(p.fallback for p in valued) and is_depeg(symbol, value, method),
         method_version=method.version,
         inputs=inputs,
         out=out,

@@ -47,3 +47,7 @@ observation_rollups = Table(
     Column("volume_24h_usd", ExactDecimal()),
     Column("observations", BigInteger, nullable=False),
 )
+
+# ``store_metadata`` key: raw observations before this instant were retired (retention);
+# only the rollups (and the lake) hold that time in full.
+RETIRED_KEY: Final = "observations_retired_before"

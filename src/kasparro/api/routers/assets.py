@@ -13,7 +13,7 @@ from starlette.responses import Response
 from kasparro.api import params as p
 from kasparro.api.cache import CachedPage
 from kasparro.api.deps import State
-from kasparro.api.errors import Moved, NotFound
+from kasparro.api.errors import InvalidParameter, Moved, NotFound
 from kasparro.api.hotpath import cached_page, observation_page
 from kasparro.api.queryspec import Param, QuerySpec
 from kasparro.api.render import dumps, envelope, page_envelope
@@ -27,7 +27,7 @@ from kasparro.api.schemas import (
 )
 from kasparro.query import aliases as q_aliases
 from kasparro.query import assets as q_assets
-from kasparro.query.candles import BUCKETS, candles
+from kasparro.query.candles import BUCKETS, RetiredRange, candles
 from kasparro.query.cursor import Position, scope_digest
 from kasparro.query.fastread import Reader
 from kasparro.query.keyset import SortKey
@@ -214,17 +214,22 @@ async def _bucketed(
     start = int(after.value) if after else None
 
     async def compute(reader: Reader) -> CachedPage:
-        page = await candles(
-            reader,
-            asset_id,
-            interval=q["interval"],
-            sources=sources,
-            since=since,
-            until=until,
-            descending=descending,
-            limit=q["limit"],
-            start=start,
-        )
+        try:
+            page = await candles(
+                reader,
+                asset_id,
+                interval=q["interval"],
+                sources=sources,
+                since=since,
+                until=until,
+                descending=descending,
+                limit=q["limit"],
+                start=start,
+            )
+        except RetiredRange as exc:
+            raise InvalidParameter(
+                str(exc), details=[{"loc": "query.since", "message": str(exc), "type": "retired"}]
+            ) from None
         nxt = Position(page.next_start, page.next_start) if page.next_start is not None else None
         return CachedPage(dumps(page.candles), len(page.candles), p.encode_cursor(scope, nxt))
 
