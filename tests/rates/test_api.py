@@ -85,6 +85,9 @@ async def test_published_values_recompute_from_their_inputs_and_depegs_are_flagg
         okx = [i for i in div["inputs"] if i["source"] == "okx"]
         assert okx and all(i["reason"] in ("outside_band", "reentry_pending") for i in okx)
         assert all(abs(Decimal(i["deviation"])) > Decimal("0.02") for i in okx)
+        assert not div["inputs_truncated"]
+        one = (await client.get("/api/v1/divergences", params={"limit": 1})).json()["data"]
+        assert len(one["inputs"]) == 1 and one["inputs_truncated"]  # said, never silent
 
     # Tick 2: USDT 3 % under its peg on every venue; flagged in the first bucket with it.
     emu.state.tick()

@@ -167,7 +167,7 @@ async def divergences(
             )
         ).scalar_one()
         if newest is None:
-            return {"since": None, "depegs": [], "inputs": []}
+            return {"since": None, "depegs": [], "inputs": [], "inputs_truncated": False}
         since = newest - timedelta(hours=1)
     latest = (
         select(rates.c.asset_id, func.max(rates.c.bucket_start).label("bucket_start"))
@@ -217,12 +217,14 @@ async def divergences(
         .order_by(
             rates.c.asset_id, rate_inputs.c.partition, rate_inputs.c.source, rate_inputs.c.market
         )
-        .limit(limit)
+        .limit(limit + 1)  # one more: whether the list was cut
     )
+    rows = [dict(r._mapping) for r in inputs]
     return {
         "since": since,
         "depegs": [
             {**_rate(r, interval), "symbol": r.symbol, "off_peg": r.value - 1} for r in depegs
         ],
-        "inputs": [dict(r._mapping) for r in inputs],
+        "inputs": rows[:limit],
+        "inputs_truncated": len(rows) > limit,
     }

@@ -87,7 +87,11 @@ class Divergences(BaseModel):
     since: str | None = Field(description="The newest bucket of each asset since this.")
     depegs: list[Depeg]
     inputs: list[DivergentInput] = Field(
-        description="Inputs outside the band (aggregators too), waiting to re-enter, or stale."
+        description="Inputs outside the band (aggregators too), waiting to re-enter, or stale: "
+        "the first `limit`, by asset."
+    )
+    inputs_truncated: bool = Field(
+        description="More inputs diverge than `limit` listed: ask with a larger `limit`."
     )
 
 

@@ -51,9 +51,10 @@ async function loadDepegs() {
   list.replaceChildren(...data.depegs.map((d) => el("li", { "data-asset-id": d.asset_id, class: "depeg" },
     `${d.symbol.toUpperCase()} at $${d.value} (${(Number(d.off_peg) * 100).toFixed(2)} % off its peg, bucket ${d.bucket_start.slice(0, 16)}Z)`)));
   const outside = data.inputs.filter((i) => i.reason === "outside_band").length;
+  const atLeast = data.inputs_truncated ? "at least " : "";  // the API lists the first 500
   document.getElementById("divergence-note").textContent =
-    `${data.depegs.length} stablecoin(s) more than 0.5 % off their peg; ${outside} input(s) outside the 2 % band` +
-    ` and ${data.inputs.length - outside} stale or waiting to re-enter (GET /api/v1/divergences).`;
+    `${data.depegs.length} stablecoin(s) more than 0.5 % off their peg; ${atLeast}${outside} input(s) outside the 2 % band` +
+    ` and ${atLeast}${data.inputs.length - outside} stale or waiting to re-enter (GET /api/v1/divergences).`;
   document.getElementById("depeg-card").hidden = false;
   markReady("divergences");
 }
