@@ -28,7 +28,10 @@ async function addRates(top) {
     const item = top.ranked[i];
     const rate = rates[i];
     const value = rate ? Number(rate.value) : null;
-    const compared = value ? top.sources.filter((s) => item.quotes[s]?.current) : [];
+    // Only quotes of the rate's time: a rate hours older than the quotes is no yardstick.
+    const near = (q) => rate && Math.abs(Date.parse(q.observed_at) - Date.parse(rate.bucket_start))
+      <= top.current_window_s * 1000;
+    const compared = value ? top.sources.filter((s) => item.quotes[s]?.current && near(item.quotes[s])) : [];
     const gaps = compared.map((s) => Math.abs(Number(item.quotes[s].price_usd) / value - 1) * 100);
     const gap = gaps.length ? Math.max(...gaps) : null;
     row.append(
@@ -37,7 +40,7 @@ async function addRates(top) {
         rate ? price(rate.value) : "–"),
       el("td", { class: `num${gap !== null && gap > 1 ? " spread-high" : ""}`,
         "data-vs-rate": gap === null ? "" : gap.toFixed(3), "data-vs-rate-sources": compared.join(" "),
-        title: gap === null ? "not computed: no rate or no current quote"
+        title: gap === null ? "not computed: no rate, or no current quote within the quotes' window of the rate's bucket"
           : `compares the reference rate with the current ${sourceList(compared)} quotes` },
         gap === null ? "–" : `${gap.toFixed(2)} %`));
   });
