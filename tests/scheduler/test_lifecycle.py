@@ -147,7 +147,7 @@ async def test_stop_aborts_a_run_past_the_timeout_at_a_page_boundary(
     http: httpx.AsyncClient,
     limiters: Limiters,
 ) -> None:
-    rows = 3000  # one page per row: far longer than the test waits
+    rows = 600  # one page per row: far longer than the test waits (0.2 s)
     settings = csv_settings(
         db_url,
         write_csv(tmp_path / "m.csv", rows),
@@ -171,7 +171,7 @@ async def test_stop_aborts_a_run_past_the_timeout_at_a_page_boundary(
     await assert_released_and_due_again(engine, stop_called)
 
     # The next scheduler resumes right after the last committed page.
-    settings_fast = settings.model_copy(update={"csv_batch_rows": 1000})
+    settings_fast = settings.model_copy(update={"csv_batch_rows": 1000, "load_batch_rows": 1000})
     nxt = Scheduler(engine, catalog_for(settings_fast), http=http, limiters=limiters)
     [resumed] = await nxt.tick()
     assert (resumed.status, resumed.resumed_from) == ("success", run["id"])
