@@ -12,8 +12,9 @@ from kasparro.api import params as p
 from kasparro.api.cache import CachedPage
 from kasparro.api.deps import State
 from kasparro.api.errors import InvalidParameter, NotFound
+from kasparro.api.hotpath import cached_target_page
 from kasparro.api.reads import ReadTarget
-from kasparro.api.render import JSON, dumps, envelope, meta, page_envelope
+from kasparro.api.render import JSON, dumps, envelope, meta
 from kasparro.api.schemas import error_responses
 from kasparro.query.cursor import scope_digest
 from kasparro.rates import queries as q
@@ -135,26 +136,27 @@ async def list_rates(
     descending = order == "desc"
     scope = scope_digest("rates", asset_id, interval, start, end, method_version, descending)
     after = p.decode_cursor(cursor, scope=scope, key=q.SORT_KEY)
-    async with state.reads.connect() as conn:
-        page = await q.rates_page(
-            conn,
-            asset_id=asset_id,
-            interval=interval,
-            version=method_version,
-            since=start,
-            until=end,
-            limit=limit,
-            after=after,
-            descending=descending,
-        )
-    nxt = p.encode_cursor(scope, page.next)
-    return page_envelope(
-        request,
-        page.items,
-        limit=limit,
-        next_cursor=nxt,
-        sort="bucket_start",
-        descending=descending,
+
+    async def compute(target: ReadTarget) -> CachedPage:
+        # Cached like /data's pages (the bytes, spliced with a fresh meta); a miss still
+        # reads through SQLAlchemy (typed values, rendered by ``dumps``).
+        async with target.engine.connect() as conn:
+            page = await q.rates_page(
+                conn,
+                asset_id=asset_id,
+                interval=interval,
+                version=method_version,
+                since=start,
+                until=end,
+                limit=limit,
+                after=after,
+                descending=descending,
+            )
+        return CachedPage(dumps(page.items), len(page.items), p.encode_cursor(scope, page.next))
+
+    key = ("rates", asset_id, interval, start, end, method_version, descending, limit, after)
+    return await cached_target_page(
+        request, state, key, compute, limit=limit, sort="bucket_start", descending=descending
     )
 
 
