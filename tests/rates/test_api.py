@@ -109,6 +109,13 @@ async def test_published_values_recompute_from_their_inputs_and_depegs_are_flagg
             assert path in schema["paths"]
         missing = await client.get("/api/v1/assets/999999/rate")
         assert missing.status_code == 404
+        # The query string is parsed by a QuerySpec: as strict as the other routes.
+        for bad in ("bogus=1", "at=yesterday", "interval=5m", "interval=1m&interval=1h"):
+            got = await client.get(f"/api/v1/assets/{usdt}/rate?{bad}")
+            assert got.status_code == 422, (bad, got.text)
+            assert got.json()["error"]["details"][0]["loc"] == f"query.{bad.split('=')[0]}"
+        params = schema["paths"]["/api/v1/assets/{asset_id}/rate"]["get"]["parameters"]
+        assert [p["name"] for p in params] == ["asset_id", "at", "interval", "method_version"]
 
 
 PK = ("asset_id", "interval", "method_version", "bucket_start")
