@@ -73,8 +73,8 @@ METHOD = "Methodology: docs/reference-rate.md."
 
 # The hot route has its own router: its query string is parsed by a QuerySpec (as /data's),
 # not by FastAPI's per-parameter validation, which cost more than serving the cached page
-# (pyinstrument, cache hits: ~290 of ~600 us per request); the spec is strict on its own,
-# so the router's strict_query dependency would reject its (undeclared) parameters.
+# (profiled: BENCHMARKS.md, benchmark 11); the spec is strict on its own, so the router's
+# strict_query dependency would reject its (undeclared) parameters.
 hot_router = APIRouter(prefix="/api/v1", tags=["rates"])
 
 RATE_SPEC = QuerySpec(
