@@ -85,6 +85,8 @@ async def test_published_values_recompute_from_their_inputs_and_depegs_are_flagg
                 # typed values (Decimal, datetime, bool) give through the one renderer.
                 page = got.content.rsplit(b',"meta":', 1)[0].removeprefix(b'{"data":')
                 assert page == await typed_rendering(engine, body, interval)
+                if interval == "1m":  # the series' item: the same fields, in that order
+                    assert list(r.items()) == list(body.items())[: len(r)]
                 assert Decimal(body["low"]) <= Decimal(body["value"]) <= Decimal(body["high"])
                 checked += 1
             assert checked > 3

@@ -3,6 +3,7 @@ series, and the divergences of the newest buckets."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -177,8 +178,35 @@ class RatePage:
     next: Position | None
 
 
+@lru_cache(maxsize=64)
+def _page_statement(
+    dialect: str, one_asset: bool, since: bool, until: bool, after: bool, descending: bool
+) -> Prepared:
+    """A page of values as JSON-ready text, then the raw sort value and id (the cursor)."""
+    query = select(
+        *(_out(rates, f, dialect) for f in _RATE_FIELDS), rates.c.bucket_start, rates.c.asset_id
+    ).where(rates.c.interval == bindparam("interval"), rates.c.method_version == bindparam("v"))
+    if one_asset:
+        query = query.where(rates.c.asset_id == bindparam("asset_id"))
+    if since:
+        query = query.where(rates.c.bucket_start >= bindparam("since"))
+    if until:
+        query = query.where(rates.c.bucket_start < bindparam("until"))
+    if after:
+        query = query.where(keyset.after(SORT_KEY, descending, False))
+    query = query.order_by(*keyset.order_by(SORT_KEY, descending)).limit(bindparam("lim"))
+    return prepare(query, dialect_for(dialect))
+
+
+def _json_rate(row: Sequence[Any], interval: str) -> dict[str, Any]:
+    out: dict[str, Any] = dict(zip(_RATE_FIELDS, row, strict=False))
+    out["fallback"], out["depeg"] = bool(out["fallback"]), bool(out["depeg"])  # SQLite's 0/1
+    out["bucket_end"] = iso(datetime.fromisoformat(out["bucket_start"]) + _STEP[interval])
+    return out
+
+
 async def rates_page(
-    conn: AsyncConnection,
+    reader: Reader,
     *,
     asset_id: int | None,
     interval: str,
@@ -190,25 +218,31 @@ async def rates_page(
     descending: bool = False,
 ) -> RatePage:
     """Values oldest first (ties: asset id; ``descending``: newest first), keyset-paged;
-    one asset or every asset."""
-    query = select(rates).where(rates.c.interval == interval, rates.c.method_version == version)
+    one asset or every asset; one prepared statement on the fast reader, JSON-ready."""
+    prepared = _page_statement(
+        reader.dialect,
+        asset_id is not None,
+        since is not None,
+        until is not None,
+        after is not None,
+        descending,
+    )
+    params: dict[str, Any] = {"interval": interval, "v": version, "lim": limit + 1}
     if asset_id is not None:
-        query = query.where(rates.c.asset_id == asset_id)
+        params["asset_id"] = asset_id
     if since is not None:
-        query = query.where(rates.c.bucket_start >= since)
+        params["since"] = since
     if until is not None:
-        query = query.where(rates.c.bucket_start < until)
-    params: dict[str, Any] = {}
+        params["until"] = until
     if after is not None:
-        query = query.where(keyset.after(SORT_KEY, descending, False))
-        params = {keyset.CURSOR_VALUE: after.value, keyset.CURSOR_ID: after.id}
-    query = query.order_by(*keyset.order_by(SORT_KEY, descending)).limit(limit + 1)
-    rows = (await conn.execute(query, params)).all()
-    items = [_rate(r, interval) for r in rows[:limit]]
+        params[keyset.CURSOR_VALUE] = after.value
+        params[keyset.CURSOR_ID] = after.id
+    rows = await reader.fetch(prepared, params)
+    items = [_json_rate(r, interval) for r in rows[:limit]]
     nxt = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        nxt = Position(last.bucket_start, last.asset_id)
+        nxt = Position(reader.parse_timestamp(last[_N_RATE]), last[_N_RATE + 1])
     return RatePage(items, nxt)
 
 
