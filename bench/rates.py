@@ -14,7 +14,8 @@ throughput against the same-run ceiling.
    against the ceiling endpoint serving constant bytes of the same size through the same
    app (as benchmark 4), page cache on and off, PostgreSQL.
 
-Prints Markdown tables and writes ``bench/results/rates.json``.
+Prints JSON and writes ``bench/results/rates.json``; also benchmark 11 of ``bench.run``
+(``--only rates``, with the mode's wrk duration and rounds and smaller sizes in ``--quick``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,18 @@ from typing import Any
 import httpx
 
 from bench.api import ApiServer, run_wrk
-from bench.common import BENCH_DIR, Databases, log, pg_scalar, ratio, sqlite_url, summarize
+from bench.common import (
+    BENCH_DIR,
+    Databases,
+    fmt_num,
+    fmt_ratio,
+    fmt_spread,
+    log,
+    pg_scalar,
+    ratio,
+    sqlite_url,
+    summarize,
+)
 from kasparro.emulator import EmulatorConfig, EmulatorServer
 from kasparro.rates import repository as repo
 from kasparro.rates.inputs import Window
@@ -98,7 +110,7 @@ async def span(url: str) -> tuple[datetime, datetime]:
             rows = await conn.exec_driver_sql(
                 "SELECT min(bucket_start), max(bucket_start) FROM rates WHERE interval = '1m'"
             )
-            low, high = rows.one()
+            low, high = tuple(rows.one())
     finally:
         await engine.dispose()
     if isinstance(low, str):  # SQLite's text
@@ -189,6 +201,74 @@ def api_rate(url: str, workdir: Path, duration: int, reps: int) -> dict[str, Any
     return out
 
 
+def bench_rates(
+    dbs: Databases, workdir: Path, *, coins: int, ticks: int, duration: int, reps: int
+) -> dict[str, Any]:
+    """Both parts on both databases (the API part on PostgreSQL only)."""
+    result: dict[str, Any] = {"coins": coins, "ticks": ticks, "compute": {}}
+    for dialect in ("postgresql", "sqlite"):
+        url = dbs.fresh_pg() if dialect == "postgresql" else sqlite_url(dbs.fresh_sqlite())
+        log(f"rates: filling {dialect} ({coins} coins, {ticks} ticks)")
+        asyncio.run(fill(url, coins, ticks))
+        since, until = asyncio.run(span(url))
+        pure = asyncio.run(pure_cost(url, since, until))
+        stored = asyncio.run(stored_cost(url, since, until))
+        n = pure["asset_buckets"]
+        result["compute"][dialect] = {
+            **pure,
+            "pure_us_per_asset_bucket": pure["seconds"] / n * 1e6 if n else None,
+            "stored": stored,
+            "stored_us_per_asset_bucket": stored["seconds"] / n * 1e6 if n else None,
+            "stored_vs_pure": ratio(stored["seconds"], pure["seconds"]),
+        }
+        log(f"rates compute {dialect}: {result['compute'][dialect]}")
+        if dialect == "postgresql":
+            result["api"] = api_rate(url, workdir, duration, reps)
+            dbs.drop_pg(url)
+    return result
+
+
+def rate_tables(res: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]]]]:
+    """The Markdown tables of ``bench.run`` (benchmark 11)."""
+    compute = [
+        [
+            dialect,
+            f"{c['asset_buckets']:,}",
+            fmt_num(c["pure_us_per_asset_bucket"]),
+            fmt_num(c["stored_us_per_asset_bucket"]),
+            fmt_ratio(c["stored_vs_pure"]),
+        ]
+        for dialect, c in res["compute"].items()
+    ]
+    api = res.get("api", {})
+    served = [
+        [
+            config.replace("_", " "),
+            f"{a['response_bytes']:,}",
+            fmt_spread(a["ceiling_req_per_s"]),
+            fmt_spread(a["rate_req_per_s"]),
+            fmt_ratio(a["ratio_vs_ceiling"]),
+            fmt_spread(a["rate_p99_ms"], 1),
+        ]
+        for config, a in api.items()
+        if config.startswith("page_cache")
+    ]
+    return [
+        (
+            f"11. Reference rate — cost per asset-bucket ({res['coins']} coins, "
+            f"{res['ticks']} one-minute ticks)",
+            ["database", "asset-buckets", "pure µs", "stored µs", "stored / pure"],
+            compute,
+        ),
+        (
+            f"11. GET {api.get('path', '/api/v1/assets/{id}/rate')} vs the constant-bytes "
+            "ceiling, PostgreSQL",
+            ["config", "bytes", "ceiling req/s", "/rate req/s", "ratio", "/rate p99 ms"],
+            served,
+        ),
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--coins", type=int, default=600)
@@ -198,26 +278,10 @@ def main() -> int:
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="kbench-rates-"))  # the servers' logs
     dbs = Databases(workdir)
-    result: dict[str, Any] = {"coins": args.coins, "ticks": args.ticks, "compute": {}}
     try:
-        for dialect in ("postgresql", "sqlite"):
-            url = dbs.fresh_pg() if dialect == "postgresql" else sqlite_url(dbs.fresh_sqlite())
-            log(f"rates: filling {dialect} ({args.coins} coins, {args.ticks} ticks)")
-            asyncio.run(fill(url, args.coins, args.ticks))
-            since, until = asyncio.run(span(url))
-            pure = asyncio.run(pure_cost(url, since, until))
-            stored = asyncio.run(stored_cost(url, since, until))
-            n = pure["asset_buckets"]
-            result["compute"][dialect] = {
-                **pure,
-                "pure_us_per_asset_bucket": pure["seconds"] / n * 1e6 if n else None,
-                "stored": stored,
-                "stored_us_per_asset_bucket": stored["seconds"] / n * 1e6 if n else None,
-                "stored_vs_pure": ratio(stored["seconds"], pure["seconds"]),
-            }
-            log(f"rates compute {dialect}: {result['compute'][dialect]}")
-            if dialect == "postgresql":
-                result["api"] = api_rate(url, workdir, args.duration, args.reps)
+        result = bench_rates(
+            dbs, workdir, coins=args.coins, ticks=args.ticks, duration=args.duration, reps=args.reps
+        )
     finally:
         dbs.close()
     out = BENCH_DIR / "results" / "rates.json"

@@ -147,7 +147,7 @@ def _largest_bodies() -> dict[str, dict[str, Any]]:
     return {
         "/api/v1/backfills": {
             "source": "coinpaprika",
-            "asset_ids": [2**63 - 1] * 1000,
+            "asset_ids": [2**53 - 1] * 1000,
             "since": (day - timedelta(days=2)).strftime(stamp),
             "until": (day - timedelta(days=1)).strftime(stamp),
             "interval": "1d",

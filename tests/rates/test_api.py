@@ -4,13 +4,17 @@ and the emulator's USDT depeg and outlier venue listed as divergences within one
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kasparro.api.render import dumps
+from kasparro.store.rate_schema import rate_inputs, rates
+from kasparro.store.schema import assets
 from tests.fixtures.api import make_settings, running_app, walk
 from tests.rates.test_store import etl_settings, on_the_wall_clock, run_ticks
 
@@ -77,6 +81,12 @@ async def test_published_values_recompute_from_their_inputs_and_depegs_are_flagg
                 assert got.status_code == 200, got.text
                 body = got.json()["data"]
                 assert client_recompute(body["inputs"]) == Decimal(body["value"])
+                # The page is rendered from JSON-ready SQL text: byte for byte what the
+                # typed values (Decimal, datetime, bool) give through the one renderer.
+                page = got.content.rsplit(b',"meta":', 1)[0].removeprefix(b'{"data":')
+                assert page == await typed_rendering(engine, body, interval)
+                if interval == "1m":  # the series' item: the same fields, in that order
+                    assert list(r.items()) == list(body.items())[: len(r)]
                 assert Decimal(body["low"]) <= Decimal(body["value"]) <= Decimal(body["high"])
                 checked += 1
             assert checked > 3
@@ -104,6 +114,47 @@ async def test_published_values_recompute_from_their_inputs_and_depegs_are_flagg
             assert path in schema["paths"]
         missing = await client.get("/api/v1/assets/999999/rate")
         assert missing.status_code == 404
+        # The query string is parsed by a QuerySpec: as strict as the other routes.
+        for bad in ("bogus=1", "at=yesterday", "interval=5m", "interval=1m&interval=1h"):
+            got = await client.get(f"/api/v1/assets/{usdt}/rate?{bad}")
+            assert got.status_code == 422, (bad, got.text)
+            assert got.json()["error"]["details"][0]["loc"] == f"query.{bad.split('=')[0]}"
+        params = schema["paths"]["/api/v1/assets/{asset_id}/rate"]["get"]["parameters"]
+        assert [p["name"] for p in params] == ["asset_id", "at", "interval", "method_version"]
+
+
+PK = ("asset_id", "interval", "method_version", "bucket_start")
+
+
+async def typed_rendering(engine: AsyncEngine, body: dict[str, Any], interval: str) -> bytes:
+    """The value ``body`` shows, read back with SQLAlchemy's typed columns and rendered with
+    ``api.render.dumps`` in the documented field order (the endpoint's former path)."""
+    key = (
+        rates.c.asset_id == body["asset_id"],
+        rates.c.interval == interval,
+        rates.c.method_version == body["method_version"],
+        rates.c.bucket_start == datetime.fromisoformat(body["bucket_start"]),
+    )
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(rates).where(*key))).one()
+        asset = (await conn.execute(select(assets).where(assets.c.id == row.asset_id))).one()
+        fields = [c for c in rate_inputs.c if c.name not in PK]
+        inputs = await conn.execute(
+            select(*fields)
+            .where(
+                rate_inputs.c.asset_id == row.asset_id,
+                rate_inputs.c.interval == interval,
+                rate_inputs.c.method_version == row.method_version,
+                rate_inputs.c.bucket_start == row.bucket_start,
+            )
+            .order_by(rate_inputs.c.partition, rate_inputs.c.source, rate_inputs.c.market)
+        )
+        out = {c.name: getattr(row, c.name) for c in rates.c}
+        out["bucket_end"] = row.bucket_start + (
+            timedelta(minutes=1) if interval == "1m" else timedelta(hours=1)
+        )
+        out["inputs"] = [dict(i._mapping) for i in inputs]
+    return dumps({**out, "symbol": asset.symbol, "name": asset.name})
 
 
 async def run_etl_all(engine: AsyncEngine, emu: Any, db_url: str) -> None:

@@ -197,6 +197,7 @@ def create_app(
         drift.router,
         quarantine.router,
         identity_api.router,
+        rates_api.hot_router,
         rates_api.router,
         health.router,
         dashboard.router,

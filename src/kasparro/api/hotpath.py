@@ -97,7 +97,34 @@ async def cached_page(
     async def on(target: ReadTarget) -> CachedPage:
         return await compute(target.reader)
 
-    page, target = await state.reads.page(key, on)
+    return await cached_target_page(
+        request,
+        state,
+        key,
+        on,
+        limit=limit,
+        sort=sort,
+        descending=descending,
+        on_empty=on_empty,
+        **meta_fields,
+    )
+
+
+async def cached_target_page(
+    request: Request,
+    state: AppState,
+    key: Hashable,
+    compute: Callable[[ReadTarget], Awaitable[CachedPage]],
+    *,
+    limit: int,
+    sort: str,
+    descending: bool,
+    on_empty: Callable[[Reader], Awaitable[None]] | None = None,
+    **meta_fields: Any,
+) -> Response:
+    """:func:`cached_page` for a ``compute`` that needs the serving target itself (its
+    SQLAlchemy engine, for queries not on the fast reader)."""
+    page, target = await state.reads.page(key, compute)
     if page.count == 0 and on_empty is not None:
         await on_empty(target.reader)
     tail = dumps(

@@ -337,7 +337,10 @@ class BackfillRequest(BaseModel):
         description="Whose history: a provider that serves it (`GET /api/v1/sources`: "
         "`backfill`) or `all`.",
     )
-    asset_ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(
+    # At most 2**53 - 1: a JSON number above it is not exact in most clients (nor in a
+    # float-typed `1e18`-style value, which the schema's `integer` admits), so the bound a
+    # client can rely on is the one every JSON parser keeps exact.
+    asset_ids: list[Annotated[int, Field(ge=1, le=2**53 - 1)]] = Field(
         default_factory=list, max_length=1000, description="Canonical asset ids."
     )
     top: Annotated[int, Field(ge=1, le=10_000)] | None = Field(

@@ -12,8 +12,10 @@ from kasparro.api import params as p
 from kasparro.api.cache import CachedPage
 from kasparro.api.deps import State
 from kasparro.api.errors import InvalidParameter, NotFound
+from kasparro.api.hotpath import cached_target_page
+from kasparro.api.queryspec import Param, QuerySpec
 from kasparro.api.reads import ReadTarget
-from kasparro.api.render import JSON, dumps, envelope, meta, page_envelope
+from kasparro.api.render import JSON, dumps, envelope, meta
 from kasparro.api.schemas import error_responses
 from kasparro.query.cursor import scope_digest
 from kasparro.rates import queries as q
@@ -23,6 +25,7 @@ from kasparro.timetext import INSTANT_PATTERN, UNIX
 
 router = APIRouter(prefix="/api/v1", tags=["rates"], dependencies=[Depends(p.strict_query)])
 
+INTERVALS = ("1m", "1h")
 IntervalParam = Annotated[
     Literal["1m", "1h"], Query(description="The bucket: one minute or one hour.")
 ]
@@ -68,7 +71,34 @@ AssetIdPath = Annotated[int, Path(ge=1, le=2**63 - 1, description="Canonical ass
 METHOD = "Methodology: docs/reference-rate.md."
 
 
-@router.get(
+# The hot route has its own router: its query string is parsed by a QuerySpec (as /data's),
+# not by FastAPI's per-parameter validation, which cost more than serving the cached page
+# (profiled: BENCHMARKS.md, benchmark 11); the spec is strict on its own, so the router's
+# strict_query dependency would reject its (undeclared) parameters.
+hot_router = APIRouter(prefix="/api/v1", tags=["rates"])
+
+RATE_SPEC = QuerySpec(
+    Param(
+        "at",
+        "datetime",
+        "The bucket holding this time. ISO 8601 (no offset means UTC) or unix seconds.",
+        example="2024-05-01T12:00:00Z",
+    ),
+    Param(
+        "interval", "enum", "The bucket: one minute or one hour.", default="1m", choices=INTERVALS
+    ),
+    Param(
+        "method_version",
+        "str",
+        "The methodology version (default: the current one); older values keep the version "
+        "they were computed with.",
+        default=CURRENT.version,
+        max_length=16,
+    ),
+)
+
+
+@hot_router.get(
     "/assets/{asset_id}/rate",
     response_model=RateResponse,
     responses=error_responses(404, 422, 503),
@@ -77,35 +107,29 @@ METHOD = "Methodology: docs/reference-rate.md."
     "band, and every input (source, market, price in its quote currency, the conversion used, "
     "USD price, weight, included or excluded with the reason). The value can be recomputed "
     "from the included inputs alone. " + METHOD,
+    openapi_extra={"parameters": RATE_SPEC.openapi()},
 )
-async def asset_rate(
-    request: Request,
-    state: State,
-    asset_id: AssetIdPath,
-    at: Annotated[str | None, _when("The bucket holding this time.")] = None,
-    interval: IntervalParam = "1m",
-    method_version: VersionParam = CURRENT.version,
-) -> Response:
-    when = _instant(at, "at")
+async def asset_rate(request: Request, state: State, asset_id: AssetIdPath) -> Response:
+    params = RATE_SPEC.parse(request.scope["query_string"])
+    when: datetime | None = params["at"]
+    interval: str = params["interval"]
+    method_version: str = params["method_version"]
 
     async def page(target: ReadTarget) -> CachedPage:
-        # Reused while the serving database has not changed (api.cache, api.reads).
-        async with target.engine.connect() as conn:
-            asset = await q.asset_exists(conn, asset_id)
-            if asset is None:
-                raise NotFound(f"asset {asset_id} not found")
-            rate = await q.rate_at(
-                conn, asset_id, interval=interval, version=method_version, at=when
-            )
+        # Reused while the serving database has not changed (api.cache, api.reads); a miss
+        # is one prepared statement on the fast reader, its columns already JSON-ready.
+        rate = await q.rate_page(
+            target.reader, asset_id, interval=interval, version=method_version, at=when
+        )
         if rate is None:
+            if not await q.asset_exists(target.reader, asset_id):
+                raise NotFound(f"asset {asset_id} not found")
             raise NotFound(
                 f"no {interval} reference rate for asset {asset_id}"
                 + (f" at or before {when.isoformat()}" if when else "")
                 + " (it needs quotes from two venues, or two sources as a fallback)"
             )
-        return CachedPage(
-            dumps({**rate, "symbol": asset["symbol"], "name": asset["name"]}), 1, None
-        )
+        return CachedPage(dumps(rate), 1, None)
 
     key = ("rate", asset_id, interval, method_version, when)
     cached, _ = await state.reads.page(key, page)
@@ -138,9 +162,12 @@ async def list_rates(
     descending = order == "desc"
     scope = scope_digest("rates", asset_id, interval, start, end, method_version, descending)
     after = p.decode_cursor(cursor, scope=scope, key=q.SORT_KEY)
-    async with state.reads.connect() as conn:
+
+    async def compute(target: ReadTarget) -> CachedPage:
+        # Cached like /data's pages (the bytes, spliced with a fresh meta); a miss is one
+        # prepared statement on the fast reader.
         page = await q.rates_page(
-            conn,
+            target.reader,
             asset_id=asset_id,
             interval=interval,
             version=method_version,
@@ -150,14 +177,11 @@ async def list_rates(
             after=after,
             descending=descending,
         )
-    nxt = p.encode_cursor(scope, page.next)
-    return page_envelope(
-        request,
-        page.items,
-        limit=limit,
-        next_cursor=nxt,
-        sort="bucket_start",
-        descending=descending,
+        return CachedPage(dumps(page.items), len(page.items), p.encode_cursor(scope, page.next))
+
+    key = ("rates", asset_id, interval, start, end, method_version, descending, limit, after)
+    return await cached_target_page(
+        request, state, key, compute, limit=limit, sort="bucket_start", descending=descending
     )
 
 

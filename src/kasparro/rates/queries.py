@@ -3,16 +3,21 @@ series, and the divergences of the newest buckets."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
 from kasparro.query import keyset
 from kasparro.query.cursor import Position
+from kasparro.query.fastread import Prepared, Reader, dialect_for, prepare
 from kasparro.query.keyset import SortKey
+from kasparro.query.sqltext import decimal_out, iso, timestamp_out
 from kasparro.rates.method import (
     CURRENT,
     OUTSIDE_BAND,
@@ -21,6 +26,7 @@ from kasparro.rates.method import (
 )
 from kasparro.store.rate_schema import rate_inputs, rates
 from kasparro.store.schema import assets
+from kasparro.store.types import ExactDecimal, UTCDateTime
 
 SORT_KEY = SortKey(
     "bucket_start",
@@ -60,19 +66,76 @@ def _rate(row: Any, interval: str) -> dict[str, Any]:
     return out
 
 
-async def asset_exists(conn: AsyncConnection, asset_id: int) -> dict[str, Any] | None:
-    row = (
-        await conn.execute(
-            select(assets.c.id, assets.c.symbol, assets.c.name, assets.c.alias_of).where(
-                assets.c.id == asset_id
-            )
+_STEP = {"1m": timedelta(minutes=1), "1h": timedelta(hours=1)}
+
+
+def _out(table: Any, name: str, dialect: str) -> ColumnElement[Any]:
+    """A column as JSON-ready text (exact decimals, RFC 3339 times), as ``dumps`` renders
+    the typed value, so the page needs no per-field conversion in Python."""
+    col = table.c[name]
+    if isinstance(col.type, UTCDateTime):
+        return timestamp_out(col, dialect)
+    if isinstance(col.type, ExactDecimal):
+        return decimal_out(col, dialect)
+    return col
+
+
+@lru_cache(maxsize=8)
+def _rate_statement(dialect: str, at: bool) -> Prepared:
+    """One round trip: the value (the newest bucket, or the newest at or before ``at``),
+    its asset's symbol and name, and every input, one row per input (the value's columns
+    repeated: cheaper than a second query)."""
+    asset_id: Any = bindparam("asset_id")
+    interval: Any = bindparam("interval")
+    version: Any = bindparam("v")
+    newest = select(rates.c.bucket_start).where(
+        rates.c.asset_id == asset_id,
+        rates.c.interval == interval,
+        rates.c.method_version == version,
+    )
+    if at:
+        newest = newest.where(rates.c.bucket_start <= bindparam("at"))
+    bucket = newest.order_by(rates.c.bucket_start.desc()).limit(1).scalar_subquery()
+    on_inputs = and_(
+        rate_inputs.c.asset_id == rates.c.asset_id,
+        rate_inputs.c.interval == rates.c.interval,
+        rate_inputs.c.method_version == rates.c.method_version,
+        rate_inputs.c.bucket_start == rates.c.bucket_start,
+    )
+    stmt = (
+        select(
+            *(_out(rates, f, dialect) for f in _RATE_FIELDS),
+            assets.c.symbol,
+            assets.c.name,
+            *(_out(rate_inputs, f, dialect) for f in _INPUT_FIELDS),
         )
-    ).one_or_none()
-    return dict(row._mapping) if row is not None else None
+        .select_from(
+            rates.join(assets, assets.c.id == rates.c.asset_id).outerjoin(rate_inputs, on_inputs)
+        )
+        .where(
+            rates.c.asset_id == asset_id,
+            rates.c.interval == interval,
+            rates.c.method_version == version,
+            rates.c.bucket_start == bucket,
+        )
+        .order_by(rate_inputs.c.partition, rate_inputs.c.source, rate_inputs.c.market)
+    )
+    return prepare(stmt, dialect_for(dialect))
 
 
-async def rate_at(
-    conn: AsyncConnection,
+@lru_cache(maxsize=2)
+def _asset_statement(dialect: str) -> Prepared:
+    return prepare(
+        select(assets.c.id).where(assets.c.id == bindparam("asset_id")), dialect_for(dialect)
+    )
+
+
+_N_RATE = len(_RATE_FIELDS)
+_INCLUDED = _INPUT_FIELDS.index("included")
+
+
+async def rate_page(
+    reader: Reader,
     asset_id: int,
     *,
     interval: str = "1m",
@@ -80,30 +143,33 @@ async def rate_at(
     at: datetime | None = None,
 ) -> dict[str, Any] | None:
     """The asset's value of the bucket holding ``at`` or the newest before it (None: the
-    newest), with every input of it."""
-    query = select(rates).where(
-        rates.c.asset_id == asset_id,
-        rates.c.interval == interval,
-        rates.c.method_version == version,
-    )
+    newest), with its symbol, name and every input, as JSON-ready values (decimals and
+    times as text, as ``api.render.dumps`` writes the typed ones)."""
+    params: dict[str, Any] = {"asset_id": asset_id, "interval": interval, "v": version}
     if at is not None:
-        query = query.where(rates.c.bucket_start <= at)
-    row = (await conn.execute(query.order_by(rates.c.bucket_start.desc()).limit(1))).one_or_none()
-    if row is None:
+        params["at"] = at
+    rows = await reader.fetch(_rate_statement(reader.dialect, at is not None), params)
+    if not rows:
         return None
-    inputs = await conn.execute(
-        select(*(rate_inputs.c[f] for f in _INPUT_FIELDS))
-        .where(
-            rate_inputs.c.asset_id == asset_id,
-            rate_inputs.c.interval == interval,
-            rate_inputs.c.method_version == version,
-            rate_inputs.c.bucket_start == row.bucket_start,
-        )
-        .order_by(rate_inputs.c.partition, rate_inputs.c.source, rate_inputs.c.market)
-    )
-    out = _rate(row, interval)
-    out["inputs"] = [dict(i._mapping) for i in inputs]
+    first = rows[0]
+    out: dict[str, Any] = dict(zip(_RATE_FIELDS, first, strict=False))
+    out["fallback"], out["depeg"] = bool(out["fallback"]), bool(out["depeg"])
+    start = datetime.fromisoformat(out["bucket_start"])
+    out["bucket_end"] = iso(start + _STEP[interval])
+    fields = _INPUT_FIELDS
+    inputs = []
+    if first[_N_RATE + 2] is not None:  # no input row: the outer join's NULLs
+        for row in rows:
+            item = dict(zip(fields, row[_N_RATE + 2 :], strict=True))
+            item["included"] = bool(item["included"])  # SQLite's 0/1
+            inputs.append(item)
+    out["inputs"] = inputs
+    out["symbol"], out["name"] = first[_N_RATE], first[_N_RATE + 1]
     return out
+
+
+async def asset_exists(reader: Reader, asset_id: int) -> bool:
+    return bool(await reader.fetch(_asset_statement(reader.dialect), {"asset_id": asset_id}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +178,35 @@ class RatePage:
     next: Position | None
 
 
+@lru_cache(maxsize=64)
+def _page_statement(
+    dialect: str, one_asset: bool, since: bool, until: bool, after: bool, descending: bool
+) -> Prepared:
+    """A page of values as JSON-ready text, then the raw sort value and id (the cursor)."""
+    query = select(
+        *(_out(rates, f, dialect) for f in _RATE_FIELDS), rates.c.bucket_start, rates.c.asset_id
+    ).where(rates.c.interval == bindparam("interval"), rates.c.method_version == bindparam("v"))
+    if one_asset:
+        query = query.where(rates.c.asset_id == bindparam("asset_id"))
+    if since:
+        query = query.where(rates.c.bucket_start >= bindparam("since"))
+    if until:
+        query = query.where(rates.c.bucket_start < bindparam("until"))
+    if after:
+        query = query.where(keyset.after(SORT_KEY, descending, False))
+    query = query.order_by(*keyset.order_by(SORT_KEY, descending)).limit(bindparam("lim"))
+    return prepare(query, dialect_for(dialect))
+
+
+def _json_rate(row: Sequence[Any], interval: str) -> dict[str, Any]:
+    out: dict[str, Any] = dict(zip(_RATE_FIELDS, row, strict=False))
+    out["fallback"], out["depeg"] = bool(out["fallback"]), bool(out["depeg"])  # SQLite's 0/1
+    out["bucket_end"] = iso(datetime.fromisoformat(out["bucket_start"]) + _STEP[interval])
+    return out
+
+
 async def rates_page(
-    conn: AsyncConnection,
+    reader: Reader,
     *,
     asset_id: int | None,
     interval: str,
@@ -125,25 +218,31 @@ async def rates_page(
     descending: bool = False,
 ) -> RatePage:
     """Values oldest first (ties: asset id; ``descending``: newest first), keyset-paged;
-    one asset or every asset."""
-    query = select(rates).where(rates.c.interval == interval, rates.c.method_version == version)
+    one asset or every asset; one prepared statement on the fast reader, JSON-ready."""
+    prepared = _page_statement(
+        reader.dialect,
+        asset_id is not None,
+        since is not None,
+        until is not None,
+        after is not None,
+        descending,
+    )
+    params: dict[str, Any] = {"interval": interval, "v": version, "lim": limit + 1}
     if asset_id is not None:
-        query = query.where(rates.c.asset_id == asset_id)
+        params["asset_id"] = asset_id
     if since is not None:
-        query = query.where(rates.c.bucket_start >= since)
+        params["since"] = since
     if until is not None:
-        query = query.where(rates.c.bucket_start < until)
-    params: dict[str, Any] = {}
+        params["until"] = until
     if after is not None:
-        query = query.where(keyset.after(SORT_KEY, descending, False))
-        params = {keyset.CURSOR_VALUE: after.value, keyset.CURSOR_ID: after.id}
-    query = query.order_by(*keyset.order_by(SORT_KEY, descending)).limit(limit + 1)
-    rows = (await conn.execute(query, params)).all()
-    items = [_rate(r, interval) for r in rows[:limit]]
+        params[keyset.CURSOR_VALUE] = after.value
+        params[keyset.CURSOR_ID] = after.id
+    rows = await reader.fetch(prepared, params)
+    items = [_json_rate(r, interval) for r in rows[:limit]]
     nxt = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        nxt = Position(last.bucket_start, last.asset_id)
+        nxt = Position(reader.parse_timestamp(last[_N_RATE]), last[_N_RATE + 1])
     return RatePage(items, nxt)
 
 
