@@ -11,12 +11,10 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import shutil
 import signal
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,16 +22,24 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH_DIR = ROOT / "bench"
-RESULTS_DIR = BENCH_DIR / "results"
+from bench.machine import git_commit, load_average, machine_facts, src_fingerprint, tool_version  # noqa: F401 (re-exported)
+from bench.paths import BENCH_DIR, RESULTS_DIR, ROOT  # noqa: F401 (re-exported)
+from bench.report import (  # noqa: F401 (re-exported)
+    fmt_num,
+    fmt_ratio,
+    fmt_spread,
+    print_table,
+    ratio,
+    summarize,
+    verdict,
+)
+
 PYTHON = sys.executable
 
 PG_ADMIN_DSN = os.environ.get(
@@ -51,67 +57,6 @@ def log(message: str) -> None:
 
 
 # --- statistics --------------------------------------------------------------------------
-
-
-def summarize(samples: Sequence[float]) -> dict[str, Any]:
-    values = [float(s) for s in samples]
-    if not values:
-        return {"median": None, "min": None, "max": None, "n": 0, "samples": []}
-    return {
-        "median": statistics.median(values),
-        "min": min(values),
-        "max": max(values),
-        "n": len(values),
-        "samples": values,
-    }
-
-
-def ratio(a: float | None, b: float | None) -> float | None:
-    if a is None or b is None or b == 0:
-        return None
-    return a / b
-
-
-def fmt_num(value: float | None, digits: int = 0) -> str:
-    if value is None:
-        return "-"
-    if digits == 0:
-        return f"{value:,.0f}"
-    return f"{value:,.{digits}f}"
-
-
-def fmt_spread(s: dict[str, Any], digits: int = 0, scale: float = 1.0) -> str:
-    """``median [min-max]`` of a summary (or just the median for one sample)."""
-    if not s or s.get("median") is None:
-        return "-"
-    med = fmt_num(s["median"] * scale, digits)
-    if s["n"] <= 1:
-        return med
-    return f"{med} [{fmt_num(s['min'] * scale, digits)}-{fmt_num(s['max'] * scale, digits)}]"
-
-
-def fmt_ratio(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}x"
-
-
-def verdict(met: bool | None) -> str:
-    return {True: "met", False: "NOT met", None: "n/a"}[met]
-
-
-def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = [f"\n## {title}"]
-    for n, row in enumerate(cells):
-        lines.append("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
-        if n == 0:
-            lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    text = "\n".join(lines)
-    print(text, flush=True)
-    return text
-
-
-# --- processes ----------------------------------------------------------------------------
 
 
 def free_port() -> int:
@@ -484,97 +429,6 @@ def run_etl(
         )
         raise EtlFailed(summary, stderr_tail, run)
     return run
-
-
-# --- machine facts ------------------------------------------------------------------------
-
-
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def _mem_total() -> str | None:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                return f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-    return None
-
-
-def git_commit() -> str | None:
-    """HEAD's commit read from the .git files (no git command is run)."""
-    git = ROOT / ".git"
-    with contextlib.suppress(OSError):
-        head = (git / "HEAD").read_text().strip()
-        if not head.startswith("ref:"):
-            return head
-        ref = head.split(" ", 1)[1].strip()
-        ref_file = git / ref
-        if ref_file.exists():
-            return ref_file.read_text().strip()
-        packed = git / "packed-refs"
-        if packed.exists():
-            for line in packed.read_text().splitlines():
-                if line.endswith(" " + ref):
-                    return line.split(" ", 1)[0]
-    return None
-
-
-def tool_version(*argv: str) -> str | None:
-    exe = shutil.which(argv[0])
-    if exe is None:
-        return None
-    with contextlib.suppress(Exception):
-        out = subprocess.run([exe, *argv[1:]], capture_output=True, timeout=10, check=False)
-        text = (out.stdout or out.stderr).decode(errors="replace").strip()
-        return text.splitlines()[0] if text else None
-    return None
-
-
-def src_fingerprint() -> str:
-    """sha256 over src/kasparro's Python files and migrations (paths and contents): other
-    engineers edit the tree while benchmarks run, so results record which code they saw."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    src = ROOT / "src" / "kasparro"
-    for path in sorted(src.rglob("*.py")):
-        digest.update(str(path.relative_to(src)).encode())
-        with contextlib.suppress(OSError):
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def load_average() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
-def machine_facts() -> dict[str, Any]:
-    packages = {}
-    for name in ("kasparro", "sqlalchemy", "asyncpg", "aiosqlite", "httpx", "uvicorn", "fastapi"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            packages[name] = metadata.version(name)
-    return {
-        "cores": os.cpu_count(),
-        "cpu_model": _cpu_model(),
-        "memory": _mem_total(),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "python_implementation": platform.python_implementation(),
-        "postgresql": pg_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "wrk": tool_version("wrk", "--version"),
-        "git_commit": git_commit(),
-        "git_note": "read from .git files; uncommitted changes are not detected: see "
-        "src_fingerprint (sha256 of src/kasparro/**/*.py) at start and end",
-        "src_fingerprint_at_start": src_fingerprint(),
-        "packages": packages,
-        "load_average_at_start": load_average(),
-    }
 
 
 @contextlib.contextmanager
