@@ -17,11 +17,17 @@ target_metadata = metadata
 
 
 def _run(connection: Connection) -> None:
+    sqlite = connection.dialect.name == "sqlite"
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",  # SQLite cannot ALTER most things
+        render_as_batch=sqlite,  # SQLite cannot ALTER most things
         compare_type=True,
+        # Alembic commits after each migration on SQLite (it assumes no transactional DDL,
+        # which SQLite has): the write lock would be released between migrations and a
+        # process that planned its steps meanwhile would run one again ("table ... already
+        # exists", seen with concurrent `kasparro migrate`). One transaction holds it.
+        transactional_ddl=True if sqlite else None,
     )
     with context.begin_transaction():
         context.run_migrations()
