@@ -200,6 +200,27 @@ async def test_shortened_interval_pulls_a_persisted_next_run_closer(
     assert (await state_row(engine))["next_run_at"] == t0 + timedelta(seconds=60)
 
 
+async def test_a_replica_whose_clock_lags_never_reopens_the_slot_just_claimed(
+    engine: AsyncEngine, db_url: str, tmp_path: Path, http: httpx.AsyncClient, limiters: Limiters
+) -> None:
+    # Two schedulers starting together: A claims the first slot (t0) and moves the next run
+    # to t0 + 60 s; B read its clock a moment before, so t0 + 60 s looks further than one
+    # interval away. Capping it must not move it back onto t0, which B would then run again.
+    settings = csv_settings(db_url, write_csv(tmp_path / "m.csv", 1), schedule_csv_seconds=60.0)
+    clock_a, clock_b = ManualClock(), ManualClock()
+    t0 = clock_a.now
+    [first] = await scheduler_for(engine, settings, http, limiters, clock_a).tick()
+    assert first.status == "success"
+
+    clock_b.at(-0.5, t0)
+    late = scheduler_for(engine, settings, http, limiters, clock_b)
+    assert await late.tick() == []
+    assert (await state_row(engine))["next_run_at"] == t0 + timedelta(seconds=60)
+    clock_b.at(1, t0)
+    assert await late.tick() == []  # t0 stays consumed
+    assert [r["status"] for r in await all_runs(engine)] == ["success"]
+
+
 def test_enabled_sources_are_validated(tmp_path: Path) -> None:
     base = csv_settings("sqlite+aiosqlite:///unused.db", tmp_path / "x.csv")
 

@@ -70,15 +70,27 @@ async def cap_next_run(
     Moved by whole intervals, not to ``now + interval``: another replica may have claimed a
     slot and moved the next run between our clock read and this statement, and snapping to our
     own clock would then shift every later slot off the grid the replicas share. Compare and
-    set on the value read, so a concurrent claim wins."""
-    row = (
-        await conn.execute(select(_s.next_run_at).where(_s.source == source))
-    ).scalar_one_or_none()
+    set on the value read, so a concurrent claim wins.
+
+    Never onto or before the slot last claimed (``last_tick_at``): a replica whose clock reads
+    a little behind another's (or that read it just before the other claimed) would otherwise
+    see the fresh next run as "too far" and move it back onto the slot just consumed, and that
+    slot would run twice (seen in CI with two processes starting together)."""
+    found = (
+        await conn.execute(select(_s.next_run_at, _s.last_tick_at).where(_s.source == source))
+    ).one_or_none()
+    if found is None or found.next_run_at is None:
+        return False
+    row, consumed = found.next_run_at, found.last_tick_at
     step = timedelta(seconds=interval_s)
     latest = now + step
-    if row is None or row <= latest:
+    if row <= latest:
         return False
     target = row - math.ceil((row - latest) / step) * step
+    if consumed is not None and target <= consumed:
+        target += (math.floor((consumed - target) / step) + 1) * step
+        if target >= row:
+            return False
     result = await conn.execute(
         update(scheduler_state)
         .where(_s.source == source, _s.next_run_at == row)
