@@ -23,6 +23,7 @@ from kasparro.identity.detail_store import read_details
 from kasparro.identity.model import Anomaly, Candidate, CoinRef, Decision, LinkPlan
 from kasparro.load.bulk import insert_rows, update_rows
 from kasparro.store.schema import (
+    LATEST_ROW,
     asset_mappings,
     checkpoints,
     identity_anomalies,
@@ -171,10 +172,10 @@ async def read_inputs(conn: AsyncConnection) -> LinkInputs:
 
 async def _market_hints(conn: AsyncConnection) -> dict[CoinRef, tuple[Any, Any]]:
     """(source, id) -> (market cap, rank) of its latest observation."""
-    o, lo = observations.c, latest_observations.c
+    o = observations.c
     rows = await conn.execute(
         select(o.source, o.source_asset_id, o.market_cap_usd, o.market_cap_rank).select_from(
-            latest_observations.join(observations, o.id == lo.observation_id)
+            latest_observations.join(observations, LATEST_ROW)
         )
     )
     return {(s, sid): (cap, rank) for s, sid, cap, rank in rows}

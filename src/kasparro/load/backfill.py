@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from kasparro.sources.history import Target
 from kasparro.store.dialect import decimal_sort, insert_for
 from kasparro.store.schema import (
+    LATEST_ROW,
     asset_mappings,
     assets,
     backfill_watermarks,
@@ -44,7 +45,7 @@ async def targets(
         cap = decimal_sort(o.market_cap_usd, conn.dialect.name)
         stmt = (
             select(o.source_asset_id, o.symbol, o.name)
-            .select_from(latest_observations.join(observations, o.id == lo.observation_id))
+            .select_from(latest_observations.join(observations, LATEST_ROW))
             .where(lo.source == source, o.market_cap_usd.is_not(None))
             .order_by(cap.desc(), o.source_asset_id)
             .limit(top or 100)

@@ -22,7 +22,13 @@ from kasparro.query.cursor import Position
 from kasparro.query.fastread import Prepared, Reader, dialect_for, prepare
 from kasparro.query.keyset import SortKey
 from kasparro.query.sqltext import decimal_out, timestamp_out
-from kasparro.store.schema import asset_mappings, assets, latest_observations, observations
+from kasparro.store.schema import (
+    LATEST_ROW,
+    asset_mappings,
+    assets,
+    latest_observations,
+    observations,
+)
 
 SORT_FIELDS: tuple[str, ...] = ("id", "symbol")
 
@@ -208,7 +214,7 @@ async def _attach_details(conn: AsyncConnection, items: list[dict[str, Any]]) ->
             o.market_cap_rank,
             o.run_id,
         )
-        .select_from(latest_observations.join(observations, o.id == lo.observation_id))
+        .select_from(latest_observations.join(observations, LATEST_ROW))
         .where(lo.asset_id.in_(ids))
         .order_by(lo.asset_id, lo.source)
     )

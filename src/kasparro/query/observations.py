@@ -52,7 +52,13 @@ from kasparro.query.cursor import Position
 from kasparro.query.fastread import Prepared, Reader, dialect_for, in_list, prepare
 from kasparro.query.keyset import SortKey
 from kasparro.query.sqltext import decimal_out, decimal_sort, timestamp_out
-from kasparro.store.schema import asset_mappings, assets, latest_observations, observations
+from kasparro.store.schema import (
+    LATEST_ROW,
+    asset_mappings,
+    assets,
+    latest_observations,
+    observations,
+)
 from kasparro.store.types import ExactDecimal, UTCDateTime
 
 # Output columns, in row order. Values are JSON-ready: str | int | None.
@@ -180,13 +186,14 @@ def _statement(
     until: bool,
 ) -> Select[Any]:
     key = sort_key(sort, dialect, latest)
-    inner = select(key.tiebreak.label("id"), key.expr.label("sort_value"))
+    # The page carries each row's observed_at with its id: on PostgreSQL observations are
+    # partitioned by month, and (id, observed_at) finds a row in one partition, not all.
+    at = lo.observed_at if latest else o.observed_at
+    inner = select(key.tiebreak.label("id"), key.expr.label("sort_value"), at.label("at"))
     if latest:
         needs_obs = sort != "observed_at"
         src = (
-            latest_observations.join(observations, o.id == lo.observation_id)
-            if needs_obs
-            else latest_observations
+            latest_observations.join(observations, LATEST_ROW) if needs_obs else latest_observations
         )
         inner = inner.select_from(src)
         asset_col, source_col, time_col = lo.asset_id, lo.source, lo.observed_at
@@ -221,14 +228,16 @@ def _statement(
     if dialect == "sqlite":
         # SQLite has no LATERAL; its planner already loops over the page by primary key.
         stmt = select(*_columns(dialect), page.c.sort_value).select_from(
-            page.join(observations, o.id == page.c.id).join(assets, assets.c.id == o.asset_id)
+            page.join(observations, (o.id == page.c.id) & (o.observed_at == page.c.at)).join(
+                assets, assets.c.id == o.asset_id
+            )
         )
     else:
         # OFFSET 0 keeps the subquery from being flattened into a join (see the docstring).
         row = (
             select(*_columns(dialect))
             .select_from(observations.join(assets, assets.c.id == o.asset_id))
-            .where(o.id == page.c.id)
+            .where(o.id == page.c.id, o.observed_at == page.c.at)
             .offset(literal_column("0"))
             .lateral("page_row")
         )

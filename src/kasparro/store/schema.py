@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
     func,
 )
 
@@ -192,6 +193,14 @@ latest_observations = Table(
     Index("ix_latest_observations_observed", "observed_at", "observation_id"),
     # The same for one source (latest=true&source=x), in page order (migration 0005).
     Index("ix_latest_observations_source_observed", "source", "observed_at", "observation_id"),
+)
+
+# The latest pointer's observation, by id AND observed_at (the pointer keeps a copy, written
+# with the id): on PostgreSQL observations are partitioned by month (migration 0017), and the
+# time lets each lookup probe one partition's primary key (id, observed_at) instead of all.
+LATEST_ROW = and_(
+    observations.c.id == latest_observations.c.observation_id,
+    observations.c.observed_at == latest_observations.c.observed_at,
 )
 
 quarantine = Table(
