@@ -85,9 +85,9 @@ def synth_pg(dsn: str, assets: int, rows: int) -> dict[str, Any]:
             count = int(await conn.fetchval("SELECT count(*) FROM observations"))
             # Summed over the partitions (a partitioned parent has no storage of its own).
             sizes = await conn.fetchrow(
-                "SELECT sum(pg_table_size(relid)) AS heap, "
-                "sum(pg_indexes_size(relid)) AS indexes, "
-                "sum(pg_total_relation_size(relid)) AS total "
+                "SELECT sum(pg_table_size(relid))::bigint AS heap, "
+                "sum(pg_indexes_size(relid))::bigint AS indexes, "
+                "sum(pg_total_relation_size(relid))::bigint AS total "
                 "FROM pg_partition_tree('observations') WHERE isleaf"
             )
             return {
