@@ -26,6 +26,7 @@ from kasparro.normalize.drift import DriftFinding
 from kasparro.runs import repository as repo
 from kasparro.runs.batches import Batch, PageLoad
 from kasparro.runs.failpoints import FailPoints
+from kasparro.runs.maintenance import months_ready
 from kasparro.runs.result import RunResult
 from kasparro.sources.base import (
     HistorySource,
@@ -142,6 +143,9 @@ async def commit_group(
             completed.append(load)
     rejections = [r for b in group for r in b.rejections]
     ends = [b for b in group if b.last]
+    if not isinstance(source, (VenueMarketsSource, VenueSource, ReferenceSource)):
+        observed = [r.observed_at for b in group for r in b.records]
+        await months_ready(engine, observed, log.bind(source=name, run_id=run_id))
     async with engine.begin() as conn:
         raw_ids = await save_raws(conn, name, run_id, [a for _, a in archive])
         for (load, _), raw_id in zip(archive, raw_ids, strict=True):

@@ -1,4 +1,5 @@
-"""The store's upkeep after each run: partitions ahead, then retention per tier.
+"""The store's upkeep: a batch's months before it commits; after each run, partitions ahead,
+then retention per tier.
 
 Each step runs in its own short transaction and never fails the run: a failure (a lock not
 granted within the partitions' ``lock_timeout``, the database gone) is logged and the step is
@@ -8,22 +9,39 @@ under a brief lock), so the row-level retention that follows only trims what is 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.lake.retention import retire, retire_months
+from kasparro.runs.result import one_line_error
 from kasparro.settings import Settings
 from kasparro.store import partitions
+
+
+async def months_ready(engine: AsyncEngine, observed: Iterable[datetime], bound: Any) -> None:
+    """Before a batch's transaction: the months its rows fall in have partitions (PostgreSQL;
+    one catalogue read when they do). Not getting the lock is no failure: the rows then wait
+    in the default partition for the upkeep after the run."""
+    wanted = {partitions.month_of(t) for t in observed}
+    if engine.dialect.name != "postgresql" or not wanted:
+        return
+    try:
+        async with engine.begin() as conn:
+            made = await partitions.ensure(conn, wanted)
+    except Exception as exc:
+        bound.warning("partition_not_created", error=one_line_error(exc))
+        return
+    if made.created:
+        bound.info("partitions_created", months=[m.isoformat()[:7] for m in made.created])
 
 
 async def maintain_store(
     engine: AsyncEngine,
     settings: Settings,
     bound: Any,
-    describe: Callable[[BaseException], str],
     now: datetime | None = None,
 ) -> None:
     now = now or datetime.now(UTC)
@@ -31,7 +49,7 @@ async def maintain_store(
         async with engine.begin() as conn:
             made = await partitions.maintain(conn, now)
     except Exception as exc:
-        bound.error("partition_maintenance_failed", error=describe(exc))
+        bound.error("partition_maintenance_failed", error=one_line_error(exc))
     else:
         if made.created:
             bound.info(
@@ -49,7 +67,7 @@ async def maintain_store(
         async with engine.begin() as conn:
             done = await retire(conn, observation_days=days, hourly_rollup_days=hourly, now=now)
     except Exception as exc:
-        bound.error("retention_failed", error=describe(exc))
+        bound.error("retention_failed", error=one_line_error(exc))
         return
     if months.months or done.observations or done.hourly_rollups or done.kept_unexported:
         bound.info(

@@ -34,7 +34,7 @@ from kasparro.runs.leases import LeaseLedger, UnrecordedFinish, lease_name
 from kasparro.runs.maintenance import maintain_store
 from kasparro.runs.owner import new_owner
 from kasparro.runs.prefetch import prefetched
-from kasparro.runs.result import ProgressCallback, RunResult
+from kasparro.runs.result import ProgressCallback, RunResult, one_line_error
 from kasparro.runs.stop import RunStop
 from kasparro.runs.venue_links import link_venue_quietly
 from kasparro.settings import Settings
@@ -53,19 +53,6 @@ log = structlog.get_logger(__name__)
 
 class AlreadyRunning(Exception):
     """Another process holds this source's lease."""
-
-
-def one_line_error(exc: BaseException, limit: int = 300) -> str:
-    """``Type: message`` on one bounded line.
-
-    A database error's text from SQLAlchemy also carries the failed statement and its
-    parameters over several lines (for a page insert: kilobytes of market data), which made
-    the reason of a run that lost its database neither one line nor readable; keep the
-    driver's own message (its first line) instead."""
-    orig = getattr(exc, "orig", None) or exc
-    lines = str(orig).strip().splitlines()
-    text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class Pipeline:
@@ -393,7 +380,7 @@ class Pipeline:
                 result.source,
                 UnrecordedFinish(result.run_id, result.status, result.error, repo.utcnow()),
             )
-        await maintain_store(self.engine, self.settings, bound, one_line_error)
+        await maintain_store(self.engine, self.settings, bound)
         metrics.RUNS.labels(result.source, result.status).inc()
         metrics.RUN_DURATION.labels(result.source).observe(result.duration_s)
         if result.status in OK:

@@ -36,3 +36,16 @@ class RunResult:
 
 
 ProgressCallback = Callable[[RunResult, Page | None], None]
+
+
+def one_line_error(exc: BaseException, limit: int = 300) -> str:
+    """``Type: message`` on one bounded line.
+
+    A database error's text from SQLAlchemy also carries the failed statement and its
+    parameters over several lines (for a page insert: kilobytes of market data), which made
+    the reason of a run that lost its database neither one line nor readable; keep the
+    driver's own message (its first line) instead."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"

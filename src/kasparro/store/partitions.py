@@ -4,10 +4,12 @@ default partition, dropped by retention. All the partition DDL lives here.
 Layout (migration 0017): ``observations`` is ``PARTITION BY RANGE (observed_at)`` with one
 partition per UTC calendar month (``observations_p202612`` holds December 2026) and a
 ``DEFAULT`` partition, ``observations_default``, that catches a row whose month has no
-partition yet (a backfill of 2019, a clock far ahead). The loader never runs DDL: an insert
-always finds a partition, and :func:`maintain` (run by the pipeline after each run, in its own
-short transaction) creates the months ahead and moves rows parked in the default partition
-into partitions of their own.
+partition yet. Before committing a batch the pipeline creates the months the batch's rows
+fall in (:func:`ensure`, its own short transaction; the loader's transaction never runs DDL),
+so rows go straight to their month, a backfill of 2019 included; after each run
+:func:`maintain` creates the current month and two ahead, and moves rows that reached the
+default partition anyway (written around the pipeline, or while upkeep could not get its
+lock) into months of their own.
 
 Why hand-written rather than pg_partman: four statements cover what Kasparro needs (create
 ahead, split the default, drop an exported month), the suite then runs on a stock
@@ -18,9 +20,10 @@ Locks, taken in one order so that upkeep never deadlocks with a run: the advisor
 maintainer at a time), then ``assets`` SHARE ROW EXCLUSIVE (attaching or dropping a month
 adds or removes its foreign key to ``assets``; the loader holds ``assets`` before
 ``observations``, so this comes first too), then the default partition ACCESS EXCLUSIVE
-(moving rows out of it and attaching a month both need it), then SHARE UPDATE EXCLUSIVE on
-the parent to attach (reads and writes go on). Dropping a month takes ACCESS EXCLUSIVE on
-the parent instead. Each lock is requested under a ``lock_timeout`` shorter than
+(attaching a month scans it), then SHARE UPDATE EXCLUSIVE on the parent to attach (reads
+and writes go on). Moving rows out of the default partition, and dropping a month, take
+ACCESS EXCLUSIVE on the parent instead (a query must never plan without the month its rows
+just moved to). Each lock is requested under a ``lock_timeout`` shorter than
 PostgreSQL's ``deadlock_timeout`` (1 s by default): in any wait cycle the upkeep gives up
 first, so a run is never the deadlock's victim; it is retried after the next run, and the
 API's reads queue behind a waiting request for at most that long. Nothing is locked when
@@ -126,8 +129,8 @@ async def _lock(conn: AsyncConnection, *tables: tuple[str, str]) -> None:
 
 async def _create(conn: AsyncConnection, month: date) -> int:
     """Create ``month``'s partition, moving in the rows the default partition holds for it;
-    returns the rows moved. Created standalone and attached, so the parent is never locked
-    against reads or writes; the CHECK constraint lets ATTACH skip scanning the new table."""
+    returns the rows moved. Created standalone and attached (the CHECK constraint lets ATTACH
+    skip scanning the new table): with nothing to move, reads and writes go on meanwhile."""
     name, lo, hi = partition_name(month), _bound(month), _bound(next_month(month))
     await conn.execute(
         text(f"CREATE TABLE {name} (LIKE {PARENT} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
@@ -158,8 +161,11 @@ class Maintained:
 
 
 async def ensure(conn: AsyncConnection, wanted: Iterable[date]) -> Maintained:
-    """Create the partitions of ``wanted`` months that do not exist yet."""
-    if not await is_partitioned(conn):
+    """Create the partitions of ``wanted`` months that do not exist yet (the pipeline calls
+    it before committing a batch, so a batch's rows go straight to their month). Cheap when
+    they all exist: one catalogue read, no lock."""
+    wanted = {month_of(m) for m in wanted}
+    if not await is_partitioned(conn) or not wanted - set(await months(conn)):
         return Maintained([], 0)
     if not await _begin(conn):
         return Maintained([], 0)
@@ -170,12 +176,19 @@ async def _ensure(conn: AsyncConnection, wanted: Iterable[date]) -> Maintained:
     missing = sorted({month_of(m) for m in wanted} - set(await months(conn)))
     if not missing:
         return Maintained([], 0)
-    await _lock(
-        conn,
-        ("assets", "SHARE ROW EXCLUSIVE"),
-        (DEFAULT, "ACCESS EXCLUSIVE"),
-        (PARENT, "SHARE UPDATE EXCLUSIVE"),
-    )
+    if set(missing) & set(await parked_months(conn)):
+        # Rows move out of the default partition: a query planned before the new month is
+        # attached would scan the default partition without them and miss them. Moving
+        # under ACCESS EXCLUSIVE on the parent makes every query plan after the move (it
+        # happens only for rows written around the pipeline, e.g. by hand or a benchmark).
+        await _lock(conn, ("assets", "SHARE ROW EXCLUSIVE"), (PARENT, "ACCESS EXCLUSIVE"))
+    else:
+        await _lock(
+            conn,
+            ("assets", "SHARE ROW EXCLUSIVE"),
+            (DEFAULT, "ACCESS EXCLUSIVE"),
+            (PARENT, "SHARE UPDATE EXCLUSIVE"),
+        )
     moved = 0
     for month in missing:
         moved += await _create(conn, month)
