@@ -270,8 +270,10 @@ def _error_types(response: schemathesis.Response) -> set[str] | None:
 # the server did not issue (or issued for other filters), 'since' not before 'until', a
 # '-sort' contradicting 'order=asc', a time that leaves years 1..9999 once in UTC, more
 # query parameters in all than the API takes (each list within its `maxItems`), a backfill
-# date that matches its documented pattern but is not on the calendar (2024-02-30).
+# date that matches its documented pattern but is not on the calendar (2024-02-30), a
+# backfill window that no source's plan serves (plan depth is measured from now).
 SEMANTIC_REJECTIONS = {
+    "backfill",
     "cursor",
     "range",
     "conflict",
