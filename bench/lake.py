@@ -41,12 +41,11 @@ WITH a AS (
     FROM a CROSS JOIN generate_series(0, $1::int - 1) AS s
     WINDOW w AS (PARTITION BY a.id ORDER BY s)
 )
-INSERT INTO observations (asset_id, source, source_asset_id, observed_at, symbol, name,
+INSERT INTO observations (asset_id, source, listing_id, observed_at,
     price_usd, market_cap_usd, volume_24h_usd, change_24h_pct, market_cap_rank,
     circulating_supply, total_supply, max_supply, run_id, ingested_at)
-SELECT asset_id, 'coingecko', 'coin-' || asset_id,
+SELECT asset_id, 'coingecko', asset_id,
        timestamptz '2024-01-01 00:00:00+00' + s * interval '5 minutes',
-       'C' || asset_id, 'Coin ' || asset_id,
        round(p::numeric, greatest(0, 7 - floor(log(p::numeric)))::int),
        round((p * circ)::numeric),
        round((v * 1000)::numeric),
@@ -74,6 +73,12 @@ def synth_pg(dsn: str, assets: int, rows: int) -> dict[str, Any]:
                 "INSERT INTO asset_mappings (source, source_asset_id, asset_id, method, "
                 "decided_at) SELECT 'coingecko', 'coin-' || id, id, 'new', now() FROM assets"
             )
+            # One listing per asset, with the asset's id (the strings the rows reference).
+            await conn.execute(
+                "INSERT INTO listings (id, source, source_asset_id, symbol, name, named_at) "
+                "SELECT id, 'coingecko', 'coin-' || id, 'C' || id, 'Coin ' || id, now() "
+                "FROM assets"
+            )
             await conn.execute("SET synchronous_commit = off")
             await conn.execute(GENERATE_PG, rows // assets)
             await conn.execute("VACUUM (ANALYZE) observations")
@@ -83,6 +88,12 @@ def synth_pg(dsn: str, assets: int, rows: int) -> dict[str, Any]:
                 "pg_indexes_size('observations') AS indexes, "
                 "pg_total_relation_size('observations') AS total"
             )
+            per_index = await conn.fetch(
+                "SELECT indexrelid::regclass::text AS name, pg_relation_size(indexrelid) AS size "
+                "FROM pg_index WHERE indrelid = 'observations'::regclass ORDER BY 2 DESC, 1"
+            )
+            # The strings the rows reference: one row per coin, not per observation.
+            listings = int(await conn.fetchval("SELECT pg_total_relation_size('listings')"))
             return {
                 "rows": count,
                 "assets": assets,
@@ -90,6 +101,8 @@ def synth_pg(dsn: str, assets: int, rows: int) -> dict[str, Any]:
                 "heap_bytes_per_row": sizes["heap"] / count,
                 "index_bytes_per_row": sizes["indexes"] / count,
                 "pg_bytes_per_row": sizes["total"] / count,
+                "index_bytes": {r["name"]: r["size"] / count for r in per_index},
+                "listings_bytes": listings,
             }
         finally:
             await conn.close()

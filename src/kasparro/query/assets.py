@@ -22,7 +22,13 @@ from kasparro.query.cursor import Position
 from kasparro.query.fastread import Prepared, Reader, dialect_for, prepare
 from kasparro.query.keyset import SortKey
 from kasparro.query.sqltext import decimal_out, timestamp_out
-from kasparro.store.schema import asset_mappings, assets, latest_observations, observations
+from kasparro.store.schema import (
+    asset_mappings,
+    assets,
+    latest_observations,
+    listings,
+    observations,
+)
 
 SORT_FIELDS: tuple[str, ...] = ("id", "symbol")
 
@@ -199,7 +205,7 @@ async def _attach_details(conn: AsyncConnection, items: list[dict[str, Any]]) ->
             lo.asset_id,
             o.id,
             o.source,
-            o.source_asset_id,
+            listings.c.source_asset_id,
             timestamp_out(o.observed_at, dialect),
             decimal_out(o.price_usd, dialect),
             decimal_out(o.market_cap_usd, dialect),
@@ -208,7 +214,11 @@ async def _attach_details(conn: AsyncConnection, items: list[dict[str, Any]]) ->
             o.market_cap_rank,
             o.run_id,
         )
-        .select_from(latest_observations.join(observations, o.id == lo.observation_id))
+        .select_from(
+            latest_observations.join(observations, o.id == lo.observation_id).join(
+                listings, listings.c.id == o.listing_id
+            )
+        )
         .where(lo.asset_id.in_(ids))
         .order_by(lo.asset_id, lo.source)
     )
