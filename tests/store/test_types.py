@@ -48,9 +48,7 @@ async def _insert_obs(engine: AsyncEngine, price: Decimal, observed_at: datetime
         listing_id = (
             await conn.execute(
                 insert(listings)
-                .values(
-                    source="t", source_asset_id=str(price), symbol="K", name="K", named_at=now
-                )
+                .values(source="t", source_asset_id=str(price), symbol="K", name="K", named_at=now)
                 .returning(listings.c.id)
             )
         ).scalar_one()
