@@ -11,6 +11,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kasparro.load.assets import resolve_assets
+from kasparro.load.observations import insert_observations, observation_row
+from kasparro.runs import repository as repo
 from kasparro.store.schema import listings, observations
 from tests.fixtures.api import T0, rec, seed_run
 
@@ -124,3 +127,25 @@ async def test_the_unique_keys_reject_duplicates(engine: AsyncEngine) -> None:
     again = await seed_run(engine, "coingecko", [rec("bitcoin", at=T0 + timedelta(minutes=1))])
     assert again.loaded == 1
     assert len(await _listings(engine)) == 1
+
+
+async def test_history_points_create_listings_but_never_rename_them(engine: AsyncEngine) -> None:
+    await seed_run(engine, "coingecko", [rec("matic-network", symbol="POL", name="POL", at=T0)])
+    # A backfill's chart points carry whatever symbol the caller had; even the newest
+    # point does not rename the coin (market snapshots do), but a coin seen first in
+    # history gets its listing from it.
+    history = [
+        rec("matic-network", symbol="MATIC", name="Polygon", at=T0 + timedelta(minutes=1)),
+        rec("new-coin", symbol="NEW", name="New Coin", at=T0),
+    ]
+    async with engine.begin() as conn:
+        run_id = await repo.create_run(
+            conn, source="coingecko", trigger="cli", owner="t:0:h", resumed_from=None, start_page=1
+        )
+        assets = await resolve_assets(conn, "coingecko", history, run_id)
+        now = repo.utcnow()
+        rows = [observation_row(r, assets[r.source_asset_id], run_id, now) for r in history]
+        loaded = await insert_observations(conn, rows, advance_latest=False)
+    assert loaded.loaded == 2
+    named = {sid: (sym, name) for (_, sid), (_, sym, name) in (await _listings(engine)).items()}
+    assert named == {"matic-network": ("POL", "POL"), "new-coin": ("NEW", "New Coin")}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kasparro.load.bulk import driver_connection, recordset_select, rows_json
@@ -23,26 +23,30 @@ l = listings.c  # noqa: E741
 
 _COLUMNS: Final = ("source", "source_asset_id", "symbol", "name", "named_at")
 
-# One row per key (:func:`newest_names`); a listing is rewritten only
-# when that row is newer than what named it and says something else: an unchanged batch
-# writes nothing (no dead tuples per batch). The CTE's RETURNING has the rows it wrote; the
-# others are read from the statement's snapshot, which does not see them yet (UNION: an
-# updated row is in both).
+# One row per key (:func:`newest_names`), in key order (a consistent lock order for loads
+# of one source id committing at once). A listing is rewritten only when the row is newer
+# than what named it and says something else: an unchanged batch writes nothing (no dead
+# tuples per batch). The CTE's RETURNING has the rows it wrote; the others are read from
+# the statement's snapshot (UNION: an updated row is in both).
 _PG_UPSERT: Final = f"""
 WITH r AS ({recordset_select(listings, _COLUMNS)}), up AS (
     INSERT INTO listings (source, source_asset_id, symbol, name, named_at)
     SELECT source, source_asset_id, symbol, name, named_at FROM r
     ORDER BY source, source_asset_id
-    ON CONFLICT (source, source_asset_id) DO UPDATE
-    SET symbol = excluded.symbol, name = excluded.name, named_at = excluded.named_at
-    WHERE excluded.named_at >= listings.named_at
-      AND (listings.symbol, listings.name) IS DISTINCT FROM (excluded.symbol, excluded.name)
+    ON CONFLICT (source, source_asset_id) DO {{conflict}}
     RETURNING id, source, source_asset_id
 )
 SELECT id, source, source_asset_id FROM up
 UNION
 SELECT l.id, l.source, l.source_asset_id FROM listings AS l
 JOIN r ON l.source = r.source AND l.source_asset_id = r.source_asset_id"""
+_PG_RENAME: Final = _PG_UPSERT.format(
+    conflict="""UPDATE
+    SET symbol = excluded.symbol, name = excluded.name, named_at = excluded.named_at
+    WHERE excluded.named_at >= listings.named_at
+      AND (listings.symbol, listings.name) IS DISTINCT FROM (excluded.symbol, excluded.name)"""
+)
+_PG_CREATE: Final = _PG_UPSERT.format(conflict="NOTHING")
 
 
 def newest_names(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -64,18 +68,35 @@ def newest_names(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def resolve_listings(
-    conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]
+    conn: AsyncConnection, rows: Sequence[Mapping[str, Any]], *, rename: bool = True
 ) -> dict[ListingKey, int]:
-    """The listing id of every key of ``rows`` (see :func:`newest_names`), creating or
-    renaming listings as needed."""
+    """The listing id of every key of ``rows`` (see :func:`newest_names`), creating
+    listings as needed, and with ``rename`` (market snapshots: current data) updating the
+    symbol and name of a listing whose coin was renamed. History points never rename: they
+    are the past, whatever their timestamp says about the last snapshot."""
     named = newest_names(rows)
     if not named:
         return {}
     if conn.dialect.name == "postgresql":
         driver = await driver_connection(conn)
-        found = await driver.fetch(_PG_UPSERT, rows_json(named))
-        return {(r["source"], r["source_asset_id"]): int(r["id"]) for r in found}
+        sql = _PG_RENAME if rename else _PG_CREATE
+        found = {
+            (r["source"], r["source_asset_id"]): int(r["id"])
+            for r in await driver.fetch(sql, rows_json(named))
+        }
+        # A listing another transaction created while this statement waited on it is in
+        # neither half (not written here, not in the snapshot): read it now it is committed.
+        missing = [(r["source"], r["source_asset_id"]) for r in named]
+        missing = [k for k in missing if k not in found]
+        if missing:
+            found.update(await listing_ids(conn, missing))
+        return found
     ins = insert_for(conn, listings)
+    if not rename:
+        await conn.execute(
+            ins.on_conflict_do_nothing(index_elements=["source", "source_asset_id"]), named
+        )
+        return await listing_ids(conn, [(r["source"], r["source_asset_id"]) for r in named])
     stmt = ins.on_conflict_do_update(
         index_elements=["source", "source_asset_id"],
         set_={
@@ -104,8 +125,3 @@ async def listing_ids(conn: AsyncConnection, keys: Sequence[ListingKey]) -> dict
             if lid is not None:
                 out[(source, sid)] = int(lid)
     return out
-
-
-def key_filter(keys: Sequence[ListingKey]) -> Any:
-    """``(listings.source, listings.source_asset_id) IN (...)`` for statements joining it."""
-    return tuple_(l.source, l.source_asset_id).in_(sorted(set(keys)))

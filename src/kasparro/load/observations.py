@@ -66,11 +66,12 @@ async def insert_observations(
 
     ``advance_latest`` False (history backfills): the rows are history and leave
     ``latest_observations`` to market snapshots, which carry rank and supplies a chart
-    point lacks (a chart's last point is as recent as the snapshot, or more).
+    point lacks (a chart's last point is as recent as the snapshot, or more); nor do they
+    rename a listing (they only create the listings of ids never seen).
     """
     if not rows:
         return LoadResult(0, 0)
-    ids = await resolve_listings(conn, rows)
+    ids = await resolve_listings(conn, rows, rename=advance_latest)
     rows = [_narrow(row, ids) for row in rows]
     if conn.dialect.name == "postgresql":
         columns = tuple(rows[0])
