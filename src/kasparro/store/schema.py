@@ -168,7 +168,10 @@ observations = Table(
     Column("observed_at", UTCDateTime(), nullable=False),
     Column("run_id", BigId, nullable=False),
     Column("ingested_at", UTCDateTime(), nullable=False),
-    Column("listing_id", Integer, ForeignKey("listings.id"), nullable=False),
+    # No foreign key: listings are never deleted and the id comes from the loader's upsert in
+    # the same transaction. A key would cost a check per inserted row, and a lock on
+    # ``listings`` each time a monthly partition is attached or dropped (PostgreSQL).
+    Column("listing_id", Integer, nullable=False),
     Column("market_cap_rank", Integer),
     # Kept (a short string, ~10 bytes) so that source filters need no join; a SMALLINT code
     # would save ~8 more bytes per row and index entry.

@@ -148,9 +148,6 @@ SELECT source, source_asset_id, symbol, name, observed_at FROM (
         sa.ForeignKeyConstraint(
             ["asset_id"], ["assets.id"], name=op.f("fk_observations_asset_id_assets")
         ),
-        sa.ForeignKeyConstraint(
-            ["listing_id"], ["listings.id"], name=op.f("fk_observations_listing_id_listings")
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_observations")),
         *_unique_on_sqlite("uq_observations_listing_key", ["listing_id", "observed_at"]),
     )
@@ -195,11 +192,6 @@ SELECT source, source_asset_id, symbol, name, observed_at FROM (
 
 def downgrade() -> None:
     _set_aside(NEW_INDEXES, "uq_observations_listing_key")
-    if _postgresql():
-        op.execute(
-            "ALTER TABLE observations_old RENAME CONSTRAINT "
-            "fk_observations_listing_id_listings TO fk_observations_listing_id_listings_old"
-        )
     op.create_table(
         "observations",
         sa.Column("id", BigId, autoincrement=True, nullable=False),
