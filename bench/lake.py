@@ -24,11 +24,12 @@ import json
 import shutil
 import statistics
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from bench.common import Databases, log, pg_scalar, summarize, workdir
+from bench.synth import ensure_months
 
 GENERATE_PG = """
 WITH a AS (
@@ -80,17 +81,25 @@ def synth_pg(dsn: str, assets: int, rows: int) -> dict[str, Any]:
                 "FROM assets"
             )
             await conn.execute("SET synchronous_commit = off")
-            await conn.execute(GENERATE_PG, rows // assets)
+            per_asset = rows // assets
+            # The months the rows span get their partitions first, as the upkeep would.
+            last = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(minutes=5 * per_asset)
+            await ensure_months(dsn, datetime(2024, 1, 1, tzinfo=UTC), last)
+            await conn.execute(GENERATE_PG, per_asset)
             await conn.execute("VACUUM (ANALYZE) observations")
             count = int(await conn.fetchval("SELECT count(*) FROM observations"))
+            # Summed over the partitions (a partitioned parent has no storage of its own).
             sizes = await conn.fetchrow(
-                "SELECT pg_table_size('observations') AS heap, "
-                "pg_indexes_size('observations') AS indexes, "
-                "pg_total_relation_size('observations') AS total"
+                "SELECT sum(pg_table_size(relid))::bigint AS heap, "
+                "sum(pg_indexes_size(relid))::bigint AS indexes, "
+                "sum(pg_total_relation_size(relid))::bigint AS total "
+                "FROM pg_partition_tree('observations') WHERE isleaf"
             )
+            # Each of the parent's indexes, summed over the partitions' copies of it.
             per_index = await conn.fetch(
-                "SELECT indexrelid::regclass::text AS name, pg_relation_size(indexrelid) AS size "
-                "FROM pg_index WHERE indrelid = 'observations'::regclass ORDER BY 2 DESC, 1"
+                "SELECT i.indexrelid::regclass::text AS name, (SELECT sum(pg_relation_size("
+                "t.relid)) FROM pg_partition_tree(i.indexrelid) AS t)::bigint AS size "
+                "FROM pg_index AS i WHERE i.indrelid = 'observations'::regclass ORDER BY 2 DESC, 1"
             )
             # The strings the rows reference: one row per coin, not per observation.
             listings = int(await conn.fetchval("SELECT pg_total_relation_size('listings')"))

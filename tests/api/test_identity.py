@@ -89,6 +89,9 @@ async def test_an_asset_shows_every_source_id_with_its_link_method_and_evidence(
             assert buckets.headers["location"] == (
                 f"/api/v1/assets/{usdc['id']}/history?interval=1d"
             )
+        rate = await client.get(f"/api/v1/assets/{old_id}/rate", params={"interval": "1h"})
+        assert rate.status_code == 308  # not a stale rate, nor a 404
+        assert rate.headers["location"] == f"/api/v1/assets/{usdc['id']}/rate?interval=1h"
         followed = await client.get(history.headers["location"])
         assert {r["source"] for r in followed.json()["data"]} == {"coingecko", "coinpaprika"}
         by_old = await client.get("/api/v1/data", params={"asset_id": old_id})

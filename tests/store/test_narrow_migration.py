@@ -1,4 +1,4 @@
-"""Migration 0017 on a populated store, both ways, on both dialects: the wide observation rows
+"""Migration 0018 on a populated store, both ways, on both dialects: the wide observation rows
 become listings plus narrow rows (values, ids and sequence kept), and back."""
 
 from __future__ import annotations
@@ -90,12 +90,12 @@ def _price(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def test_migration_0017_converts_a_populated_store_and_back(db_url: str) -> None:
+def test_migration_0018_converts_a_populated_store_and_back(db_url: str) -> None:
     cfg = alembic_config(db_url)
     try:
-        command.downgrade(cfg, "0016")
+        command.downgrade(cfg, "0017")
         _seed_wide(db_url)
-        command.upgrade(cfg, "0017")
+        command.upgrade(cfg, "0018")
         listings, narrow = asyncio.run(
             _run(
                 db_url,
@@ -114,6 +114,24 @@ def test_migration_0017_converts_a_populated_store_and_back(db_url: str) -> None
                 ],
             )
         )
+        if not _text(db_url):
+            # Still partitioned by month (migration 0017), its primary key with observed_at.
+            ((layout,),) = asyncio.run(
+                _run(
+                    db_url,
+                    [
+                        (
+                            "SELECT c.relkind::text, pg_get_constraintdef(k.oid),"
+                            " (SELECT count(*) FROM pg_inherits WHERE inhparent = c.oid)"
+                            " FROM pg_class c JOIN pg_constraint k ON k.conrelid = c.oid"
+                            " AND k.contype = 'p' WHERE c.oid = 'observations'::regclass",
+                            {},
+                        )
+                    ],
+                )
+            )
+            assert layout[:2] == ("p", "PRIMARY KEY (id, observed_at)")
+            assert layout[2] >= 2  # the months and the default partition
         # One listing per source id, named by its newest observation.
         assert [row[:4] for row in listings] == [
             ("coingecko", "bitcoin", "BTC", "Bitcoin"),
@@ -147,7 +165,7 @@ def test_migration_0017_converts_a_populated_store_and_back(db_url: str) -> None
             )
         )
         assert ids[0][0][0] > 50
-        command.downgrade(cfg, "0016")
+        command.downgrade(cfg, "0017")
         (wide,) = asyncio.run(
             _run(
                 db_url,

@@ -71,6 +71,18 @@ class Moved(ApiError):
         super().__init__(message, details=details, headers={"Location": location})
 
 
+def merged_asset(request: Request, asset_id: int, target: int) -> Moved:
+    """A merged asset's id answers with a permanent redirect to where its coins went, for
+    every path under ``/assets/{id}`` (the rest of the path and the query are kept)."""
+    path = request.url.path.replace(f"/assets/{asset_id}", f"/assets/{target}", 1)
+    location = path + (f"?{request.url.query}" if request.url.query else "")
+    return Moved(
+        f"asset {asset_id} was merged into asset {target}",
+        location=location,
+        details={"asset_id": asset_id, "merged_into": target},
+    )
+
+
 class Unauthorized(ApiError):
     status = 401
     code = "unauthorized"

@@ -23,6 +23,7 @@ from kasparro.identity.detail_store import read_details
 from kasparro.identity.model import Anomaly, Candidate, CoinRef, Decision, LinkPlan
 from kasparro.load.bulk import insert_rows, update_rows
 from kasparro.store.schema import (
+    LATEST_ROW,
     asset_mappings,
     checkpoints,
     identity_anomalies,
@@ -172,12 +173,10 @@ async def read_inputs(conn: AsyncConnection) -> LinkInputs:
 
 async def _market_hints(conn: AsyncConnection) -> dict[CoinRef, tuple[Any, Any]]:
     """(source, id) -> (market cap, rank) of its latest observation."""
-    o, lo, li = observations.c, latest_observations.c, listings.c
+    o, li = observations.c, listings.c
     rows = await conn.execute(
         select(o.source, li.source_asset_id, o.market_cap_usd, o.market_cap_rank).select_from(
-            latest_observations.join(observations, o.id == lo.observation_id).join(
-                listings, li.id == o.listing_id
-            )
+            latest_observations.join(observations, LATEST_ROW).join(listings, li.id == o.listing_id)
         )
     )
     return {(s, sid): (cap, rank) for s, sid, cap, rank in rows}

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from kasparro.lake import repository as repo
 from kasparro.lake.tables import AppendTable, table_named
 from kasparro.load import rollups
+from kasparro.store import partitions
 
 
 class NotExported(Exception):
@@ -118,6 +119,29 @@ async def retire(
         cutoff = today - timedelta(days=max(hourly_rollup_days, observation_days))
         hourly = await rollups.delete_before(conn, 3_600, repo.day_bounds(cutoff)[0])
     return Retired(deleted, waiting, hourly)
+
+
+async def retire_months(
+    conn: AsyncConnection, *, observation_days: int, now: datetime | None = None
+) -> partitions.Dropped:
+    """PostgreSQL's partitioned store: drop whole months older than ``observation_days``
+    whose rows the lake holds, at the cost of a catalogue change instead of a DELETE of
+    millions of rows (what :func:`retire` then deletes row by row is only the rest: a
+    month that is partly inside the window, or that holds a latest pointer's row).
+    Run it in its own short transaction: a drop locks the parent table until the commit."""
+    none = partitions.Dropped([], 0, [])
+    if observation_days <= 0:
+        return none
+    mark = await repo.watermark(conn, _observations().name)
+    if mark is None or mark.exported_to_id <= 0:
+        return none
+    today = (now or datetime.now(UTC)).astimezone(UTC).date()
+    before = repo.day_bounds(today - timedelta(days=observation_days))[0]
+    dropped = await partitions.drop_exported(conn, before, mark.exported_to_id)
+    if dropped.months:
+        end = partitions.next_month(dropped.months[-1])
+        await rollups.mark_retired(conn, partitions.month_start(end))
+    return dropped
 
 
 async def exported_through(conn: AsyncConnection, source: str) -> date | None:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from kasparro.sources.history import Target
 from kasparro.store.dialect import decimal_sort, insert_for
 from kasparro.store.schema import (
+    LATEST_ROW,
     asset_mappings,
     assets,
     backfill_watermarks,
@@ -52,7 +53,7 @@ async def targets(
         stmt = (
             select(li.source_asset_id, li.symbol, li.name)
             .select_from(
-                latest_observations.join(observations, o.id == lo.observation_id).join(
+                latest_observations.join(observations, LATEST_ROW).join(
                     listings, li.id == o.listing_id
                 )
             )

@@ -19,7 +19,13 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kasparro.load.bulk import insert_rows
-from kasparro.store.schema import asset_mappings, assets, latest_observations, observations
+from kasparro.store.schema import (
+    LATEST_ROW,
+    asset_mappings,
+    assets,
+    latest_observations,
+    observations,
+)
 from kasparro.store.venue_schema import venue_market_links
 from kasparro.venues.conversion import measure_rates, to_usd
 from kasparro.venues.linking import LINKED, REVIEW, Candidate, Decision, MarketBase
@@ -43,7 +49,7 @@ async def candidates(conn: AsyncConnection) -> list[Candidate]:
     for source in reversed(PRICE_SOURCES):  # the preferred source last: it wins
         rows = await conn.execute(
             select(latest_observations.c.asset_id, observations.c.price_usd)
-            .join(observations, observations.c.id == latest_observations.c.observation_id)
+            .join(observations, LATEST_ROW)
             .where(latest_observations.c.source == source, observations.c.price_usd.is_not(None))
         )
         prices.update({r.asset_id: r.price_usd for r in rows})

@@ -23,6 +23,7 @@ from kasparro.query.fastread import Prepared, Reader, dialect_for, prepare
 from kasparro.query.keyset import SortKey
 from kasparro.query.sqltext import decimal_out, timestamp_out
 from kasparro.store.schema import (
+    LATEST_ROW,
     asset_mappings,
     assets,
     latest_observations,
@@ -215,7 +216,7 @@ async def _attach_details(conn: AsyncConnection, items: list[dict[str, Any]]) ->
             o.run_id,
         )
         .select_from(
-            latest_observations.join(observations, o.id == lo.observation_id).join(
+            latest_observations.join(observations, LATEST_ROW).join(
                 listings, listings.c.id == o.listing_id
             )
         )

@@ -57,6 +57,7 @@ from kasparro.query.fastread import Prepared, Reader, dialect_for, in_list, prep
 from kasparro.query.keyset import SortKey
 from kasparro.query.sqltext import decimal_out, decimal_sort, timestamp_out
 from kasparro.store.schema import (
+    LATEST_ROW,
     asset_mappings,
     assets,
     latest_observations,
@@ -193,14 +194,15 @@ def _statement(
     until: bool,
 ) -> Select[Any]:
     key = sort_key(sort, dialect, latest)
-    inner = select(key.tiebreak.label("id"), key.expr.label("sort_value"))
+    # The page carries each row's observed_at with its id: on PostgreSQL observations are
+    # partitioned by month, and (id, observed_at) finds a row in one partition, not all.
+    at = lo.observed_at if latest else o.observed_at
+    inner = select(key.tiebreak.label("id"), key.expr.label("sort_value"), at.label("at"))
     src: Any
     if latest:
         needs_obs = sort != "observed_at"
         src = (
-            latest_observations.join(observations, o.id == lo.observation_id)
-            if needs_obs
-            else latest_observations
+            latest_observations.join(observations, LATEST_ROW) if needs_obs else latest_observations
         )
         asset_col, source_col, time_col = lo.asset_id, lo.source, lo.observed_at
     else:
@@ -237,7 +239,7 @@ def _statement(
     if dialect == "sqlite":
         # SQLite has no LATERAL; its planner already loops over the page by primary key.
         stmt = select(*_columns(dialect), page.c.sort_value).select_from(
-            page.join(observations, o.id == page.c.id)
+            page.join(observations, (o.id == page.c.id) & (o.observed_at == page.c.at))
             .join(assets, assets.c.id == o.asset_id)
             .join(listings, li.id == o.listing_id)
         )
@@ -250,7 +252,7 @@ def _statement(
                     listings, li.id == o.listing_id
                 )
             )
-            .where(o.id == page.c.id)
+            .where(o.id == page.c.id, o.observed_at == page.c.at)
             .offset(literal_column("0"))
             .lateral("page_row")
         )

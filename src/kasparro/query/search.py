@@ -20,7 +20,13 @@ from sqlalchemy import case, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kasparro.query.sqltext import decimal_sort
-from kasparro.store.schema import asset_mappings, assets, latest_observations, observations
+from kasparro.store.schema import (
+    LATEST_ROW,
+    asset_mappings,
+    assets,
+    latest_observations,
+    observations,
+)
 
 MATCHES: Final = ("exact", "symbol_prefix", "prefix")
 MAX_ID: Final = 2**63 - 1
@@ -68,7 +74,7 @@ async def search_assets(conn: AsyncConnection, text: str, limit: int) -> list[di
     dialect = conn.dialect.name
     volume = (
         select(func.max(decimal_sort(o.volume_24h_usd, dialect)))
-        .select_from(latest_observations.join(observations, o.id == lo.observation_id))
+        .select_from(latest_observations.join(observations, LATEST_ROW))
         .where(lo.asset_id == best.c.asset_id)
         .scalar_subquery()
     )

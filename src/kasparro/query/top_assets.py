@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kasparro.query.plausibility import METHOD as PLAUSIBILITY_METHOD
 from kasparro.query.plausibility import CapQuote, MarketTotals, implausible_cap
-from kasparro.store.schema import assets, latest_observations, listings, observations
+from kasparro.store.schema import LATEST_ROW, assets, latest_observations, listings, observations
 
 CURRENT_WINDOW: Final = timedelta(hours=1)
 SPREAD_QUANTUM: Final = Decimal("0.0001")
@@ -142,7 +142,7 @@ async def current_quotes(conn: AsyncConnection, source: str, since: datetime) ->
             o.market_cap_rank,
         )
         .select_from(
-            latest_observations.join(observations, o.id == lo.observation_id)
+            latest_observations.join(observations, LATEST_ROW)
             .join(assets, a.id == lo.asset_id)
             .join(listings, listings.c.id == o.listing_id)
         )
@@ -160,7 +160,7 @@ async def latest_prices(
         return out
     rows = await conn.execute(
         select(lo.asset_id, lo.source, o.observed_at, o.price_usd, o.market_cap_usd)
-        .select_from(latest_observations.join(observations, o.id == lo.observation_id))
+        .select_from(latest_observations.join(observations, LATEST_ROW))
         .where(lo.asset_id.in_(list(asset_ids)), lo.source.in_(list(sources)))
     )
     for asset_id, source, at, price, cap in rows:

@@ -11,12 +11,13 @@ from starlette.responses import Response
 from kasparro.api import params as p
 from kasparro.api.cache import CachedPage
 from kasparro.api.deps import State
-from kasparro.api.errors import InvalidParameter, NotFound
+from kasparro.api.errors import InvalidParameter, NotFound, merged_asset
 from kasparro.api.hotpath import cached_target_page
 from kasparro.api.queryspec import Param, QuerySpec
 from kasparro.api.reads import ReadTarget
 from kasparro.api.render import JSON, dumps, envelope, meta
 from kasparro.api.schemas import error_responses
+from kasparro.query import assets as q_assets
 from kasparro.query.cursor import scope_digest
 from kasparro.rates import queries as q
 from kasparro.rates.method import CURRENT
@@ -101,7 +102,7 @@ RATE_SPEC = QuerySpec(
 @hot_router.get(
     "/assets/{asset_id}/rate",
     response_model=RateResponse,
-    responses=error_responses(404, 422, 503),
+    responses=error_responses(308, 404, 422, 503),
     summary="An asset's reference rate, with every input",
     description="The newest value, or the one of the bucket holding `at`: value, confidence "
     "band, and every input (source, market, price in its quote currency, the conversion used, "
@@ -118,12 +119,15 @@ async def asset_rate(request: Request, state: State, asset_id: AssetIdPath) -> R
     async def page(target: ReadTarget) -> CachedPage:
         # Reused while the serving database has not changed (api.cache, api.reads); a miss
         # is one prepared statement on the fast reader, its columns already JSON-ready.
+        found, alias_of = await q_assets.asset_status(target.reader, asset_id)
+        if not found:
+            raise NotFound(f"asset {asset_id} not found", details={"asset_id": asset_id})
+        if alias_of is not None:  # its coins (and their rate) live on under the target
+            raise merged_asset(request, asset_id, alias_of)
         rate = await q.rate_page(
             target.reader, asset_id, interval=interval, version=method_version, at=when
         )
         if rate is None:
-            if not await q.asset_exists(target.reader, asset_id):
-                raise NotFound(f"asset {asset_id} not found")
             raise NotFound(
                 f"no {interval} reference rate for asset {asset_id}"
                 + (f" at or before {when.isoformat()}" if when else "")

@@ -123,13 +123,6 @@ def _rate_statement(dialect: str, at: bool) -> Prepared:
     return prepare(stmt, dialect_for(dialect))
 
 
-@lru_cache(maxsize=2)
-def _asset_statement(dialect: str) -> Prepared:
-    return prepare(
-        select(assets.c.id).where(assets.c.id == bindparam("asset_id")), dialect_for(dialect)
-    )
-
-
 _N_RATE = len(_RATE_FIELDS)
 _INCLUDED = _INPUT_FIELDS.index("included")
 
@@ -166,10 +159,6 @@ async def rate_page(
     out["inputs"] = inputs
     out["symbol"], out["name"] = first[_N_RATE], first[_N_RATE + 1]
     return out
-
-
-async def asset_exists(reader: Reader, asset_id: int) -> bool:
-    return bool(await reader.fetch(_asset_statement(reader.dialect), {"asset_id": asset_id}))
 
 
 @dataclass(frozen=True, slots=True)

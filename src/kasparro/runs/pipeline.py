@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kasparro import metrics
 from kasparro.identity.detail_store import wanted_ids
 from kasparro.identity.service import IdentityService
-from kasparro.lake.retention import retire
 from kasparro.load.backfill import targets as backfill_targets
 from kasparro.load.raw import loaded_fingerprints, purge_raw, save_raw
 from kasparro.load.venues import listed_markets
@@ -32,6 +31,7 @@ from kasparro.runs.batches import Batch, page_batches
 from kasparro.runs.commit import commit_group
 from kasparro.runs.failpoints import FailPoints
 from kasparro.runs.leases import LeaseLedger, UnrecordedFinish, lease_name
+from kasparro.runs.maintenance import maintain_store
 from kasparro.runs.owner import new_owner
 from kasparro.runs.prefetch import prefetched
 from kasparro.runs.result import ProgressCallback, RunResult
@@ -377,27 +377,6 @@ class Pipeline:
             async with self.engine.begin() as conn:
                 await save_raw(conn, name, run_id, None, raw)
 
-    async def _retire(self, bound: Any) -> None:
-        """Retention per tier (``kasparro.lake.retention.retire``), in its own transaction:
-        a failure is logged and retried after the next run, never fails this one."""
-        days = self.settings.observation_retention_days
-        hourly = self.settings.hourly_rollup_retention_days
-        if not days and not hourly:
-            return
-        try:
-            async with self.engine.begin() as conn:
-                done = await retire(conn, observation_days=days, hourly_rollup_days=hourly)
-        except Exception as exc:
-            bound.error("retention_failed", error=one_line_error(exc))
-            return
-        if done.observations or done.hourly_rollups or done.kept_unexported:
-            bound.info(
-                "retention",
-                observations_deleted=done.observations,
-                hourly_rollups_deleted=done.hourly_rollups,
-                days_kept_until_exported=len(done.kept_unexported),
-            )
-
     async def _finish(self, result: RunResult, bound: Any) -> None:
         try:
             async with self.engine.begin() as conn:
@@ -414,7 +393,7 @@ class Pipeline:
                 result.source,
                 UnrecordedFinish(result.run_id, result.status, result.error, repo.utcnow()),
             )
-        await self._retire(bound)
+        await maintain_store(self.engine, self.settings, bound, one_line_error)
         metrics.RUNS.labels(result.source, result.status).inc()
         metrics.RUN_DURATION.labels(result.source).observe(result.duration_s)
         if result.status in OK:

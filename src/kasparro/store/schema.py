@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
     func,
 )
 
@@ -155,7 +156,7 @@ listings = Table(
     UniqueConstraint("source", "source_asset_id", name="uq_listings_source_key"),
 )
 
-# The narrow row (migration 0017): strings are referenced (``listing_id``), not copied. The
+# The narrow row (migration 0018): strings are referenced (``listing_id``), not copied. The
 # columns are in PostgreSQL's storage order: fixed 8-byte, then 4-byte, then variable-length
 # (no alignment padding between them).
 observations = Table(
@@ -209,7 +210,7 @@ observations = Table(
 )
 
 # sort=symbol on /data and /assets orders by the symbol ignoring case, then id: these keep
-# that order a range scan (migration 0010; /data reads it through the listing, 0017).
+# that order a range scan (migration 0010; /data reads it through the listing, 0018).
 Index("ix_listings_symbol_ci", func.lower(listings.c.symbol), listings.c.id)
 Index("ix_assets_symbol_ci", func.lower(assets.c.symbol), assets.c.id)
 
@@ -227,6 +228,14 @@ latest_observations = Table(
     Index("ix_latest_observations_observed", "observed_at", "observation_id"),
     # The same for one source (latest=true&source=x), in page order (migration 0005).
     Index("ix_latest_observations_source_observed", "source", "observed_at", "observation_id"),
+)
+
+# The latest pointer's observation, by id AND observed_at (the pointer keeps a copy, written
+# with the id): on PostgreSQL observations are partitioned by month (migration 0017), and the
+# time lets each lookup probe one partition's primary key (id, observed_at) instead of all.
+LATEST_ROW = and_(
+    observations.c.id == latest_observations.c.observation_id,
+    observations.c.observed_at == latest_observations.c.observed_at,
 )
 
 quarantine = Table(

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from kasparro.api import params as p
 from kasparro.api.cache import CachedPage
 from kasparro.api.deps import State
-from kasparro.api.errors import InvalidParameter, Moved, NotFound
+from kasparro.api.errors import InvalidParameter, NotFound, merged_asset
 from kasparro.api.hotpath import cached_page, observation_page
 from kasparro.api.queryspec import Param, QuerySpec
 from kasparro.api.render import dumps, envelope, page_envelope
@@ -127,24 +127,13 @@ async def get_asset(request: Request, state: State, asset_id: AssetIdPath) -> Re
     async with state.reads.connect() as conn:
         asset = await q_assets.get_asset(conn, asset_id)
         if asset is not None and asset["alias_of"] is not None:
-            raise _merged(request, asset_id, asset["alias_of"])
+            raise merged_asset(request, asset_id, asset["alias_of"])
         if asset is not None:
             asset["merged_from"] = await q_aliases.merged_into(conn, asset_id)
     if asset is None:
         raise NotFound(f"asset {asset_id} does not exist", details={"asset_id": asset_id})
     del asset["alias_of"]
     return envelope(request, asset)
-
-
-def _merged(request: Request, asset_id: int, target: int) -> Moved:
-    """A merged asset's id answers with a permanent redirect to where its coins went."""
-    path = request.url.path.replace(f"/assets/{asset_id}", f"/assets/{target}", 1)
-    location = path + (f"?{request.url.query}" if request.url.query else "")
-    return Moved(
-        f"asset {asset_id} was merged into asset {target}",
-        location=location,
-        details={"asset_id": asset_id, "merged_into": target},
-    )
 
 
 @router.get(
@@ -193,7 +182,7 @@ def _existence_check(
         if not found:
             raise NotFound(f"asset {asset_id} does not exist", details={"asset_id": asset_id})
         if alias_of is not None:
-            raise _merged(request, asset_id, alias_of)
+            raise merged_asset(request, asset_id, alias_of)
 
     return must_exist
 

@@ -1,0 +1,61 @@
+"""The store's upkeep after each run: partitions ahead, then retention per tier.
+
+Each step runs in its own short transaction and never fails the run: a failure (a lock not
+granted within the partitions' ``lock_timeout``, the database gone) is logged and the step is
+retried after the next run. Order matters: whole months are dropped first (a catalogue change
+under a brief lock), so the row-level retention that follows only trims what is left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kasparro.lake.retention import retire, retire_months
+from kasparro.settings import Settings
+from kasparro.store import partitions
+
+
+async def maintain_store(
+    engine: AsyncEngine,
+    settings: Settings,
+    bound: Any,
+    describe: Callable[[BaseException], str],
+    now: datetime | None = None,
+) -> None:
+    now = now or datetime.now(UTC)
+    try:
+        async with engine.begin() as conn:
+            made = await partitions.maintain(conn, now)
+    except Exception as exc:
+        bound.error("partition_maintenance_failed", error=describe(exc))
+    else:
+        if made.created:
+            bound.info(
+                "partitions_created",
+                months=[m.isoformat()[:7] for m in made.created],
+                rows_moved_from_default=made.moved_from_default,
+            )
+    days = settings.observation_retention_days
+    hourly = settings.hourly_rollup_retention_days
+    if not days and not hourly:
+        return
+    try:
+        async with engine.begin() as conn:
+            months = await retire_months(conn, observation_days=days, now=now)
+        async with engine.begin() as conn:
+            done = await retire(conn, observation_days=days, hourly_rollup_days=hourly, now=now)
+    except Exception as exc:
+        bound.error("retention_failed", error=describe(exc))
+        return
+    if months.months or done.observations or done.hourly_rollups or done.kept_unexported:
+        bound.info(
+            "retention",
+            months_dropped=[m.isoformat()[:7] for m in months.months],
+            observations_deleted=months.rows + done.observations,
+            hourly_rollups_deleted=done.hourly_rollups,
+            days_kept_until_exported=len(done.kept_unexported),
+        )
