@@ -51,10 +51,8 @@ from kasparro.store.types import decimal_text
 OBS_COLUMNS = [
     "asset_id",
     "source",
-    "source_asset_id",
+    "listing_id",
     "observed_at",
-    "symbol",
-    "name",
     "price_usd",
     "market_cap_usd",
     "volume_24h_usd",
@@ -67,6 +65,8 @@ OBS_COLUMNS = [
     "ingested_at",
 ]
 
+LISTING_COLUMNS = ["id", "source", "source_asset_id", "symbol", "name", "named_at"]
+
 
 # --- the ceiling ---------------------------------------------------------------------------
 
@@ -76,6 +76,7 @@ class Captured:
     """The universe's rows, normalized once by Kasparro's own normalizers."""
 
     assets: list[tuple[Any, ...]]  # (id, identity_key, symbol, name, created_at)
+    listings: list[tuple[Any, ...]]  # (id, source, source_asset_id, symbol, name, named_at)
     rows: list[tuple[Any, ...]]  # in OBS_COLUMNS order
     fetched: int
     rejected: int
@@ -102,6 +103,7 @@ def capture(emulator: Emulator) -> Captured:
     now = datetime.now(UTC)
     asset_ids: dict[tuple[str, str], int] = {}
     assets: list[tuple[Any, ...]] = []
+    listings: list[tuple[Any, ...]] = []
     rows: list[tuple[Any, ...]] = []
     for rec in records:
         source_key = (rec.source, rec.source_asset_id)
@@ -109,14 +111,13 @@ def capture(emulator: Emulator) -> Captured:
         if aid is None:
             aid = asset_ids[source_key] = len(asset_ids) + 1
             assets.append((aid, f"{rec.source}:{rec.source_asset_id}", rec.symbol, rec.name, now))
+            listings.append((aid, *source_key, rec.symbol, rec.name, rec.observed_at))
         rows.append(
             (
                 aid,
                 rec.source,
-                rec.source_asset_id,
+                aid,  # one listing per asset here: the same id
                 rec.observed_at,
-                rec.symbol,
-                rec.name,
                 rec.price_usd,
                 rec.market_cap_usd,
                 rec.volume_24h_usd,
@@ -129,7 +130,7 @@ def capture(emulator: Emulator) -> Captured:
                 now,
             )
         )
-    return Captured(assets, rows, fetched, rejected, sum(map(len, pages)) + len(tickers))
+    return Captured(assets, listings, rows, fetched, rejected, sum(map(len, pages)) + len(tickers))
 
 
 async def _ceiling_pg(dsn: str, data: Captured) -> float:
@@ -140,6 +141,7 @@ async def _ceiling_pg(dsn: str, data: Captured) -> float:
             records=data.assets,
             columns=["id", "identity_key", "symbol", "name", "created_at"],
         )
+        await conn.copy_records_to_table("listings", records=data.listings, columns=LISTING_COLUMNS)
         started = time.perf_counter()
         await conn.copy_records_to_table("observations", records=data.rows, columns=OBS_COLUMNS)
         elapsed = time.perf_counter() - started
@@ -174,6 +176,10 @@ def ceiling_sqlite(path: Path, data: Captured) -> float:
         conn.executemany(
             "INSERT INTO assets (id, identity_key, symbol, name, created_at) VALUES (?,?,?,?,?)",
             [tuple(_sqlite_value(v) for v in a) for a in data.assets],
+        )
+        conn.executemany(
+            f"INSERT INTO listings ({', '.join(LISTING_COLUMNS)}) VALUES (?,?,?,?,?,?)",
+            [tuple(_sqlite_value(v) for v in li) for li in data.listings],
         )
         conn.execute("COMMIT")
         sql = (

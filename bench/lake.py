@@ -42,12 +42,11 @@ WITH a AS (
     FROM a CROSS JOIN generate_series(0, $1::int - 1) AS s
     WINDOW w AS (PARTITION BY a.id ORDER BY s)
 )
-INSERT INTO observations (asset_id, source, source_asset_id, observed_at, symbol, name,
+INSERT INTO observations (asset_id, source, listing_id, observed_at,
     price_usd, market_cap_usd, volume_24h_usd, change_24h_pct, market_cap_rank,
     circulating_supply, total_supply, max_supply, run_id, ingested_at)
-SELECT asset_id, 'coingecko', 'coin-' || asset_id,
+SELECT asset_id, 'coingecko', asset_id,
        timestamptz '2024-01-01 00:00:00+00' + s * interval '5 minutes',
-       'C' || asset_id, 'Coin ' || asset_id,
        round(p::numeric, greatest(0, 7 - floor(log(p::numeric)))::int),
        round((p * circ)::numeric),
        round((v * 1000)::numeric),
@@ -75,6 +74,12 @@ def synth_pg(dsn: str, assets: int, rows: int) -> dict[str, Any]:
                 "INSERT INTO asset_mappings (source, source_asset_id, asset_id, method, "
                 "decided_at) SELECT 'coingecko', 'coin-' || id, id, 'new', now() FROM assets"
             )
+            # One listing per asset, with the asset's id (the strings the rows reference).
+            await conn.execute(
+                "INSERT INTO listings (id, source, source_asset_id, symbol, name, named_at) "
+                "SELECT id, 'coingecko', 'coin-' || id, 'C' || id, 'Coin ' || id, now() "
+                "FROM assets"
+            )
             await conn.execute("SET synchronous_commit = off")
             per_asset = rows // assets
             # The months the rows span get their partitions first, as the upkeep would.
@@ -90,6 +95,14 @@ def synth_pg(dsn: str, assets: int, rows: int) -> dict[str, Any]:
                 "sum(pg_total_relation_size(relid))::bigint AS total "
                 "FROM pg_partition_tree('observations') WHERE isleaf"
             )
+            # Each of the parent's indexes, summed over the partitions' copies of it.
+            per_index = await conn.fetch(
+                "SELECT i.indexrelid::regclass::text AS name, (SELECT sum(pg_relation_size("
+                "t.relid)) FROM pg_partition_tree(i.indexrelid) AS t)::bigint AS size "
+                "FROM pg_index AS i WHERE i.indrelid = 'observations'::regclass ORDER BY 2 DESC, 1"
+            )
+            # The strings the rows reference: one row per coin, not per observation.
+            listings = int(await conn.fetchval("SELECT pg_total_relation_size('listings')"))
             return {
                 "rows": count,
                 "assets": assets,
@@ -97,6 +110,8 @@ def synth_pg(dsn: str, assets: int, rows: int) -> dict[str, Any]:
                 "heap_bytes_per_row": sizes["heap"] / count,
                 "index_bytes_per_row": sizes["indexes"] / count,
                 "pg_bytes_per_row": sizes["total"] / count,
+                "index_bytes": {r["name"]: r["size"] / count for r in per_index},
+                "listings_bytes": listings,
             }
         finally:
             await conn.close()

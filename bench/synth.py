@@ -30,7 +30,7 @@ from kasparro.store import partitions
 from kasparro.store.engine import create_engine
 
 OBS_COLUMNS = (
-    "asset_id, source, source_asset_id, observed_at, symbol, name, price_usd, market_cap_usd, "
+    "asset_id, source, listing_id, observed_at, price_usd, market_cap_usd, "
     "volume_24h_usd, change_24h_pct, market_cap_rank, circulating_supply, total_supply, "
     "max_supply, run_id, ingested_at"
 )
@@ -82,8 +82,8 @@ async def _inflate(dsn: str, target: int) -> dict[str, Any]:
             inserted_at = time.perf_counter()
             select = (
                 f"INSERT INTO observations ({OBS_COLUMNS}) "
-                "SELECT o.asset_id, o.source, o.source_asset_id, "
-                "o.observed_at - make_interval(secs => 300.0 * g.n), o.symbol, o.name, "
+                "SELECT o.asset_id, o.source, o.listing_id, "
+                "o.observed_at - make_interval(secs => 300.0 * g.n), "
                 "o.price_usd, o.market_cap_usd, o.volume_24h_usd, o.change_24h_pct, "
                 "o.market_cap_rank, o.circulating_supply, o.total_supply, o.max_supply, "
                 "-g.n, o.ingested_at "

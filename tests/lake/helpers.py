@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.lake.tables import MARKET_DECIMALS
-from kasparro.store.schema import observations
+from kasparro.store.schema import listings, observations
 
 
 def lake_rows(root: Path) -> list[dict[str, Any]]:
@@ -43,7 +43,13 @@ def duck_values(root: Path, column: str) -> dict[int, Decimal | None]:
 
 async def store_rows(engine: AsyncEngine) -> list[dict[str, Any]]:
     async with engine.connect() as conn:
-        rows = await conn.execute(select(observations).order_by(observations.c.id))
+        # The row as the lake files it: with its listing's strings.
+        li = listings.c
+        rows = await conn.execute(
+            select(observations, li.source_asset_id, li.symbol, li.name)
+            .join(listings, li.id == observations.c.listing_id)
+            .order_by(observations.c.id)
+        )
         return [dict(r._mapping) for r in rows]
 
 

@@ -14,7 +14,7 @@ from kasparro.lake.export import export
 from kasparro.lake.retention import retire
 from kasparro.settings import Settings
 from kasparro.store.rollup_schema import observation_rollups
-from kasparro.store.schema import observations
+from kasparro.store.schema import listings, observations
 from tests.fixtures.api import T0, rec, running_app, seed_run
 
 DAY = timedelta(days=1)
@@ -105,7 +105,12 @@ async def test_a_relink_after_retention_leaves_the_retired_days_rollups_whole(
         ).scalar_one()
         o = observations.c
         await conn.execute(
-            update(observations).where(o.source_asset_id == "c1").values(asset_id=target)
+            update(observations)
+            .where(
+                o.listing_id
+                == select(listings.c.id).where(listings.c.source_asset_id == "c1").scalar_subquery()
+            )
+            .values(asset_id=target)
         )
         await rebuild_moved(conn, [("coingecko", "c1", before.asset_id, target)])
         # Rebuilt from the one raw row left, the day would count 1 observation instead of 6.

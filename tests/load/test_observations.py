@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.models import MarketRecord
-from kasparro.store.schema import latest_observations, observations
+from kasparro.store.schema import latest_observations, listings, observations
 from tests.fixtures.api import seed_run
 from tests.fixtures.etl import count
 
@@ -45,7 +45,11 @@ async def test_decimals_round_trip_exactly_through_the_bulk_path(engine: AsyncEn
     assert seeded.loaded == len(records)
     o = observations.c
     async with engine.connect() as conn:
-        result = await conn.execute(select(o.source_asset_id, o.price_usd, o.circulating_supply))
+        result = await conn.execute(
+            select(listings.c.source_asset_id, o.price_usd, o.circulating_supply).join(
+                listings, listings.c.id == o.listing_id
+            )
+        )
         got = {sid: (price, supply) for sid, price, supply in result}
     for rec in records:
         price, supply = got[rec.source_asset_id]
@@ -92,13 +96,18 @@ async def test_a_key_repeated_in_one_load_is_stored_once_and_counted_unchanged(
     assert await count(engine, "SELECT unchanged FROM runs WHERE id = :r", r=seeded.run_id) == 1
     lo, o = latest_observations.c, observations.c
     async with engine.connect() as conn:
-        stored = (await conn.execute(select(o.source_asset_id, o.observed_at))).all()
+        li = listings.c
+        stored = (
+            await conn.execute(
+                select(li.source_asset_id, o.observed_at).join(listings, li.id == o.listing_id)
+            )
+        ).all()
         latest = dict(
             (
                 await conn.execute(
-                    select(o.source_asset_id, o.price_usd).join(
-                        latest_observations, lo.observation_id == o.id
-                    )
+                    select(li.source_asset_id, o.price_usd)
+                    .join(latest_observations, lo.observation_id == o.id)
+                    .join(listings, li.id == o.listing_id)
                 )
             ).all()
         )

@@ -31,6 +31,7 @@ from kasparro.store.schema import (
     checkpoints,
     drift_events,
     latest_observations,
+    listings,
     observations,
     quarantine,
     raw_responses,
@@ -155,14 +156,20 @@ async def run_logged(
 
 async def observation_values(engine: AsyncEngine) -> dict[ObsKey, tuple[Any, ...]]:
     """(source, source_asset_id, observed_at) -> every stored value, exact."""
-    cols = [observations.c[name] for name in VALUE_COLUMNS]
-    stmt = select(
-        observations.c.source,
-        observations.c.source_asset_id,
-        observations.c.observed_at,
-        assets.c.identity_key,
-        *cols,
-    ).join(assets, assets.c.id == observations.c.asset_id)
+    cols = [
+        (listings if name in ("symbol", "name") else observations).c[name] for name in VALUE_COLUMNS
+    ]
+    stmt = (
+        select(
+            observations.c.source,
+            listings.c.source_asset_id,
+            observations.c.observed_at,
+            assets.c.identity_key,
+            *cols,
+        )
+        .join(assets, assets.c.id == observations.c.asset_id)
+        .join(listings, listings.c.id == observations.c.listing_id)
+    )
     async with engine.connect() as conn:
         rows = (await conn.execute(stmt)).all()
     out = {(r[0], r[1], r[2]): tuple(r[3:]) for r in rows}

@@ -136,8 +136,9 @@ async def test_history_points_are_exact_observations_of_the_mapped_asset(
     stored = dict(
         await rows(
             engine,
-            "SELECT observed_at, price_usd FROM observations WHERE source = 'coingecko'"
-            " AND source_asset_id = 'bitcoin' AND run_id = :run",
+            "SELECT observed_at, price_usd FROM observations WHERE listing_id ="
+            " (SELECT id FROM listings WHERE source = 'coingecko' AND source_asset_id = 'bitcoin')"
+            " AND run_id = :run",
             run=result.run_id,
         )
     )
@@ -191,8 +192,8 @@ async def test_a_backfill_killed_mid_way_resumes_with_nothing_lost_or_duplicated
     assert resumed[0][0] == 12 - done
     duplicates = await count(
         engine,
-        "SELECT count(*) FROM (SELECT source, source_asset_id, observed_at FROM observations"
-        " GROUP BY source, source_asset_id, observed_at HAVING count(*) > 1) d",
+        "SELECT count(*) FROM (SELECT listing_id, observed_at FROM observations"
+        " GROUP BY listing_id, observed_at HAVING count(*) > 1) d",
     )
     assert duplicates == 0
     crashed = await rows(

@@ -121,8 +121,9 @@ async def test_the_final_grouping_does_not_depend_on_which_run_came_first(
     assert (
         await count(
             engine,
-            "SELECT count(*) FROM observations o JOIN asset_mappings m"
-            " ON m.source = o.source AND m.source_asset_id = o.source_asset_id"
+            "SELECT count(*) FROM observations o JOIN listings li ON li.id = o.listing_id"
+            " JOIN asset_mappings m"
+            " ON m.source = li.source AND m.source_asset_id = li.source_asset_id"
             " WHERE m.asset_id <> o.asset_id",
         )
         == 0

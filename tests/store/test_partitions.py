@@ -19,7 +19,7 @@ from kasparro.load.rollups import retired_before
 from kasparro.store import partitions
 from kasparro.store.engine import create_engine
 from kasparro.store.migrate import alembic_config, upgrade
-from kasparro.store.schema import observations
+from kasparro.store.schema import listings, observations
 from tests.fixtures.api import rec, seed_run
 
 NOW = datetime(2024, 4, 20, 12, tzinfo=UTC)
@@ -107,9 +107,9 @@ async def test_retention_drops_whole_exported_months_and_trims_the_rest(
     async with engine.connect() as conn:
         left = (
             await conn.execute(
-                select(observations.c.source_asset_id, observations.c.observed_at).order_by(
-                    observations.c.observed_at
-                )
+                select(listings.c.source_asset_id, observations.c.observed_at)
+                .join(listings, listings.c.id == observations.c.listing_id)
+                .order_by(observations.c.observed_at)
             )
         ).all()
         assert await retired_before(conn) == datetime(2024, 4, 10, tzinfo=UTC)
@@ -148,12 +148,37 @@ async def _layout(url: str) -> tuple[str, list[str], list[tuple[int, str]]]:
                     )
                 )
             ).scalar_one()
+            # Raw SQL: the table is the wide one before migration 0018 (the model is narrow).
             rows = await conn.execute(
-                select(observations.c.id, observations.c.source_asset_id).order_by(
-                    observations.c.id
-                )
+                text("SELECT id, source_asset_id FROM observations ORDER BY id")
             )
             return kind, [pk], [(int(i), s) for i, s in rows]
+    finally:
+        await eng.dispose()
+
+
+async def _insert_wide(url: str, rows: list[tuple[str, datetime]]) -> None:
+    """Observations as the loader stored them before the narrow row (migration 0018)."""
+    eng = create_engine(url)
+    try:
+        async with eng.begin() as conn:
+            for sid, when in rows:
+                await conn.execute(
+                    text(
+                        "INSERT INTO assets (identity_key, symbol, name, created_at)"
+                        " VALUES (:k, :s, :s, :at) ON CONFLICT DO NOTHING"
+                    ),
+                    {"k": f"k:{sid}", "s": sid, "at": when},
+                )
+                await conn.execute(
+                    text(
+                        "INSERT INTO observations (asset_id, source, source_asset_id,"
+                        " observed_at, symbol, name, run_id, ingested_at)"
+                        " SELECT id, 'coingecko', :s, :at, :s, :s, 1, :at FROM assets"
+                        " WHERE identity_key = :k"
+                    ),
+                    {"k": f"k:{sid}", "s": sid, "at": when},
+                )
     finally:
         await eng.dispose()
 
@@ -162,12 +187,7 @@ async def test_migration_0017_converts_a_populated_table_and_back(pg_url: str) -
     cfg = alembic_config(pg_url)
     try:
         await asyncio.to_thread(command.downgrade, cfg, "0016")
-        eng = create_engine(pg_url)
-        try:
-            seeded = [rec("c0", at=at(1, 1)), rec("c1", at=at(2, 1))]
-            await seed_run(eng, "coingecko", seeded)
-        finally:
-            await eng.dispose()
+        await _insert_wide(pg_url, [("c0", at(1, 1)), ("c1", at(2, 1))])
         kind, pk, before = await _layout(pg_url)
         assert (kind, pk) == ("r", ["PRIMARY KEY (id)"])
 
@@ -183,10 +203,10 @@ async def test_migration_0017_converts_a_populated_table_and_back(pg_url: str) -
             assert all(partitions.next_month(a) == b for a, b in itertools.pairwise(have))
             assert have[-1] >= partitions.month_of(datetime.now(UTC) + timedelta(days=59))
             assert await homes(eng) == {"observations_p202401": 1, "observations_p202402": 1}
-            # The id sequence carried over: a new row's id comes after the copied ones.
-            await seed_run(eng, "coingecko", [rec("c2", at=at(2, 2))])
         finally:
             await eng.dispose()
+        # The id sequence carried over: a new row's id comes after the copied ones.
+        await _insert_wide(pg_url, [("c2", at(2, 2))])
         _, _, grown = await _layout(pg_url)
         assert grown[-1][0] > before[-1][0]
 

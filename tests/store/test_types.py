@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.store.migrate import alembic_config
 from kasparro.store.partitions import include_object
-from kasparro.store.schema import assets, metadata, observations, runs
+from kasparro.store.schema import assets, listings, metadata, observations, runs
 from kasparro.store.types import decimal_text
 
 EXACT_VALUES = [
@@ -46,14 +46,19 @@ async def _insert_obs(engine: AsyncEngine, price: Decimal, observed_at: datetime
                 .returning(assets.c.id)
             )
         ).scalar_one()
+        listing_id = (
+            await conn.execute(
+                insert(listings)
+                .values(source="t", source_asset_id=str(price), symbol="K", name="K", named_at=now)
+                .returning(listings.c.id)
+            )
+        ).scalar_one()
         await conn.execute(
             insert(observations).values(
                 asset_id=asset_id,
                 source="t",
-                source_asset_id=str(price),
+                listing_id=listing_id,
                 observed_at=observed_at,
-                symbol="K",
-                name="K",
                 price_usd=price,
                 run_id=run_id,
                 ingested_at=now,

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from kasparro.identity.moves import Mapped, RelinkPlan, SourceId, Wanted, plan_relink
 from kasparro.load import rollups
 from kasparro.load.bulk import insert_rows, update_rows
+from kasparro.load.listings import listing_ids
 from kasparro.store.dialect import key_table
 from kasparro.store.schema import (
     asset_events,
@@ -38,6 +39,7 @@ from kasparro.store.schema import (
     assets,
     identity_links,
     latest_observations,
+    listings,
     observations,
 )
 
@@ -217,7 +219,8 @@ async def _apply_moves(
     if not plan.moves:
         return
     moves = [(sid, from_asset, target[key]) for sid, from_asset, key in plan.moves]
-    counts = await _observation_counts(conn, [sid for sid, _, _ in moves])
+    listed = await listing_ids(conn, [sid for sid, _, _ in moves])
+    counts = await _observation_counts(conn, listed)
     await update_rows(
         conn,
         asset_mappings,
@@ -230,11 +233,11 @@ async def _apply_moves(
     await update_rows(
         conn,
         observations,
-        [{"source": s, "source_asset_id": i, "asset_id": to} for (s, i), _, to in moves],
-        key=("source", "source_asset_id"),
+        [{"listing_id": listed[sid], "asset_id": to} for sid, _, to in moves if sid in listed],
+        key=("listing_id",),
     )
     await rollups.rebuild_moved(conn, [(s, i, frm, to) for (s, i), frm, to in moves])
-    await _repoint_latest(conn, moves)
+    await _repoint_latest(conn, moves, listed)
     events = []
     for (s, i), from_asset, to in moves:
         want = wanted.get((s, i))
@@ -257,59 +260,63 @@ async def _apply_moves(
     stats.observations_moved = sum(counts.values())
 
 
-async def _observation_counts(conn: AsyncConnection, sids: list[SourceId]) -> dict[SourceId, int]:
+async def _observation_counts(
+    conn: AsyncConnection, listed: Mapping[SourceId, int]
+) -> dict[SourceId, int]:
     o = observations.c
-    out: dict[SourceId, int] = {}
-    for source in sorted({s for s, _ in sids}):
-        table = key_table(conn, [i for s, i in sids if s == source])
-        count = (
-            select(func.count())
-            .where(o.source == source, o.source_asset_id == table.c.value)
-            .scalar_subquery()
-        )
-        rows = await conn.execute(select(table.c.value, count))
-        out.update(((source, sid), int(n)) for sid, n in rows)
-    return out
+    if not listed:
+        return {}
+    key_of = {lid: sid for sid, lid in listed.items()}
+    rows = await conn.execute(
+        select(o.listing_id, func.count())
+        .where(o.listing_id.in_(sorted(key_of)))
+        .group_by(o.listing_id)
+    )
+    return {key_of[lid]: int(n) for lid, n in rows}
 
 
-async def _repoint_latest(conn: AsyncConnection, moves: list[tuple[SourceId, int, int]]) -> None:
+async def _repoint_latest(
+    conn: AsyncConnection, moves: list[tuple[SourceId, int, int]], listed: Mapping[SourceId, int]
+) -> None:
     """latest_observations of the moved ids: dropped where they left, rebuilt where they
-    arrived, from their newest observation (observed_at, then id, as the loader keeps it)."""
-    lo, o = latest_observations.c, observations.c
+    arrived, from their newest observation (observed_at, then id, as the loader keeps it;
+    one probe of uq_observations_listing_key per listing)."""
+    lo, o, li = latest_observations.c, observations.c, listings.c
     pairs = sorted(
         {(from_asset, s) for (s, _), from_asset, _ in moves} | {(to, s) for (s, _), _, to in moves}
     )
     await conn.execute(
         latest_observations.delete().where(tuple_(lo.asset_id, lo.source).in_(pairs))
     )
-    destination = {sid: to for sid, _, to in moves}
-    rows: list[dict[str, Any]] = []
-    for source in sorted({s for s, _ in destination}):
-        table = key_table(conn, [i for s, i in destination if s == source])
-        newest = (
-            select(o.id)
-            .where(o.source == source, o.source_asset_id == table.c.value)
-            .order_by(o.observed_at.desc(), o.id.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-        found = [(sid, oid) for sid, oid in await conn.execute(select(table.c.value, newest))]
-        ids = [oid for _, oid in found if oid is not None]
-        when = (
-            dict((await conn.execute(select(o.id, o.observed_at).where(o.id.in_(ids)))).all())
-            if ids
-            else {}
-        )
-        rows += [
-            {
-                "asset_id": destination[(source, sid)],
-                "source": source,
-                "observation_id": oid,
-                "observed_at": when[oid],
-            }
-            for sid, oid in found
-            if oid is not None
-        ]
+    destination = {listed[sid]: to for sid, _, to in moves if sid in listed}
+    if not destination:
+        return
+    newest = (
+        select(o.id)
+        .where(o.listing_id == li.id)
+        .order_by(o.observed_at.desc(), o.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    found = (
+        await conn.execute(select(li.id, li.source, newest).where(li.id.in_(sorted(destination))))
+    ).all()
+    ids = [oid for _, _, oid in found if oid is not None]
+    when = (
+        dict((await conn.execute(select(o.id, o.observed_at).where(o.id.in_(ids)))).all())
+        if ids
+        else {}
+    )
+    rows: list[dict[str, Any]] = [
+        {
+            "asset_id": destination[lid],
+            "source": source,
+            "observation_id": oid,
+            "observed_at": when[oid],
+        }
+        for lid, source, oid in found
+        if oid is not None
+    ]
     await insert_rows(conn, latest_observations, rows, conflict=("asset_id", "source"))
 
 

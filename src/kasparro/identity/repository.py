@@ -31,6 +31,7 @@ from kasparro.store.schema import (
     identity_relinks,
     identity_review,
     latest_observations,
+    listings,
     observations,
     reference_coins,
     reference_contracts,
@@ -172,10 +173,10 @@ async def read_inputs(conn: AsyncConnection) -> LinkInputs:
 
 async def _market_hints(conn: AsyncConnection) -> dict[CoinRef, tuple[Any, Any]]:
     """(source, id) -> (market cap, rank) of its latest observation."""
-    o = observations.c
+    o, li = observations.c, listings.c
     rows = await conn.execute(
-        select(o.source, o.source_asset_id, o.market_cap_usd, o.market_cap_rank).select_from(
-            latest_observations.join(observations, LATEST_ROW)
+        select(o.source, li.source_asset_id, o.market_cap_usd, o.market_cap_rank).select_from(
+            latest_observations.join(observations, LATEST_ROW).join(listings, li.id == o.listing_id)
         )
     )
     return {(s, sid): (cap, rank) for s, sid, cap, rank in rows}

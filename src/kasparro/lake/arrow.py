@@ -34,7 +34,7 @@ OVERFLOW = "overflow"
 
 
 def column_type(table: LakeTable, name: str) -> pa.DataType:
-    sql_type = table.table.c[name].type
+    sql_type = table.column(name).type
     if isinstance(sql_type, ExactDecimal):
         if name not in table.decimals:
             raise ValueError(f"{table.name}.{name}: declare its decimal128 scale")

@@ -67,7 +67,7 @@ def _exported(conn: AsyncConnection, t: LakeTable) -> list[Any]:
     sqlite = conn.dialect.name == "sqlite"
     out: list[Any] = []
     for name in t.columns:
-        column = t.table.c[name]
+        column = t.column(name)
         if isinstance(column.type, ExactDecimal):
             out.append(type_coerce(column, Text) if sqlite else cast(column, Text))
         elif isinstance(column.type, UTCDateTime) and sqlite:
@@ -184,6 +184,7 @@ def _partition_select(
     start, end = day_bounds(part.day)
     return (
         select(*_exported(conn, t))
+        .select_from(t.from_clause())
         .where(
             and_(
                 c[t.id] > after_id,
@@ -193,7 +194,7 @@ def _partition_select(
                 c[t.time] < end,
             )
         )
-        .order_by(*(c[n] for n in t.order))
+        .order_by(*(t.column(n) for n in t.order))
     )
 
 
@@ -236,8 +237,11 @@ async def copy_partition(
 async def snapshot_rows(
     conn: AsyncConnection, t: LakeTable
 ) -> AsyncIterator[Sequence[Sequence[Any]]]:
-    c = t.table.c
-    stmt = select(*_exported(conn, t)).order_by(*(c[n] for n in t.order))
+    stmt = (
+        select(*_exported(conn, t))
+        .select_from(t.from_clause())
+        .order_by(*(t.column(n) for n in t.order))
+    )
     result = await conn.stream(stmt.execution_options(yield_per=CHUNK_ROWS))
     async for chunk in result.partitions(CHUNK_ROWS):
         yield chunk

@@ -28,10 +28,11 @@ payloads) is written exactly in the ``overflow`` column instead (see ``arrow``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Table
 
-from kasparro.store.schema import asset_mappings, assets, observations
+from kasparro.store.schema import asset_mappings, assets, listings, observations
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,16 @@ class AppendTable:
     id: str = "id"
     time: str = "observed_at"
     source: str = "source"
+    # Exported columns another table holds (name -> its column), and the join reaching it:
+    # an observation references its listing, its file carries the listing's strings.
+    looked_up: dict[str, Any] = field(default_factory=dict)
+    joined: Any = None
+
+    def column(self, name: str) -> Any:
+        return self.looked_up[name] if name in self.looked_up else self.table.c[name]
+
+    def from_clause(self) -> Any:
+        return self.table if self.joined is None else self.joined
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,12 @@ class SnapshotTable:
     columns: tuple[str, ...]
     decimals: dict[str, int] = field(default_factory=dict)
     order: tuple[str, ...] = ()
+
+    def column(self, name: str) -> Any:
+        return self.table.c[name]
+
+    def from_clause(self) -> Any:
+        return self.table
 
 
 LakeTable = AppendTable | SnapshotTable
@@ -87,6 +104,8 @@ TABLES: tuple[LakeTable, ...] = (
         # One asset's points together, in time order: consecutive values are close, which
         # is what zstd and the dictionary encodings compress best.
         order=("asset_id", "source_asset_id", "observed_at", "id"),
+        looked_up={c: listings.c[c] for c in ("source_asset_id", "symbol", "name")},
+        joined=observations.join(listings, listings.c.id == observations.c.listing_id),
     ),
     SnapshotTable(
         "assets",

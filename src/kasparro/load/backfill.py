@@ -17,6 +17,7 @@ from kasparro.store.schema import (
     assets,
     backfill_watermarks,
     latest_observations,
+    listings,
     observations,
 )
 
@@ -31,7 +32,13 @@ async def targets(
 ) -> list[Target]:
     """The source ids to backfill: those of ``asset_ids`` (merged ids followed), else the
     ``top`` coins by the rank of their latest observation from ``source``."""
-    m, a, lo, o = asset_mappings.c, assets.c, latest_observations.c, observations.c
+    m, a, lo, o, li = (
+        asset_mappings.c,
+        assets.c,
+        latest_observations.c,
+        observations.c,
+        listings.c,
+    )
     stmt: Any
     if asset_ids:
         resolved = select(func.coalesce(a.alias_of, a.id)).where(a.id.in_(list(asset_ids)))
@@ -44,10 +51,14 @@ async def targets(
         # By market cap of the latest market snapshot (ranks can be junk: QUIRKS.md).
         cap = decimal_sort(o.market_cap_usd, conn.dialect.name)
         stmt = (
-            select(o.source_asset_id, o.symbol, o.name)
-            .select_from(latest_observations.join(observations, LATEST_ROW))
+            select(li.source_asset_id, li.symbol, li.name)
+            .select_from(
+                latest_observations.join(observations, LATEST_ROW).join(
+                    listings, li.id == o.listing_id
+                )
+            )
             .where(lo.source == source, o.market_cap_usd.is_not(None))
-            .order_by(cap.desc(), o.source_asset_id)
+            .order_by(cap.desc(), li.source_asset_id)
             .limit(top or 100)
         )
     found = [(sid, symbol or sid, name or sid) for sid, symbol, name in await conn.execute(stmt)]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -18,6 +18,7 @@ from kasparro.load.bulk import (
     recordset_select,
     rows_json,
 )
+from kasparro.load.listings import resolve_listings
 from kasparro.models import MarketRecord, display_name
 from kasparro.store.dialect import insert_for
 from kasparro.store.schema import latest_observations, observations
@@ -32,6 +33,8 @@ class LoadResult:
 def observation_row(
     rec: MarketRecord, asset_id: int, run_id: int, ingested_at: datetime
 ) -> dict[str, object]:
+    """An observation as the loader takes it: with its source's strings, which
+    :func:`insert_observations` turns into a ``listing_id``."""
     return {
         "asset_id": asset_id,
         "source": rec.source,
@@ -63,10 +66,13 @@ async def insert_observations(
 
     ``advance_latest`` False (history backfills): the rows are history and leave
     ``latest_observations`` to market snapshots, which carry rank and supplies a chart
-    point lacks (a chart's last point is as recent as the snapshot, or more).
+    point lacks (a chart's last point is as recent as the snapshot, or more); nor do they
+    rename a listing (they only create the listings of ids never seen).
     """
     if not rows:
         return LoadResult(0, 0)
+    ids = await resolve_listings(conn, rows, rename=advance_latest)
+    rows = [_narrow(row, ids) for row in rows]
     if conn.dialect.name == "postgresql":
         columns = tuple(rows[0])
         driver = await driver_connection(conn)
@@ -78,7 +84,7 @@ async def insert_observations(
         conn,
         observations,
         rows,
-        conflict=("source", "source_asset_id", "observed_at"),
+        conflict=("listing_id", "observed_at"),
         returning=(
             o.id,
             o.asset_id,
@@ -93,6 +99,16 @@ async def insert_observations(
         await _advance_latest(conn, [row[:4] for row in returned])
     await rollups.apply_returned(conn, returned)
     return LoadResult(loaded=len(returned), unchanged=len(rows) - len(returned))
+
+
+_LISTED: Final = frozenset({"source_asset_id", "symbol", "name"})
+
+
+def _narrow(row: dict[str, object], ids: dict[tuple[str, str], int]) -> dict[str, object]:
+    """The stored row: the listing's strings replaced by its id (``source`` is kept)."""
+    out = {k: v for k, v in row.items() if k not in _LISTED}
+    out["listing_id"] = ids[(str(row["source"]), str(row["source_asset_id"]))]
+    return out
 
 
 @cache
@@ -115,7 +131,7 @@ def _insert_sql(columns: tuple[str, ...], advance_latest: bool) -> str:
     return f"""
 WITH ins AS (
     INSERT INTO observations ({cols}) {recordset_select(observations, columns)}
-    ON CONFLICT (source, source_asset_id, observed_at) DO NOTHING
+    ON CONFLICT (listing_id, observed_at) DO NOTHING
     RETURNING id, asset_id, source, observed_at, price_usd, market_cap_usd, volume_24h_usd
 ){latest if advance_latest else ""}, {rollups.pg_rollup_ctes("ins")}
 SELECT count(*) FROM ins"""

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kasparro.store.dialect import insert_for
 from kasparro.store.rollup_schema import RETIRED_KEY, ROLLUP_SECONDS, observation_rollups
-from kasparro.store.schema import observations, store_metadata
+from kasparro.store.schema import listings, observations, store_metadata
 from kasparro.store.types import decimal_text
 
 KEY: Final = ("asset_id", "bucket_seconds", "bucket", "source")
@@ -203,9 +203,11 @@ async def rebuild_moved(conn: AsyncConnection, moves: Sequence[tuple[str, str, i
         return
     o = observations.c
     sids = sorted({(s, i) for s, i, _, _ in moves})
+    li = listings.c
     spans = await conn.execute(
         select(o.source, func.min(o.observed_at), func.max(o.observed_at))
-        .where(tuple_(o.source, o.source_asset_id).in_(sids))
+        .select_from(observations.join(listings, li.id == o.listing_id))
+        .where(tuple_(li.source, li.source_asset_id).in_(sids))
         .group_by(o.source)
     )
     day = ROLLUP_SECONDS[-1]

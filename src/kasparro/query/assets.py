@@ -27,6 +27,7 @@ from kasparro.store.schema import (
     asset_mappings,
     assets,
     latest_observations,
+    listings,
     observations,
 )
 
@@ -205,7 +206,7 @@ async def _attach_details(conn: AsyncConnection, items: list[dict[str, Any]]) ->
             lo.asset_id,
             o.id,
             o.source,
-            o.source_asset_id,
+            listings.c.source_asset_id,
             timestamp_out(o.observed_at, dialect),
             decimal_out(o.price_usd, dialect),
             decimal_out(o.market_cap_usd, dialect),
@@ -214,7 +215,11 @@ async def _attach_details(conn: AsyncConnection, items: list[dict[str, Any]]) ->
             o.market_cap_rank,
             o.run_id,
         )
-        .select_from(latest_observations.join(observations, LATEST_ROW))
+        .select_from(
+            latest_observations.join(observations, LATEST_ROW).join(
+                listings, listings.c.id == o.listing_id
+            )
+        )
         .where(lo.asset_id.in_(ids))
         .order_by(lo.asset_id, lo.source)
     )

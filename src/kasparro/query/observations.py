@@ -13,10 +13,14 @@ Index use (see ``store/schema.py``):
 - default ``observed_at DESC, id DESC`` and its keyset ``(observed_at, id) < (:v, :id)``:
   backward range scan of ``ix_observations_observed_id``;
 - ``source``/``since``/``until``: ``ix_observations_source_observed`` or the same index;
+- the strings a row shows (symbol, name, source id) are its listing's: one primary-key
+  lookup per page row;
 - one ``asset_id`` (asset history): an equality, not ``= ANY``, so the page is a range scan of
   ``ix_observations_asset_observed_id`` in order, independent of the asset's history length
   (PostgreSQL cannot read ``= ANY(array)`` matches in index order: it would sort them all);
-- several ``asset_id``/``symbol``: asset ids first, then ``ix_observations_asset_source_observed``;
+- several ``asset_id``/``symbol``: asset ids first, then ``ix_observations_asset_observed_id``;
+- ``sort=symbol``: listings in ``ix_listings_symbol_ci`` order, each one's rows by
+  ``uq_observations_listing_key``;
 - ``latest=true`` reads ``latest_observations`` (one row per asset and source, maintained by
   the loader), never a GROUP BY over history.
 
@@ -57,6 +61,7 @@ from kasparro.store.schema import (
     asset_mappings,
     assets,
     latest_observations,
+    listings,
     observations,
 )
 from kasparro.store.types import ExactDecimal, UTCDateTime
@@ -88,6 +93,7 @@ SORT_FIELDS: tuple[str, ...] = ("observed_at", "price_usd", "market_cap_rank", "
 
 o = observations.c
 lo = latest_observations.c
+li = listings.c
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +129,10 @@ def sort_key(name: str, dialect: str, latest: bool) -> SortKey:
         return SortKey(name, o.market_cap_rank, tiebreak, True, "int", Integer())
     if name == "symbol":
         # Ignoring case ("$aapl" next to "$AAPL", not after "$BASED"), as the symbol filter
-        # matches; ix_observations_symbol_ci serves this order.
-        return SortKey(name, func.lower(o.symbol), tiebreak, False, "str", String())
+        # matches. The listing's symbol (what the row shows): ix_listings_symbol_ci gives
+        # the order, each listing's rows come from uq_observations_listing_key, and only
+        # the rows of one symbol are sorted by id (PostgreSQL's incremental sort).
+        return SortKey(name, func.lower(li.symbol), tiebreak, False, "str", String())
     raise ValueError(f"unknown sort field {name!r}")
 
 
@@ -135,10 +143,10 @@ def _columns(dialect: str) -> list[ColumnElement[Any]]:
     return [
         o.id,
         o.asset_id,
-        o.symbol,
-        o.name,
+        li.symbol,
+        li.name,
         o.source,
-        o.source_asset_id,
+        li.source_asset_id,
         timestamp_out(o.observed_at, dialect),
         d(o.price_usd),
         d(o.market_cap_usd),
@@ -190,16 +198,19 @@ def _statement(
     # partitioned by month, and (id, observed_at) finds a row in one partition, not all.
     at = lo.observed_at if latest else o.observed_at
     inner = select(key.tiebreak.label("id"), key.expr.label("sort_value"), at.label("at"))
+    src: Any
     if latest:
         needs_obs = sort != "observed_at"
         src = (
             latest_observations.join(observations, LATEST_ROW) if needs_obs else latest_observations
         )
-        inner = inner.select_from(src)
         asset_col, source_col, time_col = lo.asset_id, lo.source, lo.observed_at
     else:
-        inner = inner.select_from(observations)
+        src = observations
         asset_col, source_col, time_col = o.asset_id, o.source, o.observed_at
+    if sort == "symbol":
+        src = src.join(listings, li.id == o.listing_id)
+    inner = inner.select_from(src)
     if symbols:
         inner = inner.where(asset_col.in_(_asset_ids_for_symbols(dialect)))
     if one_asset:
@@ -228,15 +239,19 @@ def _statement(
     if dialect == "sqlite":
         # SQLite has no LATERAL; its planner already loops over the page by primary key.
         stmt = select(*_columns(dialect), page.c.sort_value).select_from(
-            page.join(observations, (o.id == page.c.id) & (o.observed_at == page.c.at)).join(
-                assets, assets.c.id == o.asset_id
-            )
+            page.join(observations, (o.id == page.c.id) & (o.observed_at == page.c.at))
+            .join(assets, assets.c.id == o.asset_id)
+            .join(listings, li.id == o.listing_id)
         )
     else:
         # OFFSET 0 keeps the subquery from being flattened into a join (see the docstring).
         row = (
             select(*_columns(dialect))
-            .select_from(observations.join(assets, assets.c.id == o.asset_id))
+            .select_from(
+                observations.join(assets, assets.c.id == o.asset_id).join(
+                    listings, li.id == o.listing_id
+                )
+            )
             .where(o.id == page.c.id, o.observed_at == page.c.at)
             .offset(literal_column("0"))
             .lateral("page_row")

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kasparro.query.plausibility import METHOD as PLAUSIBILITY_METHOD
 from kasparro.query.plausibility import CapQuote, MarketTotals, implausible_cap
-from kasparro.store.schema import LATEST_ROW, assets, latest_observations, observations
+from kasparro.store.schema import LATEST_ROW, assets, latest_observations, listings, observations
 
 CURRENT_WINDOW: Final = timedelta(hours=1)
 SPREAD_QUANTUM: Final = Decimal("0.0001")
@@ -133,7 +133,7 @@ async def current_quotes(conn: AsyncConnection, source: str, since: datetime) ->
             lo.asset_id,
             a.symbol,
             a.name,
-            o.source_asset_id,
+            listings.c.source_asset_id,
             o.observed_at,
             o.price_usd,
             o.market_cap_usd,
@@ -142,7 +142,9 @@ async def current_quotes(conn: AsyncConnection, source: str, since: datetime) ->
             o.market_cap_rank,
         )
         .select_from(
-            latest_observations.join(observations, LATEST_ROW).join(assets, a.id == lo.asset_id)
+            latest_observations.join(observations, LATEST_ROW)
+            .join(assets, a.id == lo.asset_id)
+            .join(listings, listings.c.id == o.listing_id)
         )
         .where(lo.source == source, lo.observed_at >= since)
     )

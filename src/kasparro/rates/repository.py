@@ -17,7 +17,7 @@ from kasparro.rates.compute import Input, Rate
 from kasparro.rates.inputs import ObservationRow, QuoteRow
 from kasparro.rates.method import OUTSIDE_BAND, REENTRY_PENDING
 from kasparro.store.rate_schema import rate_inputs, rates
-from kasparro.store.schema import assets, observations
+from kasparro.store.schema import assets, listings, observations
 from kasparro.store.venue_schema import venue_market_links, venue_markets, venue_quotes
 
 
@@ -72,11 +72,12 @@ async def observations_observed(
         select(
             observations.c.asset_id,
             observations.c.source,
-            observations.c.source_asset_id,
+            listings.c.source_asset_id,
             observations.c.observed_at,
             observations.c.price_usd,
             observations.c.volume_24h_usd,
         )
+        .select_from(observations.join(listings, listings.c.id == observations.c.listing_id))
         .where(
             observations.c.observed_at >= since,
             observations.c.observed_at < until,

@@ -6,8 +6,8 @@ Design notes
   resolve to one asset without per-row queries.
 - ``asset_mappings`` records *how* each (source, source_asset_id) was mapped; mappings are
   sticky: once decided they never move silently.
-- ``observations`` is unique on (source, source_asset_id, observed_at): re-ingesting the same
-  upstream data is a no-op, counted as "unchanged".
+- ``observations`` is unique on (listing_id, observed_at): re-ingesting the same upstream
+  data is a no-op, counted as "unchanged". A listing is one (source, source_asset_id).
 """
 
 from __future__ import annotations
@@ -138,49 +138,84 @@ asset_mappings = Table(
     Index("ix_asset_mappings_asset", "asset_id"),
 )
 
+# One row per coin of a source, ever (never deleted): the strings an observation used to
+# copy. ``id`` is INTEGER: 2**31 listings is five orders of magnitude past every source's
+# coins together (~15k per API), and each observation and its unique key carry it.
+listings = Table(
+    "listings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(64), nullable=False),
+    Column("source_asset_id", String(300), nullable=False),
+    # The symbol and name of the newest observation loaded (a rename updates them; an older
+    # history point loaded later does not).
+    Column("symbol", String(64), nullable=False),
+    Column("name", String(300), nullable=False),
+    Column("named_at", UTCDateTime(), nullable=False),  # observed_at they were read from
+    # Serves the loader's per-batch upsert and every (source, source id) -> listing lookup.
+    UniqueConstraint("source", "source_asset_id", name="uq_listings_source_key"),
+)
+
+# The narrow row (migration 0018): strings are referenced (``listing_id``), not copied. The
+# columns are in PostgreSQL's storage order: fixed 8-byte, then 4-byte, then variable-length
+# (no alignment padding between them).
 observations = Table(
     "observations",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
+    # The canonical asset, denormalised from the listing's mapping for the history index;
+    # identity relinks move it (by listing_id).
     Column("asset_id", BigId, ForeignKey("assets.id"), nullable=False),
-    Column("source", String(64), nullable=False),
-    Column("source_asset_id", String(300), nullable=False),
     Column("observed_at", UTCDateTime(), nullable=False),
-    Column("symbol", String(64), nullable=False),
-    Column("name", String(300), nullable=False),
+    Column("run_id", BigId, nullable=False),
+    Column("ingested_at", UTCDateTime(), nullable=False),
+    # No foreign key: listings are never deleted and the id comes from the loader's upsert in
+    # the same transaction. A key would cost a check per inserted row, and a lock on
+    # ``listings`` each time a monthly partition is attached or dropped (PostgreSQL).
+    Column("listing_id", Integer, nullable=False),
+    Column("market_cap_rank", Integer),
+    # Kept (a short string, ~10 bytes) so that source filters need no join; a SMALLINT code
+    # would save ~8 more bytes per row and index entry.
+    Column("source", String(64), nullable=False),
     Column("price_usd", ExactDecimal()),
     Column("market_cap_usd", ExactDecimal()),
     Column("volume_24h_usd", ExactDecimal()),
     Column("change_24h_pct", ExactDecimal()),
-    Column("market_cap_rank", Integer),
     Column("circulating_supply", ExactDecimal()),
     Column("total_supply", ExactDecimal()),
     Column("max_supply", ExactDecimal()),
-    Column("run_id", BigId, nullable=False),
-    Column("ingested_at", UTCDateTime(), nullable=False),
-    # Serves the loader's idempotency (ON CONFLICT on this key), a relink's per-(source, id)
-    # moves and counts, and the latest pointer rebuilt per source id (identity.reconcile).
-    UniqueConstraint("source", "source_asset_id", "observed_at", name="uq_observations_source_key"),
+    # Serves the loader's idempotency (ON CONFLICT on this key; it includes observed_at, as
+    # a unique index of a table partitioned by observed_at must), a relink's per-listing
+    # moves, counts and newest row (identity.reconcile), and sort=symbol (per listing, in
+    # the order of ix_listings_symbol_ci, query.observations).
+    UniqueConstraint("listing_id", "observed_at", name="uq_observations_listing_key"),
     # Serves /data default order (observed_at desc, id desc) and since/until keyset paging.
     Index("ix_observations_observed_id", "observed_at", "id"),
-    # Serves per-asset-and-source lookups (several asset ids, asset + source filters).
-    Index("ix_observations_asset_source_observed", "asset_id", "source", "observed_at"),
     # Serves asset history (one asset, every source, by observed_at then id): a range scan in
-    # page order, whatever the length of the asset's history (migration 0003).
+    # page order, whatever the length of the asset's history (migration 0003); with a source
+    # filter too (an asset has one listing per source: the filter drops at most the other
+    # sources' rows), and several assets' rows (candles, rollup rebuilds).
     Index("ix_observations_asset_observed_id", "asset_id", "observed_at", "id"),
     # Serves /data?source=x (and since/until) in page order (query.observations).
     Index("ix_observations_source_observed", "source", "observed_at"),
-    # Serves the assets a run loaded (query.runs.run_asset_prices: the run's alerts).
-    Index("ix_observations_run", "run_id"),
+    # Serves the assets a run loaded (query.runs.run_asset_prices: the run's alerts). Rows
+    # arrive in run order, so on PostgreSQL a BRIN (a few bytes per 128 pages) finds a run's
+    # pages; SQLite has no BRIN and keeps the btree.
+    Index(
+        "ix_observations_run",
+        "run_id",
+        postgresql_using="brin",
+        postgresql_with={"autosummarize": "on"},
+    ),
 )
+
+# sort=symbol on /data and /assets orders by the symbol ignoring case, then id: these keep
+# that order a range scan (migration 0010; /data reads it through the listing, 0018).
+Index("ix_listings_symbol_ci", func.lower(listings.c.symbol), listings.c.id)
+Index("ix_assets_symbol_ci", func.lower(assets.c.symbol), assets.c.id)
 
 # Latest observation per (asset, source): maintained by the loader in the same transaction
 # as the batch, so `latest=true` is an index scan, not a GROUP BY over history.
-# sort=symbol on /data and /assets orders by the symbol ignoring case, then id: these keep
-# that order a range scan (migration 0010).
-Index("ix_observations_symbol_ci", func.lower(observations.c.symbol), observations.c.id)
-Index("ix_assets_symbol_ci", func.lower(assets.c.symbol), assets.c.id)
-
 latest_observations = Table(
     "latest_observations",
     metadata,
