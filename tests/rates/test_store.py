@@ -117,3 +117,37 @@ async def test_rates_are_computed_recomputable_and_versioned(
     assert await snapshot(engine) == live
     new = await snapshot(engine, "test-2")
     assert len(new["rates"]) == len(live["rates"])
+
+
+async def test_a_run_computes_back_to_the_lookback_not_to_its_stalest_coin(
+    engine: AsyncEngine, db_url: str, emulator_factory: Any
+) -> None:
+    """Aggregators list coins last updated hours or a year ago: a run computes the buckets
+    of its data back to the method's lookback before its newest observation only (every run
+    recomputed the store's whole rate history from its stalest coin on)."""
+    from sqlalchemy import func
+
+    from kasparro.rates.service import compute_for_run
+    from kasparro.store.schema import observations, runs
+
+    emu = emulator_factory(on_the_wall_clock(0, coins=150))
+    await run_ticks(engine, emu, etl_settings(db_url, emu), 0)
+    async with engine.connect() as conn:
+        run_id = (
+            await conn.execute(select(func.max(runs.c.id)).where(runs.c.source == "coingecko"))
+        ).scalar_one()
+        oldest, newest = (
+            await conn.execute(
+                select(
+                    func.min(observations.c.observed_at), func.max(observations.c.observed_at)
+                ).where(observations.c.run_id == run_id)
+            )
+        ).one()
+    assert oldest < newest - timedelta(days=1)  # the universe has stale coins
+    result = await compute_for_run(engine, run_id)
+    assert result is not None
+    # Nothing before the hour holding the lookback's start (the 1h bucket), nor any 1m
+    # bucket of the stale coins.
+    horizon = newest - CURRENT.lookback
+    assert result.first is not None
+    assert result.first >= horizon.replace(minute=0, second=0, microsecond=0), result

@@ -38,6 +38,7 @@ class RangeResult:
     values: int = 0
     restated: int = 0
     by_interval: dict[str, int] = field(default_factory=dict)
+    first: datetime | None = None  # the earliest bucket computed (of any interval)
 
 
 # Buckets read and written per transaction: an hour of 1m buckets, three 1h buckets (what
@@ -110,6 +111,7 @@ async def _chunk(
             conn, interval, method.version, bucket, evaluated, values, now or datetime.now(UTC)
         )
         result.buckets += 1
+        result.first = bucket if result.first is None else min(result.first, bucket)
         result.values += len(values)
         result.by_interval[interval] = result.by_interval.get(interval, 0) + len(values)
 
@@ -145,14 +147,25 @@ def bucket_values(
     return sorted(parts), values
 
 
-async def compute_for_run(engine: AsyncEngine, run_id: int) -> RangeResult | None:
-    """The buckets the data of run ``run_id`` was observed in (None: it loaded nothing)."""
+async def compute_for_run(
+    engine: AsyncEngine, run_id: int, *, method: Method = CURRENT
+) -> RangeResult | None:
+    """The buckets the data of run ``run_id`` was observed in, back to the method's
+    ``lookback`` before its newest observation (None: it loaded nothing).
+
+    The live restatement horizon: an aggregator lists coins whose last update is hours or
+    a year old, and computing from the oldest one (and every stored bucket after it, which
+    a restatement carries into) made each run recompute the store's whole rate history:
+    half of an ingest run's time in benchmark 1, growing with the store. Data observed
+    before the horizon is stored and counts in ``kasparro rates recompute``; it cannot move
+    a current value anyway (no input older than the lookback is read for one)."""
     async with engine.connect() as conn:
         conn = await conn.execution_options(kasparro_read_only=True)
         span = await repo.run_span(conn, run_id)
     if span is None:
         return None
-    return await compute_range(engine, span[0], span[1])
+    low, high = span
+    return await compute_range(engine, max(low, high - method.lookback), high, method=method)
 
 
 async def compute_for_run_quietly(engine: AsyncEngine, run_id: int) -> RangeResult | None:
@@ -164,5 +177,11 @@ async def compute_for_run_quietly(engine: AsyncEngine, run_id: int) -> RangeResu
         log.warning("rates_failed", run_id=run_id, error=f"{type(exc).__name__}: {exc}")
         return None
     if result is not None:
-        log.info("rates_computed", run_id=run_id, buckets=result.buckets, values=result.values)
+        log.info(
+            "rates_computed",
+            run_id=run_id,
+            buckets=result.buckets,
+            values=result.values,
+            since=result.first.isoformat() if result.first else None,
+        )
     return result
