@@ -11,6 +11,7 @@ unchanged data).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -104,7 +105,11 @@ async def _chunk(
     window = Window(quotes, observations)
     buckets = sorted({floor(t, step) for t in window.observed_times() if start <= t < end})
     for bucket in buckets:
-        evaluated, values = bucket_values(window, interval, bucket, state, symbols, method)
+        # CPU-bound for a large universe (seconds per bucket): off the event loop, so an API
+        # served by the same process (`kasparro up`) keeps answering meanwhile.
+        evaluated, values = await asyncio.to_thread(
+            bucket_values, window, interval, bucket, state, symbols, method
+        )
         for asset_id, rate in values.items():
             state[asset_id] = rate.out
         result.restated += await repo.save_bucket(
@@ -135,7 +140,14 @@ def bucket_values(
         for asset_id, candidates in window.candidates(ps, pe, method.lookback).items():
             parts.setdefault(asset_id, []).append((k, pe, candidates))
     values: dict[int, Rate] = {}
+    # A value needs two distinct sources in one partition (venues for a primary value, any
+    # for a fallback): an asset seen by fewer across the whole bucket gets none, and leaves
+    # no state (only valued assets carry theirs), so it is not computed at all (a long tail
+    # of coins quoted by one aggregator only: most of the time computing nothing).
+    enough = min(method.min_venues, method.min_sources)
     for asset_id, partitions in parts.items():
+        if len({c.source for _, _, candidates in partitions for c in candidates}) < enough:
+            continue
         rate = compute_bucket(
             partitions,
             symbol=symbols.get(asset_id, ""),
