@@ -151,3 +151,24 @@ async def test_a_run_computes_back_to_the_lookback_not_to_its_stalest_coin(
     horizon = newest - CURRENT.lookback
     assert result.first is not None
     assert result.first >= horizon.replace(minute=0, second=0, microsecond=0), result
+
+
+async def test_the_horizon_reaches_back_to_what_the_previous_run_could_see(
+    engine: AsyncEngine,
+) -> None:
+    """An hourly source: its run at 13:30 loads an update observed at 12:10, an hour
+    before its newest but after its previous run's newest (12:00). That bucket is computed;
+    the lookback before the run's own newest alone would have skipped it."""
+    from kasparro.rates.service import compute_for_run
+    from tests.fixtures.api import T0, rec, seed_run
+
+    await seed_run(engine, "coingecko", [rec("c0", at=T0)])
+    late = await seed_run(
+        engine,
+        "coingecko",
+        [rec("c1", at=T0 + timedelta(minutes=10)), rec("c2", at=T0 + timedelta(minutes=90))],
+    )
+    result = await compute_for_run(engine, late.run_id)
+    assert result is not None and result.first == T0.replace(minute=0)  # 12:00's hour
+    alone = await compute_for_run(engine, 1)  # the first run: its own newest
+    assert alone is not None and alone.first == T0.replace(minute=0)

@@ -17,7 +17,7 @@ from kasparro.rates.compute import Input, Rate
 from kasparro.rates.inputs import ObservationRow, QuoteRow
 from kasparro.rates.method import OUTSIDE_BAND, REENTRY_PENDING
 from kasparro.store.rate_schema import rate_inputs, rates
-from kasparro.store.schema import assets, listings, observations
+from kasparro.store.schema import assets, listings, observations, runs
 from kasparro.store.venue_schema import venue_market_links, venue_markets, venue_quotes
 
 
@@ -259,6 +259,23 @@ async def save_bucket(
         conn, rate_inputs, input_rows, conflict=[c.name for c in rate_inputs.primary_key]
     )
     return changed
+
+
+async def previous_newest(conn: AsyncConnection, run_id: int) -> datetime | None:
+    """The newest moment the data of the same source's run before ``run_id`` was observed
+    (None: no earlier run loaded any)."""
+    source = select(runs.c.source).where(runs.c.id == run_id).scalar_subquery()
+    earlier = (
+        select(runs.c.id)
+        .where(runs.c.source == source, runs.c.id < run_id, runs.c.loaded > 0)
+        .order_by(runs.c.id.desc())
+        .limit(1)
+    )
+    previous = (await conn.execute(earlier)).scalar_one_or_none()
+    if previous is None:
+        return None
+    span = await run_span(conn, previous)
+    return span[1] if span else None
 
 
 async def run_span(conn: AsyncConnection, run_id: int) -> tuple[datetime, datetime] | None:

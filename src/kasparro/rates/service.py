@@ -163,21 +163,25 @@ async def compute_for_run(
     engine: AsyncEngine, run_id: int, *, method: Method = CURRENT
 ) -> RangeResult | None:
     """The buckets the data of run ``run_id`` was observed in, back to the method's
-    ``lookback`` before its newest observation (None: it loaded nothing).
+    ``lookback`` before the newest observation of the source's previous run (or of this
+    one, the first time; None: it loaded nothing).
 
     The live restatement horizon: an aggregator lists coins whose last update is hours or
     a year old, and computing from the oldest one (and every stored bucket after it, which
     a restatement carries into) made each run recompute the store's whole rate history:
-    half of an ingest run's time in benchmark 1, growing with the store. Data observed
-    before the horizon is stored and counts in ``kasparro rates recompute``; it cannot move
-    a current value anyway (no input older than the lookback is read for one)."""
+    half of an ingest run's time in benchmark 1, growing with the store. Measured from the
+    previous run, the horizon still covers everything observed since that run could see
+    it, however long the interval between runs (an hourly schedule, a day of downtime).
+    Data observed before it is stored and counts in ``kasparro rates recompute``."""
     async with engine.connect() as conn:
         conn = await conn.execution_options(kasparro_read_only=True)
         span = await repo.run_span(conn, run_id)
+        previous = await repo.previous_newest(conn, run_id) if span else None
     if span is None:
         return None
     low, high = span
-    return await compute_range(engine, max(low, high - method.lookback), high, method=method)
+    since = min(high, previous or high) - method.lookback
+    return await compute_range(engine, max(low, since), high, method=method)
 
 
 async def compute_for_run_quietly(engine: AsyncEngine, run_id: int) -> RangeResult | None:

@@ -19,16 +19,17 @@ pointers name) is Kasparro's own and has to be checked here anyway.
 Locks, taken in one order so that upkeep never deadlocks with a run: the advisory lock (one
 maintainer at a time), then ``assets`` SHARE ROW EXCLUSIVE (attaching or dropping a month
 adds or removes its foreign key to ``assets``; the loader holds ``assets`` before
-``observations``, so this comes first too), then the default partition ACCESS EXCLUSIVE
-(attaching a month scans it), then SHARE UPDATE EXCLUSIVE on the parent to attach (reads
-and writes go on). Moving rows out of the default partition, and dropping a month, take
-ACCESS EXCLUSIVE on the parent instead (a query must never plan without the month its rows
-just moved to). Each lock is requested under a ``lock_timeout`` shorter than
-PostgreSQL's ``deadlock_timeout`` (1 s by default): in any wait cycle the upkeep gives up
-first, so a run is never the deadlock's victim; it is retried after the next run, and the
-API's reads queue behind a waiting request for at most that long. Nothing is locked when
-nothing is to be done (the common case: every run checks, a month needs creating once a
-month).
+``observations``, so this comes first too), then ACCESS EXCLUSIVE on the parent ``ONLY``
+(not on every month: autovacuum working on one must not make upkeep give up), under which a
+month is created (rows moved out of the default partition, attached) or dropped: no query
+plans with a partition list that is changing under it. Each lock is requested under a
+``lock_timeout`` shorter than PostgreSQL's ``deadlock_timeout`` (1 s by default): in any
+wait cycle the upkeep gives up first, so a run is never the deadlock's victim; it is retried
+after the next run, and the API's reads queue behind a waiting request for at most that
+long. The statements under the lock are catalogue changes and the move of what the default
+partition holds; scans (the row counts of a month to drop) run before it. Nothing is locked
+when nothing is to be done (the common case: every run checks, a month needs creating once
+a month).
 
 SQLite is never partitioned: every function here is a no-op there.
 """
@@ -124,7 +125,7 @@ async def _begin(conn: AsyncConnection) -> bool:
 
 async def _lock(conn: AsyncConnection, *tables: tuple[str, str]) -> None:
     for table, mode in tables:
-        await conn.execute(text(f"LOCK TABLE {table} IN {mode} MODE"))
+        await conn.execute(text(f"LOCK TABLE ONLY {table} IN {mode} MODE"))
 
 
 async def _create(conn: AsyncConnection, month: date) -> int:
@@ -176,19 +177,14 @@ async def _ensure(conn: AsyncConnection, wanted: Iterable[date]) -> Maintained:
     missing = sorted({month_of(m) for m in wanted} - set(await months(conn)))
     if not missing:
         return Maintained([], 0)
-    if set(missing) & set(await parked_months(conn)):
-        # Rows move out of the default partition: a query planned before the new month is
-        # attached would scan the default partition without them and miss them. Moving
-        # under ACCESS EXCLUSIVE on the parent makes every query plan after the move (it
-        # happens only for rows written around the pipeline, e.g. by hand or a benchmark).
-        await _lock(conn, ("assets", "SHARE ROW EXCLUSIVE"), (PARENT, "ACCESS EXCLUSIVE"))
-    else:
-        await _lock(
-            conn,
-            ("assets", "SHARE ROW EXCLUSIVE"),
-            (DEFAULT, "ACCESS EXCLUSIVE"),
-            (PARENT, "SHARE UPDATE EXCLUSIVE"),
-        )
+    # ACCESS EXCLUSIVE on the parent (ONLY: the months' own locks, e.g. autovacuum's, are
+    # not waited for): a query planned without the new month must not run after rows moved
+    # into it from the default partition, and a loader must not route rows to the default
+    # partition meanwhile. Checking for parked rows first and taking a weaker lock when
+    # there were none raced with a loader parking some in between. Brief: the new months
+    # are empty or hold what the default partition parked (rare: rows written around the
+    # pipeline, or while upkeep could not get its lock).
+    await _lock(conn, ("assets", "SHARE ROW EXCLUSIVE"), (PARENT, "ACCESS EXCLUSIVE"))
     moved = 0
     for month in missing:
         moved += await _create(conn, month)
@@ -210,7 +206,7 @@ async def maintain(conn: AsyncConnection, now: datetime) -> Maintained:
         return Maintained([], 0)
     if not await _begin(conn):
         return Maintained([], 0)
-    wanted = [month_of(now)]
+    wanted = [month_of(now.astimezone(UTC))]
     for _ in range(AHEAD_MONTHS):
         wanted.append(next_month(wanted[-1]))
     return await _ensure(conn, wanted + await parked_months(conn))
@@ -238,19 +234,22 @@ async def drop_exported(conn: AsyncConnection, before: datetime, exported_to_id:
     kept = [m for m in candidates if not await _droppable(conn, m, exported_to_id)]
     if len(kept) == len(candidates):
         return Dropped([], 0, kept)
+    # Counted before the lock (a scan of a month must not hold the table): a row written
+    # since has a newer id than the watermark, and the check under the lock keeps its month.
+    counts = {
+        m: int((await conn.execute(text(f"SELECT count(*) FROM {partition_name(m)}"))).scalar_one())
+        for m in candidates
+        if m not in kept
+    }
     await _lock(conn, ("assets", "SHARE ROW EXCLUSIVE"), (PARENT, "ACCESS EXCLUSIVE"))
     dropped: list[date] = []
-    rows = 0
-    for month in candidates:
-        if month in kept or not await _droppable(conn, month, exported_to_id):
-            if month not in kept:
-                kept.append(month)
+    for month in counts:
+        if not await _droppable(conn, month, exported_to_id):
+            kept.append(month)
             continue
-        name = partition_name(month)
-        rows += int((await conn.execute(text(f"SELECT count(*) FROM {name}"))).scalar_one())
-        await conn.execute(text(f"DROP TABLE {name}"))
+        await conn.execute(text(f"DROP TABLE {partition_name(month)}"))
         dropped.append(month)
-    return Dropped(dropped, rows, sorted(kept))
+    return Dropped(dropped, sum(counts[m] for m in dropped), sorted(kept))
 
 
 async def _droppable(conn: AsyncConnection, month: date, exported_to_id: int) -> bool:
