@@ -20,7 +20,7 @@ from starlette.responses import Response
 from kasparro.api import params as p
 from kasparro.api.cache import CachedPage
 from kasparro.api.reads import ReadTarget
-from kasparro.api.render import JSON, dumps, observation_dicts, page_meta
+from kasparro.api.render import JSON, dumps, meta, observation_dicts, page_meta
 from kasparro.api.state import AppState
 from kasparro.query.cursor import scope_digest
 from kasparro.query.fastread import Reader
@@ -138,4 +138,25 @@ async def cached_target_page(
             **meta_fields,
         )
     )
-    return Response(b'{"data":' + page.data + b',"meta":' + tail + b"}", media_type=JSON)
+    return spliced(page.data, tail)
+
+
+async def cached_object(
+    request: Request,
+    state: AppState,
+    key: Hashable,
+    compute: Callable[[ReadTarget], Awaitable[bytes]],
+) -> Response:
+    """One object's JSON bytes (no paging) under ``key``, reused while the serving database
+    has not changed, spliced with a fresh meta; ``compute`` gets the serving target."""
+
+    async def page(target: ReadTarget) -> CachedPage:
+        return CachedPage(await compute(target), 0, None)
+
+    cached, _ = await state.reads.page(key, page)
+    return spliced(cached.data, dumps(meta(request)))
+
+
+def spliced(data: bytes, tail: bytes) -> Response:
+    """The response body from cached ``data`` bytes and a per-request ``meta``."""
+    return Response(b'{"data":' + data + b',"meta":' + tail + b"}", media_type=JSON)

@@ -12,10 +12,10 @@ from kasparro.api import params as p
 from kasparro.api.cache import CachedPage
 from kasparro.api.deps import State
 from kasparro.api.errors import InvalidParameter, NotFound, merged_asset
-from kasparro.api.hotpath import cached_target_page
+from kasparro.api.hotpath import cached_object, cached_target_page
 from kasparro.api.queryspec import Param, QuerySpec
 from kasparro.api.reads import ReadTarget
-from kasparro.api.render import JSON, dumps, envelope, meta
+from kasparro.api.render import dumps, envelope
 from kasparro.api.schemas import error_responses
 from kasparro.query import assets as q_assets
 from kasparro.query.cursor import scope_digest
@@ -116,7 +116,7 @@ async def asset_rate(request: Request, state: State, asset_id: AssetIdPath) -> R
     interval: str = params["interval"]
     method_version: str = params["method_version"]
 
-    async def page(target: ReadTarget) -> CachedPage:
+    async def page(target: ReadTarget) -> bytes:
         # Reused while the serving database has not changed (api.cache, api.reads); a miss
         # is one prepared statement on the fast reader, its columns already JSON-ready.
         found, alias_of = await q_assets.asset_status(target.reader, asset_id)
@@ -133,12 +133,11 @@ async def asset_rate(request: Request, state: State, asset_id: AssetIdPath) -> R
                 + (f" at or before {when.isoformat()}" if when else "")
                 + " (it needs quotes from two venues, or two sources as a fallback)"
             )
-        return CachedPage(dumps(rate), 1, None)
+        return dumps(rate)
 
-    key = ("rate", asset_id, interval, method_version, when)
-    cached, _ = await state.reads.page(key, page)
-    tail = dumps(meta(request))
-    return Response(b'{"data":' + cached.data + b',"meta":' + tail + b"}", media_type=JSON)
+    return await cached_object(
+        request, state, ("rate", asset_id, interval, method_version, when), page
+    )
 
 
 @router.get(

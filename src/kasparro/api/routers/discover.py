@@ -6,7 +6,6 @@ Included before the assets router: ``/assets/{asset_id}`` would otherwise claim 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -14,34 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import Response
 
 from kasparro.api import params as p
-from kasparro.api.cache import CachedPage
 from kasparro.api.deps import State
+from kasparro.api.hotpath import cached_object
 from kasparro.api.market_schemas import SearchResponse, TopAssetsResponse
-from kasparro.api.reads import ReadTarget
-from kasparro.api.render import JSON, dumps, meta
+from kasparro.api.render import dumps
 from kasparro.api.schemas import error_responses
-from kasparro.api.state import AppState
 from kasparro.query.search import search_assets
 from kasparro.query.top_assets import top_assets
 
 router = APIRouter(prefix="/api/v1", tags=["assets"], dependencies=[Depends(p.strict_query)])
-
-
-async def _cached(
-    request: Request,
-    state: AppState,
-    key: Hashable,
-    compute: Callable[[AsyncEngine], Awaitable[bytes]],
-) -> Response:
-    """``compute(engine)``'s data, reused while the serving database has not changed (see
-    api.cache and api.reads): computed on the engine of that database."""
-
-    async def page(target: ReadTarget) -> CachedPage:
-        return CachedPage(await compute(target.engine), 0, None)
-
-    cached, _ = await state.reads.page(key, page)
-    tail = dumps(meta(request))
-    return Response(b'{"data":' + cached.data + b',"meta":' + tail + b"}", media_type=JSON)
 
 
 @router.get(
@@ -89,7 +69,9 @@ async def get_top_assets(
             report = await top_assets(conn, rank_by=rank_by, sources=sources, limit=limit)
         return dumps(report)
 
-    return await _cached(request, state, ("assets/top", rank_by, sources, limit), compute)
+    return await cached_object(
+        request, state, ("assets/top", rank_by, sources, limit), lambda t: compute(t.engine)
+    )
 
 
 @router.get(
@@ -122,4 +104,6 @@ async def search(
         async with engine.connect() as conn:
             return dumps(await search_assets(conn, q, limit))
 
-    return await _cached(request, state, ("assets/search", q.strip().lower(), limit), compute)
+    return await cached_object(
+        request, state, ("assets/search", q.strip().lower(), limit), lambda t: compute(t.engine)
+    )
