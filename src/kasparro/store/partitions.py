@@ -131,7 +131,7 @@ async def _lock(conn: AsyncConnection, *tables: tuple[str, str]) -> None:
 async def _create(conn: AsyncConnection, month: date) -> int:
     """Create ``month``'s partition, moving in the rows the default partition holds for it;
     returns the rows moved. Created standalone and attached (the CHECK constraint lets ATTACH
-    skip scanning the new table): with nothing to move, reads and writes go on meanwhile."""
+    skip scanning the new table); the caller holds the parent's lock."""
     name, lo, hi = partition_name(month), _bound(month), _bound(next_month(month))
     await conn.execute(
         text(f"CREATE TABLE {name} (LIKE {PARENT} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
