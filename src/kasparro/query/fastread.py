@@ -255,6 +255,19 @@ class PostgresReader(Reader):
                             # crosses jit_above_cost: 250 ms of JIT compilation for a 1 ms
                             # query (measured with EXPLAIN ANALYZE).
                             "jit": "off",
+                            # Every statement here is prepared once per shape and run many
+                            # times. On a partitioned store a custom plan is planned anew for
+                            # each run, with every month's partition and index considered:
+                            # 1-2 ms of planning for a 0.2 ms asset history page with 17
+                            # months, which PostgreSQL's own choice (custom, after five runs,
+                            # once an asset's history is long) paid on every request. Generic
+                            # plans prune partitions at run time; the shapes' plans are the
+                            # same index walks (checked endpoint by endpoint on a 1M-row
+                            # store, BENCHMARKS.md 5). No parallel workers: a page is a few
+                            # index probes, and a generic plan's "10% of the table" guess for
+                            # LIMIT $n otherwise buys a Gather (4 ms of worker start-up).
+                            "plan_cache_mode": "force_generic_plan",
+                            "max_parallel_workers_per_gather": "0",
                         },
                         reset=_keep_session,
                     )
