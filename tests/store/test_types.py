@@ -14,7 +14,7 @@ from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.store.migrate import alembic_config
-from kasparro.store.partitions import include_object
+from kasparro.store.partitions import include_object_for
 from kasparro.store.schema import assets, listings, metadata, observations, runs
 from kasparro.store.types import decimal_text
 
@@ -94,7 +94,10 @@ async def test_migrations_match_the_schema_model(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         diff = await conn.run_sync(
             lambda c: compare_metadata(
-                MigrationContext.configure(c, opts={"include_object": include_object}), metadata
+                MigrationContext.configure(
+                    c, opts={"include_object": include_object_for(c.dialect.name)}
+                ),
+                metadata,
             )
         )
     assert diff == []

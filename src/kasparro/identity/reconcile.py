@@ -291,30 +291,33 @@ async def _repoint_latest(
     destination = {listed[sid]: to for sid, _, to in moves if sid in listed}
     if not destination:
         return
-    newest = (
-        select(o.id)
-        .where(o.listing_id == li.id)
-        .order_by(o.observed_at.desc(), o.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
+
+    def newest(column: Any) -> Any:
+        # Both columns of the listing's newest row, each one probe of the listing key: a
+        # lookup by id alone would search every month's partition (PostgreSQL).
+        return (
+            select(column)
+            .where(o.listing_id == li.id)
+            .order_by(o.observed_at.desc(), o.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+
     found = (
-        await conn.execute(select(li.id, li.source, newest).where(li.id.in_(sorted(destination))))
+        await conn.execute(
+            select(li.id, li.source, newest(o.id), newest(o.observed_at)).where(
+                li.id.in_(sorted(destination))
+            )
+        )
     ).all()
-    ids = [oid for _, _, oid in found if oid is not None]
-    when = (
-        dict((await conn.execute(select(o.id, o.observed_at).where(o.id.in_(ids)))).all())
-        if ids
-        else {}
-    )
     rows: list[dict[str, Any]] = [
         {
             "asset_id": destination[lid],
             "source": source,
             "observation_id": oid,
-            "observed_at": when[oid],
+            "observed_at": at,
         }
-        for lid, source, oid in found
+        for lid, source, oid, at in found
         if oid is not None
     ]
     await insert_rows(conn, latest_observations, rows, conflict=("asset_id", "source"))

@@ -11,7 +11,8 @@ runs for rows outside the page, even when a sort needs to scan (e.g. ``price_usd
 
 Index use (see ``store/schema.py``):
 - default ``observed_at DESC, id DESC`` and its keyset ``(observed_at, id) < (:v, :id)``:
-  backward range scan of ``ix_observations_observed_id``;
+  backward range scan of the primary key ``(observed_at, id)`` on PostgreSQL (migration
+  0019), of ``ix_observations_observed_id`` on SQLite;
 - ``source``/``since``/``until``: ``ix_observations_source_observed`` or the same index;
 - the strings a row shows (symbol, name, source id) are its listing's: one primary-key
   lookup per page row;

@@ -37,7 +37,7 @@ SQLite is never partitioned: every function here is a no-op there.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -70,12 +70,21 @@ def is_partition(name: str) -> bool:
     return name == DEFAULT or _MONTH.match(name) is not None
 
 
-def include_object(
-    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
-) -> bool:
-    """Alembic's ``include_object``: autogenerate and the schema test ignore the partitions
-    (created and dropped at run time, the model has the parent only)."""
-    return not (type_ == "table" and reflected and compare_to is None and is_partition(name or ""))
+def include_object_for(dialect: str) -> Callable[[object, str | None, str, bool, object], bool]:
+    """Alembic's ``include_object`` for a database of ``dialect``: autogenerate and the
+    schema test ignore the partitions (created and dropped at run time, the model has the
+    parent only), and a model index declared for other dialects only
+    (``info={"dialects": ...}``: PostgreSQL's time-ordered primary key serves it, 0019)."""
+
+    def include(
+        obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+    ) -> bool:
+        if type_ == "table" and reflected and compare_to is None and is_partition(name or ""):
+            return False
+        only = getattr(obj, "info", {}).get("dialects") if type_ == "index" else None
+        return reflected or not only or dialect in only
+
+    return include
 
 
 def _bound(month: date) -> str:

@@ -162,6 +162,7 @@ listings = Table(
 observations = Table(
     "observations",
     metadata,
+    # PostgreSQL: the primary key is (observed_at, id) (partitioned by month, 0017, 0019).
     Column("id", BigId, primary_key=True, autoincrement=True),
     # The canonical asset, denormalised from the listing's mapping for the history index;
     # identity relinks move it (by listing_id).
@@ -190,7 +191,9 @@ observations = Table(
     # the order of ix_listings_symbol_ci, query.observations).
     UniqueConstraint("listing_id", "observed_at", name="uq_observations_listing_key"),
     # Serves /data default order (observed_at desc, id desc) and since/until keyset paging.
-    Index("ix_observations_observed_id", "observed_at", "id"),
+    # SQLite only: on PostgreSQL the primary key is (observed_at, id) and serves them
+    # (migration 0019; a partitioned table's key must include observed_at).
+    Index("ix_observations_observed_id", "observed_at", "id", info={"dialects": ("sqlite",)}),
     # Serves asset history (one asset, every source, by observed_at then id): a range scan in
     # page order, whatever the length of the asset's history (migration 0003); with a source
     # filter too (an asset has one listing per source: the filter drops at most the other

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 
 from kasparro.store.engine import create_engine
 from kasparro.store.migrate import lock_migrations, unlock_migrations
-from kasparro.store.partitions import include_object
+from kasparro.store.partitions import include_object_for
 from kasparro.store.schema import metadata
 
 config = context.config
@@ -24,7 +24,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=sqlite,  # SQLite cannot ALTER most things
         compare_type=True,
-        include_object=include_object,
+        include_object=include_object_for(connection.dialect.name),
         # Alembic commits after each migration on SQLite (it assumes no transactional DDL,
         # which SQLite has): the write lock would be released between migrations and a
         # process that planned its steps meanwhile would run one again ("table ... already
