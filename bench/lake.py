@@ -54,6 +54,7 @@ SELECT asset_id, 'coingecko', asset_id,
        asset_id, circ, circ * 2, NULL, s + 1,
        timestamptz '2024-01-01 00:00:03+00' + s * interval '5 minutes'
 FROM walk
+ORDER BY s, asset_id
 """
 
 

@@ -33,7 +33,7 @@ know the page is only ``limit`` rows of a cached table. The cap (not an ``OFFSET
 matters once observations are partitioned: the lookup is estimated at one row per
 partition, and uncapped the planner answered it with hash joins over sequential scans of
 ``assets`` and ``listings`` for every page row (64 ms instead of 1.6 ms for a 100-row
-page of a 1M-row store with 17 monthly partitions). ``(id, observed_at)`` is the primary
+page of a 1M-row store with 17 monthly partitions). ``(observed_at, id)`` is the primary
 key, so the cap drops nothing.
 """
 

@@ -235,7 +235,7 @@ latest_observations = Table(
 
 # The latest pointer's observation, by id AND observed_at (the pointer keeps a copy, written
 # with the id): on PostgreSQL observations are partitioned by month (migration 0017), and the
-# time lets each lookup probe one partition's primary key (id, observed_at) instead of all.
+# time lets each lookup probe one partition's primary key (observed_at, id) instead of all.
 LATEST_ROW = and_(
     observations.c.id == latest_observations.c.observation_id,
     observations.c.observed_at == latest_observations.c.observed_at,
