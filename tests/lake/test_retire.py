@@ -4,6 +4,7 @@ after their own window, daily rollups and their candles stay."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.lake.export import export
-from kasparro.lake.retention import retire
+from kasparro.lake.retention import Retired, retire
 from kasparro.settings import Settings
 from kasparro.store.rollup_schema import observation_rollups
 from kasparro.store.schema import listings, observations
@@ -147,3 +148,32 @@ async def test_candles_never_come_from_the_rows_retention_left(
         assert all(c["observations"] == 1 for c in open_range["data"])  # one row per 4 h bucket
         daily = (await client.get(url, params={"interval": "1d", "since": old, "limit": 5})).json()
         assert [c["observations"] for c in daily["data"]] == [2] * 5, daily
+
+
+async def test_raw_rows_stay_while_their_exported_files_are_gone_from_the_lake(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """The watermark says what an export wrote, not what is still there (a lake under /tmp
+    after a reboot): retention checks each day's files before removing its raw rows."""
+    for day in range(20):
+        await seed_run(engine, "coingecko", [rec("c0", at=T0 + day * DAY)])
+    lake = tmp_path / "lake"
+    await export(engine, lake)
+    shutil.rmtree(lake / "observations" / "date=2024-05-03")
+    (file,) = (lake / "observations" / "date=2024-05-07").rglob("*.parquet")
+    file.write_bytes(b"not parquet any more")
+
+    done = await _retire(engine, 10, 0)
+    assert isinstance(done, Retired) and done.lake is not None
+    assert done.observations == 0 and (await _counts(engine))[0] == 20
+    assert done.lake.location == str(lake.resolve())
+    assert [(p.source, p.day.isoformat()) for p in done.lake.missing] == [
+        ("coingecko", "2024-05-03"),
+        ("coingecko", "2024-05-07"),
+    ]
+
+    # Written again, the days may go (all but c0's latest row, day 19).
+    await export(engine, lake, restart=True)
+    done = await _retire(engine, 10, 0)
+    assert isinstance(done, Retired) and done.lake is not None
+    assert done.lake.missing == [] and done.observations == 19

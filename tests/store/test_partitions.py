@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import shutil
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -219,3 +220,28 @@ async def test_migration_0017_converts_a_populated_table_and_back(pg_url: str) -
         assert (kind, pk, back) == ("r", ["PRIMARY KEY (id)"], grown)
     finally:
         await asyncio.to_thread(upgrade, pg_url)
+
+
+async def test_no_month_is_dropped_while_its_exported_files_are_gone(
+    engine: AsyncEngine, dialect: str, tmp_path: Path
+) -> None:
+    """The export's watermark covers March, but its files are not in the lake any more (a
+    lake under /tmp after a reboot): the month stays, on both dialects."""
+    for month in (1, 2, 3, 4):
+        await seed_run(engine, "coingecko", [rec("c0", at=at(month, d)) for d in (1, 15)])
+    async with engine.begin() as conn:
+        await partitions.maintain(conn, NOW)
+    lake = tmp_path / "lake"
+    await export(engine, lake)
+    shutil.rmtree(lake / "observations")
+    async with engine.begin() as conn:
+        assert await retire_months(conn, observation_days=10, now=NOW) == partitions.Dropped(
+            [], 0, []
+        )
+    async with engine.begin() as conn:
+        done = await retire(conn, observation_days=10, hourly_rollup_days=0, now=NOW)
+    assert done.observations == 0 and done.lake is not None and len(done.lake.missing) == 7
+    assert sum((await homes(engine)).values()) == 8
+    if dialect == "postgres":
+        async with engine.connect() as conn:
+            assert {date(2024, m, 1) for m in (1, 2, 3)} <= set(await partitions.months(conn))

@@ -26,7 +26,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
 import pyarrow as pa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -35,6 +34,7 @@ from kasparro.lake import repository as repo
 from kasparro.lake.arrow import columns_to_arrow, read_csv, schema, to_arrow
 from kasparro.lake.files import PartWriter, fsync_tree, sweep
 from kasparro.lake.tables import TABLES, AppendTable, LakeTable, SnapshotTable
+from kasparro.lake.verify import partition_dir
 from kasparro.runs import repository as runs_repo
 from kasparro.runs.failpoints import FailPoints
 from kasparro.runs.owner import is_dead_local_owner, new_owner
@@ -111,13 +111,6 @@ class ExportReport:
 
 
 Progress = Callable[[str, int], None]  # (table, rows written so far)
-
-
-def partition_dir(root: Path, t: AppendTable, part: repo.Partition) -> Path:
-    # Hive-style: engines read date and source from the path. Source names are the
-    # registry's ([a-z0-9_] in practice); anything else is percent-encoded as Hive does.
-    source = quote(part.source, safe="")
-    return root / t.name / f"date={part.day.isoformat()}" / f"source={source}"
 
 
 async def export(

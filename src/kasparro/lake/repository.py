@@ -342,14 +342,34 @@ async def unexported(
 
 
 async def exported_partitions(
-    conn: AsyncConnection, name: str, *, source: str | None = None
+    conn: AsyncConnection,
+    name: str,
+    *,
+    source: str | None = None,
+    since: date | None = None,
+    before: date | None = None,
 ) -> list[Partition]:
     lp = lake_partitions.c
     stmt = select(lp.source, lp.day, lp.rows, lp.max_id).where(lp.table_name == name)
     if source is not None:
         stmt = stmt.where(lp.source == source)
+    # Days are ISO text: their order is the dates' order.
+    if since is not None:
+        stmt = stmt.where(lp.day >= since.isoformat())
+    if before is not None:
+        stmt = stmt.where(lp.day < before.isoformat())
     rows = await conn.execute(stmt.order_by(lp.day, lp.source))
     return [Partition(r[0], date.fromisoformat(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+
+async def oldest_removable(conn: AsyncConnection, t: AppendTable) -> datetime | None:
+    """The oldest time of a row retention could remove: the time index walked from its
+    start, past the few rows the latest pointers keep for ever (one per asset and source)."""
+    c = t.table.c
+    pinned = select(latest_observations.c.observation_id)
+    return (
+        await conn.execute(select(func.min(c[t.time])).where(c[t.id].not_in(pinned)))
+    ).scalar_one()
 
 
 async def delete_exported(conn: AsyncConnection, t: AppendTable, before: datetime) -> int:

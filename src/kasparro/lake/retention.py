@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kasparro.lake import repository as repo
+from kasparro.lake import verify
 from kasparro.lake.tables import AppendTable, table_named
 from kasparro.load import rollups
 from kasparro.store import partitions
@@ -90,6 +91,8 @@ class Retired:
     observations: int  # raw rows deleted (all of them in the lake)
     kept_unexported: list[repo.Partition]  # old enough, not in the lake yet: kept
     hourly_rollups: int
+    # Exported days whose files are not in the lake any more: every raw row is kept.
+    lake: verify.LakeCheck | None = None
 
 
 async def retire(
@@ -101,24 +104,28 @@ async def retire(
 ) -> Retired:
     """Retention per tier, run by Kasparro itself after each run (0 keeps a tier for ever):
     raw observations older than ``observation_days`` (whole UTC days) are deleted **only
-    if the lake holds them**, rows not exported yet stay until an export writes them;
+    if the lake holds them**: rows not exported yet stay until an export writes them, and
+    none goes while an exported day's files are missing from the lake (``verify``);
     hourly rollups older than ``hourly_rollup_days`` are deleted; daily rollups are kept.
     The caller owns the transaction."""
     today = (now or datetime.now(UTC)).astimezone(UTC).date()
     deleted = 0
     waiting: list[repo.Partition] = []
+    lake: verify.LakeCheck | None = None
     if observation_days > 0:
         cutoff = today - timedelta(days=observation_days)
         t = _observations()
         waiting = await repo.unexported(conn, t, before=cutoff)
-        deleted = await repo.delete_exported(conn, t, repo.day_bounds(cutoff)[0])
+        lake = await verify.check(conn, t, cutoff)
+        if not lake.missing:
+            deleted = await repo.delete_exported(conn, t, repo.day_bounds(cutoff)[0])
         if deleted:
             await rollups.mark_retired(conn, repo.day_bounds(cutoff)[0])
     hourly = 0
     if hourly_rollup_days > 0:
         cutoff = today - timedelta(days=max(hourly_rollup_days, observation_days))
         hourly = await rollups.delete_before(conn, 3_600, repo.day_bounds(cutoff)[0])
-    return Retired(deleted, waiting, hourly)
+    return Retired(deleted, waiting, hourly, lake)
 
 
 async def retire_months(
@@ -136,7 +143,10 @@ async def retire_months(
     if mark is None or mark.exported_to_id <= 0:
         return none
     today = (now or datetime.now(UTC)).astimezone(UTC).date()
-    before = repo.day_bounds(today - timedelta(days=observation_days))[0]
+    cutoff = today - timedelta(days=observation_days)
+    if (await verify.check(conn, _observations(), cutoff)).missing:
+        return none  # :func:`retire` reports it and keeps the rows too
+    before = repo.day_bounds(cutoff)[0]
     dropped = await partitions.drop_exported(conn, before, mark.exported_to_id)
     if dropped.months:
         end = partitions.next_month(dropped.months[-1])

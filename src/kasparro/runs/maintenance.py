@@ -69,6 +69,16 @@ async def maintain_store(
     except Exception as exc:
         bound.error("retention_failed", error=one_line_error(exc))
         return
+    if done.lake is not None and done.lake.missing:
+        shown = ", ".join(f"{p.source} {p.day}" for p in done.lake.missing[:5])
+        bound.warning(
+            "retention_kept_rows_missing_from_lake",
+            location=done.lake.location,
+            days=len(done.lake.missing),
+            error=f"exported days whose files are gone from {done.lake.location} "
+            f"({shown}{', ...' if len(done.lake.missing) > 5 else ''}): raw rows are kept; "
+            "run `kasparro export --restart` to write the lake again",
+        )
     if months.months or done.observations or done.hourly_rollups or done.kept_unexported:
         bound.info(
             "retention",
