@@ -23,7 +23,7 @@ from kasparro.identity.detail import Detail
 from kasparro.identity.model import CoinRef
 from kasparro.load.bulk import insert_rows
 from kasparro.models import ReferenceDetail
-from kasparro.store.schema import coin_details
+from kasparro.store.identity_schema import coin_details
 
 __all__ = ["read_details", "save_wanted", "store_details", "wanted_ids"]
 

@@ -13,16 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kasparro.query.sqltext import timestamp_out
 from kasparro.status import OK
-from kasparro.store.schema import (
-    asset_mappings,
+from kasparro.store.identity_schema import (
     identity_anomalies,
     identity_links,
     identity_relinks,
     identity_review,
     reference_coins,
     reference_contracts,
-    runs,
 )
+from kasparro.store.schema import asset_mappings, runs
 
 REVIEW_STATUSES = ("pending", "accepted", "rejected", "obsolete")
 

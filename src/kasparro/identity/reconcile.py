@@ -33,11 +33,10 @@ from kasparro.load import rollups
 from kasparro.load.bulk import insert_rows, update_rows
 from kasparro.load.listings import listing_ids
 from kasparro.store.dialect import key_table
+from kasparro.store.identity_schema import asset_events, identity_links
 from kasparro.store.schema import (
-    asset_events,
     asset_mappings,
     assets,
-    identity_links,
     latest_observations,
     listings,
     observations,

@@ -22,19 +22,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from kasparro.identity.detail_store import read_details
 from kasparro.identity.model import Anomaly, Candidate, CoinRef, Decision, LinkPlan
 from kasparro.load.bulk import insert_rows, update_rows
-from kasparro.store.schema import (
-    LATEST_ROW,
-    asset_mappings,
-    checkpoints,
+from kasparro.store.identity_schema import (
     identity_anomalies,
     identity_links,
     identity_relinks,
     identity_review,
+    reference_coins,
+    reference_contracts,
+)
+from kasparro.store.schema import (
+    LATEST_ROW,
+    asset_mappings,
+    checkpoints,
     latest_observations,
     listings,
     observations,
-    reference_coins,
-    reference_contracts,
 )
 
 # An arbitrary constant naming the identity lock (PostgreSQL advisory locks take a bigint).

@@ -30,7 +30,8 @@ from kasparro.identity.repository import identity_lock
 from kasparro.load.bulk import insert_rows
 from kasparro.models import MarketRecord, display_name
 from kasparro.store.dialect import key_table
-from kasparro.store.schema import asset_mappings, assets, identity_links
+from kasparro.store.identity_schema import identity_links
+from kasparro.store.schema import asset_mappings, assets
 
 CONFIDENCE: dict[str, Decimal | None] = {
     **LINK_CONFIDENCE,

@@ -38,7 +38,7 @@ from kasparro.models import (
 )
 from kasparro.normalize.reference import SCOPE_COINS, SCOPE_DETAIL, SCOPE_PLATFORMS
 from kasparro.store.dialect import key_table
-from kasparro.store.schema import reference_coins, reference_contracts, reference_platforms
+from kasparro.store.identity_schema import reference_coins, reference_contracts, reference_platforms
 
 COINS = SCOPE_COINS
 PLATFORMS = SCOPE_PLATFORMS

@@ -9,7 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kasparro.query.sqltext import timestamp_out
-from kasparro.store.schema import asset_events, assets
+from kasparro.store.identity_schema import asset_events
+from kasparro.store.schema import assets
 
 
 async def resolve_aliases(conn: AsyncConnection, asset_ids: tuple[int, ...]) -> tuple[int, ...]:
