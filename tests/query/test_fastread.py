@@ -123,3 +123,35 @@ async def test_page_statements_are_planned_once_not_per_request(pg_url: str) -> 
         assert [tuple(r) for r in rows] == [(7, 0, "0")]
     finally:
         await reader.close()
+
+
+async def test_shapes_whose_values_decide_the_plan_are_planned_per_request(pg_url: str) -> None:
+    """Several assets (``= ANY($n)``): two rare assets are best read asset by asset, two
+    common ones by walking the time order; a generic plan picks one for all values (it
+    walked a 4M-row store's whole time index for two rare assets: 1 s instead of 2 ms)."""
+    from kasparro.query.observations import ObservationFilter, prepared_for
+
+    reader = _pg_reader(pg_url, pool_size=2)
+    several = prepared_for(
+        "postgresql",
+        ObservationFilter(asset_ids=(1, 2)),
+        sort="observed_at",
+        descending=True,
+        after=None,
+    )
+    assert several.custom_plan
+    try:
+        for _ in range(7):
+            await reader.fetch(several, {"asset_ids": [1, 2], "lim": 9})
+        rows = await reader.fetch(
+            Prepared(
+                "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+                " WHERE statement = $1",
+                ("sql",),
+                {},
+            ),
+            {"sql": several.sql},
+        )
+        assert [tuple(r) for r in rows] == [(0, 7)]
+    finally:
+        await reader.close()

@@ -68,13 +68,18 @@ class Prepared:
     sql: str
     names: tuple[str, ...]  # parameter name per placeholder, in order
     defaults: dict[str, Any]  # values SQLAlchemy bound itself (e.g. SQLite's OFFSET 0)
+    # PostgreSQL: planned for each run's values (the reader's sessions use generic plans).
+    # For shapes whose best plan depends on the values: with ``= ANY($n)`` over two rare
+    # assets a generic plan walks the whole time index filtering (1 s on 4M rows) where
+    # the values' plan reads each asset's rows (2 ms).
+    custom_plan: bool = False
 
 
-def prepare(stmt: Select[Any], dialect: Dialect) -> Prepared:
+def prepare(stmt: Select[Any], dialect: Dialect, *, custom_plan: bool = False) -> Prepared:
     compiled = stmt.compile(dialect=dialect)
     names = tuple(compiled.positiontup or ())
     defaults = {key: bind.value for key, bind in compiled.binds.items() if not bind.required}
-    return Prepared(compiled.string, names, defaults)
+    return Prepared(compiled.string, names, defaults, custom_plan)
 
 
 def in_list(
@@ -263,7 +268,8 @@ class PostgresReader(Reader):
                             # once an asset's history is long) paid on every request. Generic
                             # plans prune partitions at run time; the shapes' plans are the
                             # same index walks (checked endpoint by endpoint on a 1M-row
-                            # store, BENCHMARKS.md 5). No parallel workers: a page is a few
+                            # store, BENCHMARKS.md 5), except where ``Prepared.custom_plan``
+                            # says the values decide. No parallel workers: a page is a few
                             # index probes, and a generic plan's "10% of the table" guess for
                             # LIMIT $n otherwise buys a Gather (4 ms of worker start-up).
                             "plan_cache_mode": "force_generic_plan",
@@ -284,7 +290,11 @@ class PostgresReader(Reader):
             try:
                 pool = await self._get_pool()
                 async with pool.acquire(timeout=self.connect_timeout) as conn:
-                    return list(await conn.fetch(prepared.sql, *args))
+                    if not prepared.custom_plan:
+                        return list(await conn.fetch(prepared.sql, *args))
+                    async with conn.transaction():  # SET LOCAL ends with it
+                        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+                        return list(await conn.fetch(prepared.sql, *args))
             finally:
                 self._slots.release()
         except asyncpg.QueryCanceledError as exc:  # statement_timeout

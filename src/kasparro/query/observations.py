@@ -269,7 +269,12 @@ def _statement(
 
 @lru_cache(maxsize=512)
 def _prepared(*shape: Any) -> Prepared:
-    return prepare(_statement(*shape), dialect_for(shape[0]))
+    # Several assets or sources, or symbols: how selective the values are decides between
+    # reading each asset's (source's) rows and walking the time order, so those shapes are
+    # planned per request (see ``Prepared.custom_plan``).
+    symbols, asset_ids, one_asset, sources, one_source = shape[5:10]
+    custom = symbols or (asset_ids and not one_asset) or (sources and not one_source)
+    return prepare(_statement(*shape), dialect_for(shape[0]), custom_plan=custom)
 
 
 def _shape(
