@@ -52,7 +52,8 @@ def export(
             "error: kasparro export needs pyarrow, which is not installed\n"
             "hint: pip install 'kasparro[lake]' (make install includes it)"
         ) from None
-    from kasparro.lake.export import ExportBusy, LakeMismatch
+    from kasparro.lake.export import LakeMismatch
+    from kasparro.lake.lease import ExportBusy
     from kasparro.lake.tables import TABLES
 
     runtime = command_runtime(need_schema=True)

@@ -255,7 +255,7 @@ def test_the_registry_declares_a_scale_for_every_exact_column() -> None:
 async def test_one_export_at_a_time(engine: AsyncEngine, tmp_path: Path) -> None:
     """Two exports would plan overlapping ranges into differently named files: the second
     is refused while the first (here: a live holder on another host) has the lease."""
-    from kasparro.lake.export import LEASE, ExportBusy
+    from kasparro.lake.lease import LEASE, ExportBusy
     from kasparro.runs import repository as runs_repo
 
     await seed_days(engine, days=1)

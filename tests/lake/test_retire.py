@@ -5,14 +5,19 @@ after their own window, daily rollups and their candles stay."""
 from __future__ import annotations
 
 import shutil
+import sys
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+import structlog
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.lake.export import export
+from kasparro.lake.lease import ExportLease
 from kasparro.lake.retention import Retired, retire
+from kasparro.runs.maintenance import maintain_store
 from kasparro.settings import Settings
 from kasparro.store.rollup_schema import observation_rollups
 from kasparro.store.schema import listings, observations
@@ -177,3 +182,50 @@ async def test_raw_rows_stay_while_their_exported_files_are_gone_from_the_lake(
     done = await _retire(engine, 10, 0)
     assert isinstance(done, Retired) and done.lake is not None
     assert done.lake.missing == [] and done.observations == 19
+
+
+async def test_without_pyarrow_nothing_raw_goes_and_the_reason_says_so(
+    engine: AsyncEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scheduler installed without the `lake` extra cannot read the files: it keeps the
+    rows and names the extra, rather than calling the lake's files gone."""
+    for day in range(20):
+        await seed_run(engine, "coingecko", [rec("c0", at=T0 + day * DAY)])
+    await export(engine, tmp_path / "lake")
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # import now raises ImportError
+    done = await _retire(engine, 10, 0)
+    assert isinstance(done, Retired) and done.lake is not None
+    assert done.observations == 0 and done.lake.unreadable and not done.lake.holds_all
+    assert "pip install 'kasparro[lake]'" in done.lake.explain()
+
+
+async def test_upkeep_waits_for_a_running_export_and_names_missing_files(
+    engine: AsyncEngine, db_url: str, tmp_path: Path
+) -> None:
+    """Retention holds the export's lease from its lake check to its last delete: while an
+    export holds it (one with --restart deletes files before writing them again), upkeep
+    removes nothing; with the lease, missing files keep the rows and the log says why."""
+    for day in range(20):
+        await seed_run(engine, "coingecko", [rec("c0", at=T0 + day * DAY)])
+    lake = tmp_path / "lake"
+    await export(engine, lake)
+    settings = Settings(database_url=db_url, observation_retention_days=10)
+    exporting = ExportLease(engine, 60)
+    await exporting.acquire()
+    try:
+        with structlog.testing.capture_logs() as logs:
+            await maintain_store(engine, settings, structlog.get_logger(), now=NOW)
+    finally:
+        await exporting.release()
+    assert [e["event"] for e in logs if e["event"].startswith("retention")] == [
+        "retention_deferred"
+    ]
+    assert (await _counts(engine))[0] == 20
+
+    shutil.rmtree(lake / "observations" / "date=2024-05-03")
+    with structlog.testing.capture_logs() as logs:
+        await maintain_store(engine, settings, structlog.get_logger(), now=NOW)
+    (kept,) = [e for e in logs if e["event"] == "retention_kept_rows_missing_from_lake"]
+    assert kept["days"] == 1 and "coingecko 2024-05-03" in kept["error"]
+    assert "--restart" in kept["error"] and "new, empty lake" in kept["error"]
+    assert (await _counts(engine))[0] == 20

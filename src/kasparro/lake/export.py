@@ -33,55 +33,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from kasparro.lake import repository as repo
 from kasparro.lake.arrow import columns_to_arrow, read_csv, schema, to_arrow
 from kasparro.lake.files import PartWriter, fsync_tree, sweep
+from kasparro.lake.lease import ExportLease
 from kasparro.lake.tables import TABLES, AppendTable, LakeTable, SnapshotTable
 from kasparro.lake.verify import partition_dir
-from kasparro.runs import repository as runs_repo
 from kasparro.runs.failpoints import FailPoints
-from kasparro.runs.owner import is_dead_local_owner, new_owner
 from kasparro.runs.repository import utcnow
-
-LEASE = "lake:export"
-
-
-class ExportBusy(Exception):
-    """Another export of this store is running."""
-
-
-class _Lease:
-    """One export at a time per store: two would plan overlapping ranges and write the same
-    rows into differently named files. The lease is the pipeline's (``leases`` table),
-    renewed while the export writes; a holder that died on this host is taken over at
-    once, one elsewhere when its lease expires."""
-
-    def __init__(self, engine: AsyncEngine, ttl: float) -> None:
-        self.engine = engine
-        self.ttl = ttl
-        self.owner = new_owner()
-        self._renewed = 0.0
-
-    async def acquire(self) -> None:
-        async with self.engine.begin() as conn:
-            holder, _ = await runs_repo.lease_holder(conn, LEASE)
-            steal = holder if is_dead_local_owner(holder) else None
-            taken = await runs_repo.try_acquire_lease(
-                conn, LEASE, self.owner, self.ttl, steal_from=steal
-            )
-        if not taken:
-            raise ExportBusy(f"another export of this store is running ({holder})")
-        self._renewed = time.monotonic()
-
-    async def renew(self) -> None:
-        if time.monotonic() - self._renewed < self.ttl / 3:
-            return
-        async with self.engine.begin() as conn:
-            kept = await runs_repo.renew_lease(conn, LEASE, self.owner, self.ttl)
-        if not kept:
-            raise ExportBusy("the export lost its lease (it stalled longer than its TTL)")
-        self._renewed = time.monotonic()
-
-    async def release(self) -> None:
-        async with self.engine.begin() as conn:
-            await runs_repo.release_lease(conn, LEASE, self.owner)
 
 
 class LakeMismatch(Exception):
@@ -124,7 +80,7 @@ async def export(
     progress: Progress | None = None,
     failpoints: FailPoints | None = None,
 ) -> ExportReport:
-    lease = _Lease(engine, lease_ttl)
+    lease = ExportLease(engine, lease_ttl)
     await lease.acquire()
     try:
         return await _export_all(
@@ -140,7 +96,7 @@ async def _export_all(
     tables: tuple[LakeTable, ...],
     restart: bool,
     wait_s: float,
-    lease: _Lease,
+    lease: ExportLease,
     progress: Progress | None,
     failpoints: FailPoints | None,
 ) -> ExportReport:
@@ -191,7 +147,7 @@ async def _export_append(
     root: Path,
     t: AppendTable,
     wait_s: float,
-    lease: _Lease,
+    lease: ExportLease,
     progress: Progress | None,
     failpoints: FailPoints | None,
 ) -> TableReport:
@@ -230,7 +186,7 @@ async def _export_range(
     t: AppendTable,
     id_range: tuple[int, int],
     report: TableReport,
-    lease: _Lease,
+    lease: ExportLease,
     progress: Progress | None,
     failpoints: FailPoints | None,
 ) -> None:

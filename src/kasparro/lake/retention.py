@@ -95,12 +95,22 @@ class Retired:
     lake: verify.LakeCheck | None = None
 
 
+async def check_lake(
+    conn: AsyncConnection, *, observation_days: int, now: datetime | None = None
+) -> verify.LakeCheck:
+    """Whether the lake still holds the exported days that retention would remove now
+    (:mod:`kasparro.lake.verify`): once per upkeep pass, for both steps below."""
+    today = (now or datetime.now(UTC)).astimezone(UTC).date()
+    return await verify.check(conn, _observations(), today - timedelta(days=observation_days))
+
+
 async def retire(
     conn: AsyncConnection,
     *,
     observation_days: int,
     hourly_rollup_days: int,
     now: datetime | None = None,
+    lake: verify.LakeCheck | None = None,
 ) -> Retired:
     """Retention per tier, run by Kasparro itself after each run (0 keeps a tier for ever):
     raw observations older than ``observation_days`` (whole UTC days) are deleted **only
@@ -111,13 +121,12 @@ async def retire(
     today = (now or datetime.now(UTC)).astimezone(UTC).date()
     deleted = 0
     waiting: list[repo.Partition] = []
-    lake: verify.LakeCheck | None = None
     if observation_days > 0:
         cutoff = today - timedelta(days=observation_days)
         t = _observations()
         waiting = await repo.unexported(conn, t, before=cutoff)
-        lake = await verify.check(conn, t, cutoff)
-        if not lake.missing:
+        lake = lake or await verify.check(conn, t, cutoff)
+        if lake.holds_all:
             deleted = await repo.delete_exported(conn, t, repo.day_bounds(cutoff)[0])
         if deleted:
             await rollups.mark_retired(conn, repo.day_bounds(cutoff)[0])
@@ -129,7 +138,11 @@ async def retire(
 
 
 async def retire_months(
-    conn: AsyncConnection, *, observation_days: int, now: datetime | None = None
+    conn: AsyncConnection,
+    *,
+    observation_days: int,
+    now: datetime | None = None,
+    lake: verify.LakeCheck | None = None,
 ) -> partitions.Dropped:
     """PostgreSQL's partitioned store: drop whole months older than ``observation_days``
     whose rows the lake holds, at the cost of a catalogue change instead of a DELETE of
@@ -144,7 +157,7 @@ async def retire_months(
         return none
     today = (now or datetime.now(UTC)).astimezone(UTC).date()
     cutoff = today - timedelta(days=observation_days)
-    if (await verify.check(conn, _observations(), cutoff)).missing:
+    if not (lake or await verify.check(conn, _observations(), cutoff)).holds_all:
         return none  # :func:`retire` reports it and keeps the rows too
     before = repo.day_bounds(cutoff)[0]
     dropped = await partitions.drop_exported(conn, before, mark.exported_to_id)

@@ -4,7 +4,8 @@ The watermark records what an export wrote, not what is still there: a lake unde
 after a reboot, a directory deleted or moved, a disk that was not mounted. Retention removes
 raw rows of a day only while that day's files are where the export recorded them, holding
 at least the rows it counted (read from each Parquet file's footer); otherwise it keeps
-every raw row and says where it looked (``kasparro export --restart`` writes the lake again).
+every raw row and says where it looked. Not ``kasparro export --restart`` into the same lake
+as a remedy: it deletes the lake's files first, those of days already retired included.
 """
 
 from __future__ import annotations
@@ -25,6 +26,27 @@ from kasparro.lake.tables import AppendTable
 class LakeCheck:
     location: str | None
     missing: list[repo.Partition]  # exported days whose files are gone or short of rows
+    unreadable: bool = False  # no pyarrow in this install: nothing could be checked
+
+    @property
+    def holds_all(self) -> bool:
+        return not self.missing and not self.unreadable
+
+    def explain(self) -> str:
+        """One line for the log: what is kept, and what to do."""
+        if self.unreadable:
+            return (
+                f"retention cannot read the lake at {self.location} from this install (no "
+                "pyarrow): raw rows are kept; pip install 'kasparro[lake]'"
+            )
+        shown = ", ".join(f"{p.source} {p.day}" for p in self.missing[:5])
+        more = ", ..." if len(self.missing) > 5 else ""
+        return (
+            f"{len(self.missing)} exported day(s) have no complete files in {self.location} "
+            f"({shown}{more}): raw rows are kept; restore the files there, or export what the "
+            "database holds to a new, empty lake (`kasparro export --to <folder> --restart`; "
+            "days retired earlier stay in the old one)"
+        )
 
 
 def partition_dir(root: Path, t: AppendTable, part: repo.Partition) -> Path:
@@ -59,15 +81,22 @@ async def check(conn: AsyncConnection, t: AppendTable, before: date) -> LakeChec
     if mark is None or first is None:
         return LakeCheck(None if mark is None else mark.location, [])
     parts = await repo.exported_partitions(conn, t.name, since=first.date(), before=before)
+    if not parts:
+        return LakeCheck(mark.location, [])
     root = Path(mark.location)
 
-    def short() -> list[repo.Partition]:
+    def short() -> list[repo.Partition] | None:
         missing = []
         for part in parts:
             found = rows_on_disk(partition_dir(root, t, part))
-            if found is None or found < part.rows:
+            if found is None:
+                return None
+            if found < part.rows:
                 missing.append(part)
         return missing
 
     # File I/O off the event loop: the scheduler's loop serves leases and heartbeats.
-    return LakeCheck(mark.location, await asyncio.to_thread(short))
+    missing = await asyncio.to_thread(short)
+    if missing is None:
+        return LakeCheck(mark.location, parts, unreadable=True)
+    return LakeCheck(mark.location, missing)

@@ -15,10 +15,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kasparro.lake.retention import retire, retire_months
+from kasparro.lake.lease import ExportBusy, ExportLease
+from kasparro.lake.retention import check_lake, retire, retire_months
 from kasparro.runs.result import one_line_error
 from kasparro.settings import Settings
 from kasparro.store import partitions
+
+# Retention holds the export's lease for seconds: its TTL only matters if this process dies
+# holding it (an export elsewhere then waits that long).
+LEASE_TTL_SECONDS = 60.0
 
 
 async def months_ready(engine: AsyncEngine, observed: Iterable[datetime], bound: Any) -> None:
@@ -61,23 +66,43 @@ async def maintain_store(
     hourly = settings.hourly_rollup_retention_days
     if not days and not hourly:
         return
+    # The export's lease, held from the lake check to the last delete: an export with
+    # --restart deletes the lake's files before it writes them again, and rows removed in
+    # between would be in neither place.
+    lease = ExportLease(engine, LEASE_TTL_SECONDS)
     try:
-        async with engine.begin() as conn:
-            months = await retire_months(conn, observation_days=days, now=now)
-        async with engine.begin() as conn:
-            done = await retire(conn, observation_days=days, hourly_rollup_days=hourly, now=now)
+        await lease.acquire()
+    except ExportBusy:
+        bound.info("retention_deferred", reason="an export of the lake is running")
+        return
     except Exception as exc:
         bound.error("retention_failed", error=one_line_error(exc))
         return
-    if done.lake is not None and done.lake.missing:
-        shown = ", ".join(f"{p.source} {p.day}" for p in done.lake.missing[:5])
+    try:
+        lake = None
+        if days:
+            async with engine.connect() as conn:
+                lake = await check_lake(conn, observation_days=days, now=now)
+        async with engine.begin() as conn:
+            months = await retire_months(conn, observation_days=days, now=now, lake=lake)
+        async with engine.begin() as conn:
+            done = await retire(
+                conn, observation_days=days, hourly_rollup_days=hourly, now=now, lake=lake
+            )
+    except Exception as exc:
+        bound.error("retention_failed", error=one_line_error(exc))
+        return
+    finally:
+        try:
+            await lease.release()
+        except Exception as exc:  # it expires on its own; the run must not fail for it
+            bound.warning("retention_lease_not_released", error=one_line_error(exc))
+    if lake is not None and not lake.holds_all:
         bound.warning(
             "retention_kept_rows_missing_from_lake",
-            location=done.lake.location,
-            days=len(done.lake.missing),
-            error=f"exported days whose files are gone from {done.lake.location} "
-            f"({shown}{', ...' if len(done.lake.missing) > 5 else ''}): raw rows are kept; "
-            "run `kasparro export --restart` to write the lake again",
+            location=lake.location,
+            days=len(lake.missing),
+            error=lake.explain(),
         )
     if months.months or done.observations or done.hourly_rollups or done.kept_unexported:
         bound.info(
