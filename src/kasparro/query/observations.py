@@ -201,7 +201,7 @@ def _statement(
 ) -> Select[Any]:
     key = sort_key(sort, dialect, latest)
     # The page carries each row's observed_at with its id: on PostgreSQL observations are
-    # partitioned by month, and (id, observed_at) finds a row in one partition, not all.
+    # partitioned by month, and (observed_at, id) finds a row in one partition, not all.
     at = lo.observed_at if latest else o.observed_at
     inner = select(key.tiebreak.label("id"), key.expr.label("sort_value"), at.label("at"))
     src: Any
