@@ -142,30 +142,35 @@ def sort_key(name: str, dialect: str, latest: bool) -> SortKey:
     raise ValueError(f"unknown sort field {name!r}")
 
 
-def _columns(dialect: str) -> list[ColumnElement[Any]]:
+def _columns(
+    dialect: str, oc: Any = o, lc: Any = li, ac: Any = assets.c
+) -> list[ColumnElement[Any]]:
+    """The output columns, from the observation's, its listing's and its asset's columns
+    (the tables', or the page-row lookups' on PostgreSQL)."""
+
     def d(col: ColumnElement[Any]) -> ColumnElement[Any]:
         return decimal_out(col, dialect)
 
     return [
-        o.id,
-        o.asset_id,
-        li.symbol,
-        li.name,
-        o.source,
-        li.source_asset_id,
-        timestamp_out(o.observed_at, dialect),
-        d(o.price_usd),
-        d(o.market_cap_usd),
-        d(o.volume_24h_usd),
-        d(o.change_24h_pct),
-        o.market_cap_rank,
-        d(o.circulating_supply),
-        d(o.total_supply),
-        d(o.max_supply),
-        o.run_id,
-        timestamp_out(o.ingested_at, dialect),
-        assets.c.symbol,
-        assets.c.name,
+        oc.id,
+        oc.asset_id,
+        lc.symbol,
+        lc.name,
+        oc.source,
+        lc.source_asset_id,
+        timestamp_out(oc.observed_at, dialect),
+        d(oc.price_usd),
+        d(oc.market_cap_usd),
+        d(oc.volume_24h_usd),
+        d(oc.change_24h_pct),
+        oc.market_cap_rank,
+        d(oc.circulating_supply),
+        d(oc.total_supply),
+        d(oc.max_supply),
+        oc.run_id,
+        timestamp_out(oc.ingested_at, dialect),
+        ac.symbol,
+        ac.name,
     ]
 
 
@@ -250,20 +255,34 @@ def _statement(
             .join(listings, li.id == o.listing_id)
         )
     else:
-        # LIMIT 1 keeps the subquery from being flattened into a join, and it is planned as
-        # the one row it is (see the docstring).
+        # Three one-row lookups per page row, each of one table by its key, so there is no
+        # join order to get wrong (see the docstring). Each is fenced from being flattened
+        # into a join: the observation by LIMIT 1 (its estimate is otherwise one row per
+        # partition), the listing and the asset by OFFSET 0 (their keys' uniqueness gives
+        # one row; a LIMIT would make a sequential scan that stops at the first match look
+        # cheap on a small table).
         row = (
-            select(*_columns(dialect))
-            .select_from(
-                observations.join(assets, assets.c.id == o.asset_id).join(
-                    listings, li.id == o.listing_id
-                )
-            )
+            select(observations)
             .where(o.id == page.c.id, o.observed_at == page.c.at)
             .limit(literal_column("1"))
             .lateral("page_row")
         )
-        stmt = select(*row.c, page.c.sort_value).select_from(page.join(row, literal_column("true")))
+        listing = (
+            select(li.symbol, li.name, li.source_asset_id)
+            .where(li.id == row.c.listing_id)
+            .offset(literal_column("0"))
+            .lateral("page_listing")
+        )
+        asset = (
+            select(assets.c.symbol, assets.c.name)
+            .where(assets.c.id == row.c.asset_id)
+            .offset(literal_column("0"))
+            .lateral("page_asset")
+        )
+        true = literal_column("true")
+        stmt = select(*_columns(dialect, row.c, listing.c, asset.c), page.c.sort_value).select_from(
+            page.join(row, true).join(listing, true).join(asset, true)
+        )
     return stmt.order_by(*keyset.order_by(outer_key, descending))
 
 
