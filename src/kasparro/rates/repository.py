@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import and_, delete, func, select, text
+from sqlalchemy import and_, delete, func, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kasparro.load.bulk import insert_rows
@@ -278,14 +278,24 @@ async def previous_newest(conn: AsyncConnection, run_id: int) -> datetime | None
     return span[1] if span else None
 
 
+def span_query(table: Any, run_id: int) -> Any:
+    """The run's rows first (a range of its run index), then their span. Written as
+    min/max over the table, PostgreSQL walks the time index from one end filtering on the
+    run, and the newest run's rows are at the far end: 80 s per run at 100M rows."""
+    rows = (
+        select(table.c.observed_at)
+        .where(table.c.run_id == run_id)
+        .offset(literal_column("0"))
+        .subquery()
+    )
+    return select(func.min(rows.c.observed_at), func.max(rows.c.observed_at))
+
+
 async def run_span(conn: AsyncConnection, run_id: int) -> tuple[datetime, datetime] | None:
     """When the data a run loaded was observed (its venue quotes or its observations)."""
     spans = []
     for table in (venue_quotes, observations):
-        query = select(func.min(table.c.observed_at), func.max(table.c.observed_at)).where(
-            table.c.run_id == run_id
-        )
-        low, high = (await conn.execute(query)).one()
+        low, high = (await conn.execute(span_query(table, run_id))).one()
         if low is not None:
             spans.append((low, high))
     if not spans:
