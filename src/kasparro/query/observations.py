@@ -279,9 +279,9 @@ def _statement(
             .offset(literal_column("0"))
             .lateral("page_asset")
         )
-        true = literal_column("true")
+        on: ColumnElement[Any] = literal_column("true")
         stmt = select(*_columns(dialect, row.c, listing.c, asset.c), page.c.sort_value).select_from(
-            page.join(row, true).join(listing, true).join(asset, true)
+            page.join(row, on).join(listing, on).join(asset, on)
         )
     return stmt.order_by(*keyset.order_by(outer_key, descending))
 

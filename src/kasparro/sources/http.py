@@ -230,7 +230,7 @@ class Fetcher:
         self.settings = settings
         self.priority = priority  # 0: scheduled and triggered runs; 1: backfills (yield)
 
-    def _backoff_hook(self, exc: Exception) -> bool | float:
+    def _backoff_hook(self, exc: BaseException) -> bool | float:
         if isinstance(exc, RetryableUpstreamError):
             if exc.retry_after is not None:
                 if exc.retry_after > self.settings.http_max_retry_after_seconds:
