@@ -395,18 +395,20 @@ async def oldest_removable(conn: AsyncConnection, t: AppendTable) -> datetime | 
     ).scalar_one()
 
 
-async def delete_exported(conn: AsyncConnection, t: AppendTable, before: datetime) -> int:
-    """Delete the rows of ``t`` observed before ``before`` that the lake holds (ids at or
-    below the watermark), keeping those the latest pointers name (the newest observation
-    of an asset that stopped updating stays answerable). Returns the rows deleted."""
+async def delete_exported(
+    conn: AsyncConnection, t: AppendTable, before: datetime, *, since: datetime | None = None
+) -> int:
+    """Delete the rows of ``t`` observed before ``before`` (and at or after ``since``) that
+    the lake holds (ids at or below the watermark), keeping those the latest pointers name
+    (the newest observation of an asset that stopped updating stays answerable). Returns
+    the rows deleted."""
     mark = await watermark(conn, t.name)
     if mark is None or mark.exported_to_id <= 0:
         return 0
     c = t.table.c
     pinned = select(latest_observations.c.observation_id)
+    bounds = [c[t.time] < before] + ([c[t.time] >= since] if since is not None else [])
     result = await conn.execute(
-        delete(t.table).where(
-            c[t.time] < before, c[t.id] <= mark.exported_to_id, c[t.id].not_in(pinned)
-        )
+        delete(t.table).where(*bounds, c[t.id] <= mark.exported_to_id, c[t.id].not_in(pinned))
     )
     return int(result.rowcount or 0)

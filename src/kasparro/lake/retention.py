@@ -126,8 +126,10 @@ async def retire(
         t = _observations()
         waiting = await repo.unexported(conn, t, before=cutoff)
         lake = lake or await verify.check(conn, t, cutoff)
-        if lake.holds_all:
-            deleted = await repo.delete_exported(conn, t, repo.day_bounds(cutoff)[0])
+        if lake.holds_all and lake.since is not None:
+            deleted = await repo.delete_exported(
+                conn, t, repo.day_bounds(cutoff)[0], since=repo.day_bounds(lake.since)[0]
+            )
         if deleted:
             await rollups.mark_retired(conn, repo.day_bounds(cutoff)[0])
     hourly = 0
@@ -157,10 +159,13 @@ async def retire_months(
         return none
     today = (now or datetime.now(UTC)).astimezone(UTC).date()
     cutoff = today - timedelta(days=observation_days)
-    if not (lake or await verify.check(conn, _observations(), cutoff)).holds_all:
+    lake = lake or await verify.check(conn, _observations(), cutoff)
+    if not lake.holds_all or lake.since is None:
         return none  # :func:`retire` reports it and keeps the rows too
     before = repo.day_bounds(cutoff)[0]
-    dropped = await partitions.drop_exported(conn, before, mark.exported_to_id)
+    dropped = await partitions.drop_exported(
+        conn, before, mark.exported_to_id, not_before=repo.day_bounds(lake.since)[0]
+    )
     if dropped.months:
         end = partitions.next_month(dropped.months[-1])
         await rollups.mark_retired(conn, partitions.month_start(end))

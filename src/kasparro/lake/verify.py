@@ -27,6 +27,9 @@ class LakeCheck:
     location: str | None
     missing: list[repo.Partition]  # exported days whose files are gone or short of rows
     unreadable: bool = False  # no pyarrow in this install: nothing could be checked
+    # The first day checked (the oldest removable row's): retention removes nothing older,
+    # even a row a moved latest pointer frees meanwhile. None: nothing was removable.
+    since: date | None = None
 
     @property
     def holds_all(self) -> bool:
@@ -80,9 +83,10 @@ async def check(conn: AsyncConnection, t: AppendTable, before: date) -> LakeChec
     first = await repo.oldest_removable(conn, t)
     if mark is None or first is None:
         return LakeCheck(None if mark is None else mark.location, [])
-    parts = await repo.exported_partitions(conn, t.name, since=first.date(), before=before)
+    since = first.date()
+    parts = await repo.exported_partitions(conn, t.name, since=since, before=before)
     if not parts:
-        return LakeCheck(mark.location, [])
+        return LakeCheck(mark.location, [], since=since)
     root = Path(mark.location)
 
     def short() -> list[repo.Partition] | None:
@@ -98,5 +102,5 @@ async def check(conn: AsyncConnection, t: AppendTable, before: date) -> LakeChec
     # File I/O off the event loop: the scheduler's loop serves leases and heartbeats.
     missing = await asyncio.to_thread(short)
     if missing is None:
-        return LakeCheck(mark.location, parts, unreadable=True)
-    return LakeCheck(mark.location, missing)
+        return LakeCheck(mark.location, parts, unreadable=True, since=since)
+    return LakeCheck(mark.location, missing, since=since)

@@ -75,6 +75,12 @@ class Prepared:
     custom_plan: bool = False
 
 
+async def _custom_plan_fetch(conn: Any, sql: str, args: list[Any]) -> list[Any]:
+    async with conn.transaction():  # SET LOCAL ends with it
+        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        return list(await conn.fetch(sql, *args))
+
+
 def prepare(stmt: Select[Any], dialect: Dialect, *, custom_plan: bool = False) -> Prepared:
     compiled = stmt.compile(dialect=dialect)
     names = tuple(compiled.positiontup or ())
@@ -292,9 +298,13 @@ class PostgresReader(Reader):
                 async with pool.acquire(timeout=self.connect_timeout) as conn:
                     if not prepared.custom_plan:
                         return list(await conn.fetch(prepared.sql, *args))
-                    async with conn.transaction():  # SET LOCAL ends with it
-                        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-                        return list(await conn.fetch(prepared.sql, *args))
+                    try:
+                        return await _custom_plan_fetch(conn, prepared.sql, args)
+                    except asyncpg.InvalidCachedStatementError:
+                        # Outside a transaction asyncpg re-prepares such a statement (a
+                        # migration changed its result) by itself; inside one it cannot,
+                        # having dropped it from its cache: once more, prepared anew.
+                        return await _custom_plan_fetch(conn, prepared.sql, args)
             finally:
                 self._slots.release()
         except asyncpg.QueryCanceledError as exc:  # statement_timeout

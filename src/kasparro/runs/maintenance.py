@@ -15,15 +15,23 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kasparro.lake.lease import ExportBusy, ExportLease
+from kasparro.lake.lease import LEASE, ExportBusy, ExportLease
 from kasparro.lake.retention import check_lake, retire, retire_months
+from kasparro.runs.repository import renew_lease
 from kasparro.runs.result import one_line_error
 from kasparro.settings import Settings
 from kasparro.store import partitions
 
-# Retention holds the export's lease for seconds: its TTL only matters if this process dies
-# holding it (an export elsewhere then waits that long).
-LEASE_TTL_SECONDS = 60.0
+# Retention renews the export's lease before each commit: the TTL bounds one transaction
+# (a backlog's delete can take minutes) and how long an export elsewhere waits if this
+# process dies holding it (on the same host a dead holder's lease is taken at once).
+LEASE_TTL_SECONDS = 600.0
+
+
+async def _still_held(conn: Any, lease: ExportLease | None) -> None:
+    """Before a retention transaction commits: renew the lease in it, or roll it back."""
+    if lease is not None and not await renew_lease(conn, LEASE, lease.owner, lease.ttl):
+        raise ExportBusy("retention lost the lake's export lease: its deletes are rolled back")
 
 
 async def months_ready(engine: AsyncEngine, observed: Iterable[datetime], bound: Any) -> None:
@@ -66,37 +74,42 @@ async def maintain_store(
     hourly = settings.hourly_rollup_retention_days
     if not days and not hourly:
         return
-    # The export's lease, held from the lake check to the last delete: an export with
-    # --restart deletes the lake's files before it writes them again, and rows removed in
-    # between would be in neither place.
-    lease = ExportLease(engine, LEASE_TTL_SECONDS)
+    # Raw rows leave only while this pass holds the export's lease, from the lake check to
+    # the last delete's commit (renewed in each transaction, which also blocks an export's
+    # acquire until the commit): an export with --restart deletes the lake's files before
+    # it writes them again, and rows removed in between would be in neither place.
+    lease = ExportLease(engine, LEASE_TTL_SECONDS) if days else None
+    if lease is not None:
+        try:
+            await lease.acquire()
+        except ExportBusy:
+            bound.warning("retention_deferred", reason="the lake's export lease is held")
+            return
+        except Exception as exc:
+            bound.error("retention_failed", error=one_line_error(exc))
+            return
+    lake = None
     try:
-        await lease.acquire()
-    except ExportBusy:
-        bound.info("retention_deferred", reason="an export of the lake is running")
-        return
-    except Exception as exc:
-        bound.error("retention_failed", error=one_line_error(exc))
-        return
-    try:
-        lake = None
         if days:
             async with engine.connect() as conn:
                 lake = await check_lake(conn, observation_days=days, now=now)
         async with engine.begin() as conn:
             months = await retire_months(conn, observation_days=days, now=now, lake=lake)
+            await _still_held(conn, lease)
         async with engine.begin() as conn:
             done = await retire(
                 conn, observation_days=days, hourly_rollup_days=hourly, now=now, lake=lake
             )
+            await _still_held(conn, lease)
     except Exception as exc:
         bound.error("retention_failed", error=one_line_error(exc))
         return
     finally:
-        try:
-            await lease.release()
-        except Exception as exc:  # it expires on its own; the run must not fail for it
-            bound.warning("retention_lease_not_released", error=one_line_error(exc))
+        if lease is not None:
+            try:
+                await lease.release()
+            except Exception as exc:  # it expires on its own; the run must not fail for it
+                bound.warning("retention_lease_not_released", error=one_line_error(exc))
     if lake is not None and not lake.holds_all:
         bound.warning(
             "retention_kept_rows_missing_from_lake",

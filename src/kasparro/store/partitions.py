@@ -228,16 +228,28 @@ class Dropped:
     kept: list[date]  # old enough, but not exported yet or holding a latest observation
 
 
-async def drop_exported(conn: AsyncConnection, before: datetime, exported_to_id: int) -> Dropped:
+async def drop_exported(
+    conn: AsyncConnection,
+    before: datetime,
+    exported_to_id: int,
+    *,
+    not_before: datetime | None = None,
+) -> Dropped:
     """Drop every month that ends at or before ``before`` whose rows all have ids at or below
     ``exported_to_id`` (the lake's watermark: they are in the lake) and that holds no row a
     latest pointer names (the newest observation of an asset that stopped updating stays
-    answerable; row-level retention trims such a month instead)."""
+    answerable; row-level retention trims such a month instead). ``not_before``: only
+    months that start at or after it (what the lake's check covered)."""
     if not await is_partitioned(conn):
         return Dropped([], 0, [])
     if not await _begin(conn):
         return Dropped([], 0, [])
-    candidates = [m for m in await months(conn) if month_start(next_month(m)) <= before]
+    candidates = [
+        m
+        for m in await months(conn)
+        if month_start(next_month(m)) <= before
+        and (not_before is None or month_start(m) >= not_before)
+    ]
     # Checked before any lock (cheap: the latest pointers' time index, a BRIN range of
     # ids), and again under the lock: a backfill may have written into a month since.
     kept = [m for m in candidates if not await _droppable(conn, m, exported_to_id)]
