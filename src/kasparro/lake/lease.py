@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kasparro.runs import repository as runs_repo
 from kasparro.runs.owner import is_dead_local_owner, new_owner
@@ -47,9 +47,13 @@ class ExportLease:
         if time.monotonic() - self._renewed < self.ttl / 3:
             return
         async with self.engine.begin() as conn:
-            kept = await runs_repo.renew_lease(conn, LEASE, self.owner, self.ttl)
-        if not kept:
-            raise ExportBusy("the export lost its lease (it stalled longer than its TTL)")
+            await self.renew_in(conn, "the export lost its lease (it stalled longer than its TTL)")
+
+    async def renew_in(self, conn: AsyncConnection, lost: str) -> None:
+        """Renew in the caller's transaction (its commit then waits for nobody, and an
+        acquire elsewhere waits for its commit), or raise ``ExportBusy(lost)``."""
+        if not await runs_repo.renew_lease(conn, LEASE, self.owner, self.ttl):
+            raise ExportBusy(lost)
         self._renewed = time.monotonic()
 
     async def release(self) -> None:

@@ -15,9 +15,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kasparro.lake.lease import LEASE, ExportBusy, ExportLease
+from kasparro.lake.lease import ExportBusy, ExportLease
 from kasparro.lake.retention import check_lake, retire, retire_months
-from kasparro.runs.repository import renew_lease
 from kasparro.runs.result import one_line_error
 from kasparro.settings import Settings
 from kasparro.store import partitions
@@ -30,8 +29,10 @@ LEASE_TTL_SECONDS = 600.0
 
 async def _still_held(conn: Any, lease: ExportLease | None) -> None:
     """Before a retention transaction commits: renew the lease in it, or roll it back."""
-    if lease is not None and not await renew_lease(conn, LEASE, lease.owner, lease.ttl):
-        raise ExportBusy("retention lost the lake's export lease: its deletes are rolled back")
+    if lease is not None:
+        await lease.renew_in(
+            conn, "retention lost the lake's export lease: its deletes are rolled back"
+        )
 
 
 async def months_ready(engine: AsyncEngine, observed: Iterable[datetime], bound: Any) -> None:
