@@ -23,7 +23,7 @@ from kasparro.runs import repository as repo
 from kasparro.store.engine import create_engine
 from kasparro.store.migrate import alembic_config
 from kasparro.store.rollup_schema import observation_rollups
-from kasparro.store.schema import assets
+from kasparro.store.schema import asset_mappings, assets
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 # Two sources, two ids of one source on the same asset (ties on observed_at across them).
@@ -65,7 +65,22 @@ async def _new_asset(engine: AsyncEngine) -> int:
             assets.insert().returning(assets.c.id),
             {"identity_key": f"abc:t{n}", "symbol": "abc", "name": "Abc", "created_at": T0},
         )
-        return int(result.scalar_one())
+        asset_id = int(result.scalar_one())
+        # Mapped as the loader maps them (readers find an asset's rows by its mappings).
+        await conn.execute(
+            asset_mappings.insert(),
+            [
+                {
+                    "source": source,
+                    "source_asset_id": f"{asset_id}-{sid}",
+                    "asset_id": asset_id,
+                    "method": "manual",
+                    "decided_at": T0,
+                }
+                for source, sid in SIDS
+            ],
+        )
+        return asset_id
 
 
 async def _load(engine: AsyncEngine, asset_id: int, batches: list[list[MarketRecord]]) -> None:

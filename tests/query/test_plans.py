@@ -166,7 +166,7 @@ async def test_latest_of_one_source_walks_the_source_index_in_order(
         assert "TEMP B-TREE FOR ORDER BY" not in plan.split("SCAN page")[0], plan
 
 
-async def test_asset_history_uses_the_asset_index(
+async def test_asset_history_reads_its_listings_ranges_in_order(
     engine: AsyncEngine, db_url: str, dialect: str
 ) -> None:
     await _seed(engine, dialect)
@@ -182,19 +182,27 @@ async def test_asset_history_uses_the_asset_index(
             with_cursor,
             pg_off=("seqscan", "bitmapscan", "sort"),
         )
-        # One asset across every source, by (observed_at, id): a range of the history index
-        # read in page order, however long the asset's history is.
-        assert "ix_observations_asset_observed_id" in plan, plan
         if dialect == "postgres":
-            assert "Index Only Scan on observations using ix_observations_asset_observed_id" in plan
-            assert "Sort" not in plan, plan
-            # Page rows are fetched by primary key, never by scanning history or assets.
+            # No asset index (0020): the asset's listings by its mappings, then each
+            # listing's rows as a range of the listing key in time order, at most a page of
+            # each (only the merge of those sorts: the one Sort left, above a Limit per
+            # listing); however long the asset's history is.
+            assert "ix_observations_asset_observed_id" not in plan, plan
+            assert "ix_asset_mappings_asset" in plan, plan
+            assert "Index Scan on observations using uq_observations_listing_key" in plan, plan
+            sorts = [line.strip() for line in plan.splitlines() if "Sort" in line]
+            assert [s for s in sorts if not s.startswith("Incremental")] == [sorts[0]], plan
+            merge = plan.split(sorts[0])[1]
+            assert "Limit" in merge.split("uq_observations_listing_key")[0], plan
             assert "Seq Scan" not in plan and "Hash" not in plan, plan
         else:
+            # One asset across every source, by (observed_at, id): a range of the history
+            # index read in page order.
+            assert "ix_observations_asset_observed_id" in plan, plan
             assert "TEMP B-TREE FOR ORDER BY" not in plan.split("SCAN page")[0], plan
 
 
-async def test_several_asset_ids_still_use_an_asset_index(
+async def test_several_assets_are_read_by_an_index(
     engine: AsyncEngine, db_url: str, dialect: str
 ) -> None:
     await _seed(engine, dialect)
@@ -207,7 +215,10 @@ async def test_several_asset_ids_still_use_an_asset_index(
         {"lim": 101, "asset_ids": [1, 2]},
         False,
     )
-    assert "ix_observations_asset" in plan, plan
+    if dialect == "postgres":
+        assert "uq_observations_listing_key" in plan, plan
+    else:
+        assert "ix_observations_asset" in plan, plan
 
 
 async def test_symbol_order_walks_the_case_insensitive_index(

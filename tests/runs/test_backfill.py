@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import kasparro
 from kasparro.emulator import EmulatorConfig, EmulatorServer
 from kasparro.normalize.common import loads_exact
+from kasparro.query.fastread import open_reader
+from kasparro.query.observations import FIELDS, ObservationFilter, list_observations
 from kasparro.runs.result import RunResult
 from kasparro.runs.service import run_sources
 from kasparro.settings import Settings
@@ -146,6 +148,29 @@ async def test_history_points_are_exact_observations_of_the_mapped_asset(
     # Exact to the digit the upstream sent (floats' text, parsed as Decimal, never as float).
     as_stored = {_aware(k): Decimal(str(v)) for k, v in stored.items()}
     assert as_stored == chart
+    # The points' coin is CoinGecko's: mapped under "coingecko" (the listing's source), never
+    # under the history source's name, and an asset's history (read through its listings'
+    # mappings on PostgreSQL) serves them.
+    sources = {s for (s,) in await rows(engine, "SELECT DISTINCT source FROM asset_mappings")}
+    assert sources == {"coingecko"}
+    reader = open_reader(db_url.replace("+aiosqlite", "").replace("+asyncpg", ""))
+    try:
+        page = await list_observations(
+            reader,
+            ObservationFilter(asset_ids=bitcoin, until=UNTIL - timedelta(days=1)),
+            sort="observed_at",
+            descending=True,
+            limit=500,
+            after=None,
+        )
+    finally:
+        await reader.close()
+    served = {
+        datetime.fromisoformat(r[FIELDS.index("observed_at")].replace("Z", "+00:00"))
+        for r in page.rows
+    }
+    assert served == {t for t in chart if t < UNTIL - timedelta(days=1)}
+    assert len(served) > 300
 
 
 def _aware(value: Any) -> datetime:

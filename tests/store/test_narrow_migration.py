@@ -186,3 +186,42 @@ def test_migration_0018_converts_a_populated_store_and_back(db_url: str) -> None
         ]
     finally:
         upgrade(db_url)  # the PostgreSQL database is shared by this worker's later tests
+
+
+def test_migration_0020_moves_backfills_mappings_to_their_upstream(db_url: str) -> None:
+    """Backfills mapped their coins under the history source's name: 0020 makes each the
+    upstream's mapping where that was missing and drops it where the upstream had one."""
+    cfg = alembic_config(db_url)
+    at = T0.replace(tzinfo=None).isoformat(" ") if _text(db_url) else T0
+    mapping = (
+        "INSERT INTO asset_mappings (source, source_asset_id, asset_id, method, decided_at)"
+        " VALUES (:s, :i, 1, 'new', :at)"
+    )
+    try:
+        command.downgrade(cfg, "0019")
+        asyncio.run(
+            _run(
+                db_url,
+                [
+                    (
+                        "INSERT INTO assets (id, identity_key, symbol, name, created_at)"
+                        " VALUES (1, 'k1', 'BTC', 'Bitcoin', :at)",
+                        {"at": at},
+                    ),
+                    (mapping, {"s": "coingecko", "i": "bitcoin", "at": at}),
+                    (mapping, {"s": "coingecko_history", "i": "bitcoin", "at": at}),
+                    (mapping, {"s": "coingecko_history", "i": "ethereum", "at": at}),
+                ],
+            )
+        )
+        command.upgrade(cfg, "0020")
+        (rows,) = asyncio.run(
+            _run(
+                db_url,
+                [("SELECT source, source_asset_id FROM asset_mappings ORDER BY 1, 2", {})],
+            )
+        )
+        assert rows == [("coingecko", "bitcoin"), ("coingecko", "ethereum")]
+    finally:
+        asyncio.run(_run(db_url, [("DELETE FROM asset_mappings", {}), ("DELETE FROM assets", {})]))
+        upgrade(db_url)

@@ -26,6 +26,7 @@ from typing import Any, Final
 from sqlalchemy import and_, bindparam, delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kasparro.store.asset_rows import asset_listings, by_listing
 from kasparro.store.dialect import insert_for
 from kasparro.store.rollup_schema import RETIRED_KEY, ROLLUP_SECONDS, observation_rollups
 from kasparro.store.schema import listings, observations, store_metadata
@@ -227,22 +228,28 @@ async def rebuild_moved(conn: AsyncConnection, moves: Sequence[tuple[str, str, i
                 r.asset_id.in_(assets), r.source == source, r.bucket >= lo, r.bucket < hi
             )
         )
-        raw = await conn.execute(
-            select(
-                o.id,
-                o.asset_id,
-                o.source,
-                o.observed_at,
-                o.price_usd,
-                o.market_cap_usd,
-                o.volume_24h_usd,
-            ).where(
-                o.asset_id.in_(assets),
-                o.source == source,
-                o.observed_at >= datetime.fromtimestamp(lo, UTC),
-                o.observed_at < datetime.fromtimestamp(hi, UTC),
-            )
+        query = select(
+            o.id,
+            o.asset_id,
+            o.source,
+            o.observed_at,
+            o.price_usd,
+            o.market_cap_usd,
+            o.volume_24h_usd,
+        ).where(
+            o.asset_id.in_(assets),
+            o.source == source,
+            o.observed_at >= datetime.fromtimestamp(lo, UTC),
+            o.observed_at < datetime.fromtimestamp(hi, UTC),
         )
+        if by_listing(conn.dialect.name):
+            # Their listings' ranges of the listing key (no asset index, store.asset_rows).
+            query = query.where(
+                o.listing_id.in_(
+                    asset_listings(lambda c: c.in_(assets), lambda c: c == source)  # noqa: B023
+                )
+            )
+        raw = await conn.execute(query)
         await merge_folds(conn, fold(raw.all()))
 
 

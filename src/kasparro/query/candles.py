@@ -1,8 +1,10 @@
 """OHLC buckets of one asset's observations (``/assets/{id}/history?interval=``).
 
 A page is a *time window* of ``limit`` buckets, not a row count: its observations come
-through ``ix_observations_asset_observed_id`` (asset, then time), so the cost is the rows in
-the window, whatever the size of the table (10M+ rows included) or of the asset's history.
+through an index in time order (on PostgreSQL each of the asset's listings' range of
+``uq_observations_listing_key``, ``store.asset_rows``; on SQLite
+``ix_observations_asset_observed_id``), so the cost is the rows in the window, whatever the
+size of the table (10M+ rows included) or of the asset's history.
 Each (source, bucket) gets open/close (first/last by time, then id), high/low (by exact
 value: ``NUMERIC`` on PostgreSQL, a REAL sort key over the exact text on SQLite, the text
 itself returned), the number of observations, and the close's market cap and volume. One
@@ -20,11 +22,12 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Final
 
-from sqlalchemy import BigInteger, Integer, bindparam, case, cast, func, select
+from sqlalchemy import BigInteger, Integer, bindparam, case, cast, func, literal_column, select
 
 from kasparro.query import candle_rollups as from_rollups
 from kasparro.query.fastread import Prepared, Reader, dialect_for, in_list, prepare
 from kasparro.query.sqltext import decimal_out, decimal_sort, timestamp_out
+from kasparro.store.asset_rows import asset_listings, by_listing
 from kasparro.store.rollup_schema import ROLLUP_SECONDS
 from kasparro.store.schema import observations
 
@@ -63,17 +66,45 @@ _LATEST: Final = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 def _edge_statement(dialect: str, last: bool, with_sources: bool) -> Prepared:
     """The first (or last) time in ``[lo, hi)`` of a priced observation of the asset that
     the bucket query would count (the same filters, so a window placed on it has a bucket):
-    a probe of ``ix_observations_asset_observed_id`` from one end of the range."""
-    edge = func.max(o.observed_at) if last else func.min(o.observed_at)
-    stmt = select(timestamp_out(edge, dialect)).where(
+    an index probe from one end of the range (per listing on PostgreSQL)."""
+    edge: Any = func.max if last else func.min
+    counted = _counted(dialect, with_sources)
+    if not by_listing(dialect):
+        stmt = select(timestamp_out(edge(o.observed_at), dialect)).where(*counted)
+        return prepare(stmt, dialect_for(dialect))
+    # PostgreSQL: each of the asset's listings probed from that end of its range of
+    # uq_observations_listing_key (store.asset_rows), the edge the newest (oldest) of those.
+    listed = _listed(dialect, with_sources)
+    probe = (
+        select(o.observed_at)
+        .where(o.listing_id == listed.c.id, *counted)
+        .order_by(o.observed_at.desc() if last else o.observed_at)
+        .limit(literal_column("1"))
+        .lateral("listing_edge")
+    )
+    stmt = select(timestamp_out(edge(probe.c.observed_at), dialect)).select_from(
+        listed.join(probe, literal_column("true"))
+    )
+    return prepare(stmt, dialect_for(dialect))
+
+
+def _counted(dialect: str, with_sources: bool) -> list[Any]:
+    """The rows a bucket counts: the asset's priced observations in ``[lo, hi)``."""
+    where = [
         o.asset_id == bindparam("asset_id"),
         o.observed_at >= bindparam("lo"),
         o.observed_at < bindparam("hi"),
         o.price_usd.is_not(None),
-    )
+    ]
     if with_sources:
-        stmt = stmt.where(in_list(o.source, bindparam("sources"), dialect))
-    return prepare(stmt, dialect_for(dialect))
+        where.append(in_list(o.source, bindparam("sources"), dialect))
+    return where
+
+
+def _listed(dialect: str, with_sources: bool) -> Any:
+    """The asset's listings (of the sources asked for), for readers without an asset index."""
+    sources = (lambda c: in_list(c, bindparam("sources"), dialect)) if with_sources else None
+    return asset_listings(lambda c: c == bindparam("asset_id"), sources).subquery("asset_listing")
 
 
 async def _edge(
@@ -236,14 +267,11 @@ def _window_statement(dialect: str, step: int, descending: bool, with_sources: b
         .label("rl"),
         func.row_number().over(partition_by=part, order_by=[price_key.desc(), o.id]).label("rh"),
         func.row_number().over(partition_by=part, order_by=[price_key, o.id]).label("rn"),
-    ).where(
-        o.asset_id == bindparam("asset_id"),
-        o.observed_at >= bindparam("lo"),
-        o.observed_at < bindparam("hi"),
-        o.price_usd.is_not(None),
-    )
-    if with_sources:
-        inner = inner.where(in_list(o.source, bindparam("sources"), dialect))
+    ).where(*_counted(dialect, with_sources))
+    if by_listing(dialect):
+        # Each of the asset's listings' range of uq_observations_listing_key (no asset index
+        # on PostgreSQL, store.asset_rows).
+        inner = inner.where(o.listing_id.in_(select(_listed(dialect, with_sources).c.id)))
     w = inner.subquery()
 
     def pick(rank: Any, column: Any) -> Any:

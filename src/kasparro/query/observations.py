@@ -16,10 +16,11 @@ Index use (see ``store/schema.py``):
 - ``source``/``since``/``until``: ``ix_observations_source_observed`` or the same index;
 - the strings a row shows (symbol, name, source id) are its listing's: one primary-key
   lookup per page row;
-- one ``asset_id`` (asset history): an equality, not ``= ANY``, so the page is a range scan of
-  ``ix_observations_asset_observed_id`` in order, independent of the asset's history length
-  (PostgreSQL cannot read ``= ANY(array)`` matches in index order: it would sort them all);
-- several ``asset_id``/``symbol``: asset ids first, then ``ix_observations_asset_observed_id``;
+- ``asset_id``/``symbol`` (asset history), PostgreSQL: the assets' listings (by
+  ``asset_mappings``), then each listing's top rows, a range of
+  ``uq_observations_listing_key`` in order, merged (``store.asset_rows``): independent of
+  the asset's history length. SQLite: an equality on ``ix_observations_asset_observed_id``,
+  a range scan in order (several assets: asset ids first, then that index);
 - ``sort=symbol``: listings in ``ix_listings_symbol_ci`` order, each one's rows by
   ``uq_observations_listing_key``;
 - ``latest=true`` reads ``latest_observations`` (one row per asset and source, maintained by
@@ -62,6 +63,7 @@ from kasparro.query.cursor import Position
 from kasparro.query.fastread import Prepared, Reader, dialect_for, in_list, prepare
 from kasparro.query.keyset import SortKey
 from kasparro.query.sqltext import decimal_out, decimal_sort, timestamp_out
+from kasparro.store.asset_rows import Match, asset_listings, by_listing
 from kasparro.store.schema import (
     LATEST_ROW,
     asset_mappings,
@@ -189,6 +191,29 @@ def _asset_ids_for_symbols(dialect: str) -> Any:
     )
 
 
+def _match_assets(dialect: str, symbols: bool, asset_ids: bool, one_asset: bool) -> Match | None:
+    """The request's asset filter, for any column holding asset ids (the rows' or their
+    mappings')."""
+    if symbols:
+        return lambda col: col.in_(_asset_ids_for_symbols(dialect))
+    if one_asset:
+        return lambda col: col == bindparam("asset_id", type_=BigInteger())
+    if asset_ids:
+        return lambda col: in_list(col, bindparam("asset_ids"), dialect, integer=True)
+    return None
+
+
+def _match_sources(dialect: str, sources: bool, one_source: bool) -> Match | None:
+    # One source (or asset) is an equality, not ``= ANY(array)``: PostgreSQL reads an index
+    # in order only for equalities, and `latest=true&source=x` then walks
+    # ix_latest_observations_source_observed instead of sorting the source's latest rows.
+    if one_source:
+        return lambda col: col == bindparam("source", type_=String())
+    if sources:
+        return lambda col: in_list(col, bindparam("sources"), dialect)
+    return None
+
+
 @lru_cache(maxsize=512)
 def _statement(
     dialect: str,
@@ -222,30 +247,37 @@ def _statement(
     if sort == "symbol":
         src = src.join(listings, li.id == o.listing_id)
     inner = inner.select_from(src)
-    if symbols:
-        inner = inner.where(asset_col.in_(_asset_ids_for_symbols(dialect)))
-    if one_asset:
-        inner = inner.where(asset_col == bindparam("asset_id", type_=BigInteger()))
-    elif asset_ids:
-        inner = inner.where(in_list(asset_col, bindparam("asset_ids"), dialect, integer=True))
-    # One source (or asset) is an equality, not ``= ANY(array)``: PostgreSQL reads an index
-    # in order only for equalities, and `latest=true&source=x` then walks
-    # ix_latest_observations_source_observed instead of sorting the source's latest rows.
-    if one_source:
-        inner = inner.where(source_col == bindparam("source", type_=String()))
-    elif sources:
-        inner = inner.where(in_list(source_col, bindparam("sources"), dialect))
+    assets_match = _match_assets(dialect, symbols, asset_ids, one_asset)
+    sources_match = _match_sources(dialect, sources, one_source)
+    if assets_match is not None:
+        inner = inner.where(assets_match(asset_col))
+    if sources_match is not None:
+        inner = inner.where(sources_match(source_col))
     if since:
         inner = inner.where(time_col >= bindparam("since", type_=UTCDateTime()))
     if until:
         inner = inner.where(time_col < bindparam("until", type_=UTCDateTime()))
     if cursor is not None:
         inner = inner.where(keyset.after(key, descending, cursor == "null"))
-    page = (
-        inner.order_by(*keyset.order_by(key, descending))
-        .limit(bindparam("lim", type_=Integer()))
-        .subquery("page")
-    )
+    lim = bindparam("lim", type_=Integer())
+    top = inner.order_by(*keyset.order_by(key, descending)).limit(lim)
+    if assets_match is not None and not latest and by_listing(dialect):
+        # No asset index here (store.asset_rows): the page is the top rows of each of the
+        # assets' listings, merged. Each listing's are a range of uq_observations_listing_key
+        # in time order; the page costs at most ``lim`` rows per listing, however long the
+        # history.
+        listed = asset_listings(assets_match, sources_match).subquery("asset_listing")
+        part = top.where(o.listing_id == listed.c.id).lateral("listing_rows")
+        merged = SortKey(sort, part.c.sort_value, part.c.id, key.nullable, key.kind, key.bind_type)
+        page = (
+            select(part.c.id, part.c.sort_value, part.c.at)
+            .select_from(listed.join(part, literal_column("true")))
+            .order_by(*keyset.order_by(merged, descending))
+            .limit(lim)
+            .subquery("page")
+        )
+    else:
+        page = top.subquery("page")
     outer_key = SortKey(sort, page.c.sort_value, page.c.id, key.nullable, key.kind, key.bind_type)
     if dialect == "sqlite":
         # SQLite has no LATERAL; its planner already loops over the page by primary key.

@@ -51,13 +51,15 @@ async def _load_market(
     """Market snapshots and history points: assets resolved, observations inserted. History
     never advances the latest observation (a backfill is older than the market snapshot),
     and moves each coin's watermark with the data it covers."""
-    name = source.name
     records = [r for b in group for r in b.records]
     new_ids: list[str] = []
     asset_ids = (
+        # Under the namespace, the upstream whose ids the records carry (a backfill's points
+        # are CoinGecko's coins, not "coingecko_history"'s): the mapping of the listing the
+        # rows go to, which readers of an asset's rows follow (store.asset_rows).
         await resolve_assets(
             conn,
-            name,
+            source.namespace,
             records,
             run_id,
             pages=[b.page.number for b in group for _ in b.records],
@@ -66,7 +68,7 @@ async def _load_market(
         if records
         else {}
     )
-    failpoints.crash("after_assets", name, sorted({b.page.number for b in group}))
+    failpoints.crash("after_assets", source.name, sorted({b.page.number for b in group}))
     rows = [observation_row(r, asset_ids[r.source_asset_id], run_id, now) for r in records]
     history = isinstance(source, HistorySource)
     loaded = await insert_observations(conn, rows, advance_latest=not history)

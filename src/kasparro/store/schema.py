@@ -185,18 +185,26 @@ observations = Table(
     Column("max_supply", ExactDecimal()),
     # Serves the loader's idempotency (ON CONFLICT on this key; it includes observed_at, as
     # a unique index of a table partitioned by observed_at must), a relink's per-listing
-    # moves, counts and newest row (identity.reconcile), and sort=symbol (per listing, in
-    # the order of ix_listings_symbol_ci, query.observations).
+    # moves, counts and newest row (identity.reconcile), sort=symbol (per listing, in the
+    # order of ix_listings_symbol_ci, query.observations), and on PostgreSQL an asset's
+    # history, candles and rollup rebuilds (each of its listings' range, store.asset_rows).
     UniqueConstraint("listing_id", "observed_at", name="uq_observations_listing_key"),
     # Serves /data default order (observed_at desc, id desc) and since/until keyset paging.
     # SQLite only: on PostgreSQL the primary key is (observed_at, id) and serves them
     # (migration 0019; a partitioned table's key must include observed_at).
     Index("ix_observations_observed_id", "observed_at", "id", info={"dialects": ("sqlite",)}),
-    # Serves asset history (one asset, every source, by observed_at then id): a range scan in
-    # page order, whatever the length of the asset's history (migration 0003); with a source
-    # filter too (an asset has one listing per source: the filter drops at most the other
-    # sources' rows), and several assets' rows (candles, rollup rebuilds).
-    Index("ix_observations_asset_observed_id", "asset_id", "observed_at", "id"),
+    # SQLite only: serves asset history (one asset, every source, by observed_at then id): a
+    # range scan in page order, whatever the length of the asset's history (migration 0003);
+    # with a source filter too, and several assets' rows (candles, rollup rebuilds). On
+    # PostgreSQL (0020) those read each of the asset's listings' range of
+    # uq_observations_listing_key instead (store.asset_rows): this index cost 62 bytes a row.
+    Index(
+        "ix_observations_asset_observed_id",
+        "asset_id",
+        "observed_at",
+        "id",
+        info={"dialects": ("sqlite",)},
+    ),
     # Serves /data?source=x (and since/until) in page order (query.observations).
     Index("ix_observations_source_observed", "source", "observed_at"),
     # PostgreSQL only (SQLite's id is the rowid): serves what asks for ids alone, the lake's
