@@ -30,7 +30,8 @@ async def _seed(engine: AsyncEngine) -> dict[str, int]:
         "coinpaprika",
         [rec("btc-bitcoin", source="coinpaprika", symbol="BTC", name="Bitcoin", volume="3e10")],
     )
-    # A backfill maps its history feed's ids too: internal, never a market to show.
+    # A mapping under a source that is no market (backfills wrote them under their history
+    # feed's name before migration 0020): internal, never a market to show.
     async with engine.begin() as conn:
         run_id = await repo.create_run(
             conn,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from alembic import command
@@ -190,12 +191,22 @@ def test_migration_0018_converts_a_populated_store_and_back(db_url: str) -> None
 
 def test_migration_0020_moves_backfills_mappings_to_their_upstream(db_url: str) -> None:
     """Backfills mapped their coins under the history source's name: 0020 makes each the
-    upstream's mapping where that was missing and drops it where the upstream had one."""
+    upstream's mapping where that was missing; where the upstream's named another asset, the
+    listing's rows move to it (with their rollups) and the emptied asset becomes its alias."""
     cfg = alembic_config(db_url)
     at = T0.replace(tzinfo=None).isoformat(" ") if _text(db_url) else T0
+    later = (
+        (T0 + timedelta(minutes=5)).replace(tzinfo=None).isoformat(" ")
+        if _text(db_url)
+        else (T0 + timedelta(minutes=5))
+    )
     mapping = (
         "INSERT INTO asset_mappings (source, source_asset_id, asset_id, method, decided_at)"
-        " VALUES (:s, :i, 1, 'new', :at)"
+        " VALUES (:s, :i, :a, 'new', :at)"
+    )
+    row = (
+        "INSERT INTO observations (id, asset_id, observed_at, run_id, ingested_at, listing_id,"
+        " source, price_usd) VALUES (:id, 1, :t, 1, :t, 5, 'coingecko', :p)"
     )
     try:
         command.downgrade(cfg, "0019")
@@ -204,24 +215,65 @@ def test_migration_0020_moves_backfills_mappings_to_their_upstream(db_url: str) 
                 db_url,
                 [
                     (
-                        "INSERT INTO assets (id, identity_key, symbol, name, created_at)"
-                        " VALUES (1, 'k1', 'BTC', 'Bitcoin', :at)",
+                        "INSERT INTO assets (id, identity_key, symbol, name, created_at) VALUES"
+                        " (1, 'btc:old', 'BTC', 'Bitcoin', :at),"
+                        " (2, 'btc:bitcoin', 'BTC', 'Bitcoin', :at),"
+                        " (3, 'eth:ethereum', 'ETH', 'Ethereum', :at)",
                         {"at": at},
                     ),
-                    (mapping, {"s": "coingecko", "i": "bitcoin", "at": at}),
-                    (mapping, {"s": "coingecko_history", "i": "bitcoin", "at": at}),
-                    (mapping, {"s": "coingecko_history", "i": "ethereum", "at": at}),
+                    (
+                        "INSERT INTO listings (id, source, source_asset_id, symbol, name,"
+                        " named_at) VALUES (5, 'coingecko', 'bitcoin', 'BTC', 'Bitcoin', :at)",
+                        {"at": at},
+                    ),
+                    (mapping, {"s": "coingecko", "i": "bitcoin", "a": 2, "at": at}),
+                    (mapping, {"s": "coingecko_history", "i": "bitcoin", "a": 1, "at": at}),
+                    (mapping, {"s": "coingecko_history", "i": "ethereum", "a": 3, "at": at}),
+                    (row, {"id": 1, "t": at, "p": "100.5"}),
+                    (row, {"id": 2, "t": later, "p": "0.0000000001"}),
                 ],
             )
         )
         command.upgrade(cfg, "0020")
-        (rows,) = asyncio.run(
+        mappings, owners, aliases, rolled = asyncio.run(
             _run(
                 db_url,
-                [("SELECT source, source_asset_id FROM asset_mappings ORDER BY 1, 2", {})],
+                [
+                    (
+                        "SELECT source, source_asset_id, asset_id"
+                        " FROM asset_mappings ORDER BY source, source_asset_id",
+                        {},
+                    ),
+                    ("SELECT DISTINCT asset_id FROM observations", {}),
+                    ("SELECT id, alias_of FROM assets ORDER BY id", {}),
+                    (
+                        "SELECT asset_id, bucket_seconds, observations, close_price"
+                        " FROM observation_rollups ORDER BY 1, 2",
+                        {},
+                    ),
+                ],
             )
         )
-        assert rows == [("coingecko", "bitcoin"), ("coingecko", "ethereum")]
+        assert mappings == [("coingecko", "bitcoin", 2), ("coingecko", "ethereum", 3)]
+        assert owners == [(2,)]
+        assert aliases == [(1, 2), (2, None), (3, None)]
+        # The close is the newest row's exact price (1e-10), on both dialects.
+        assert [(a, s, n, Decimal(str(p))) for a, s, n, p in rolled] == [
+            (2, 3600, 2, Decimal("1E-10")),
+            (2, 86400, 2, Decimal("1E-10")),
+        ]
     finally:
-        asyncio.run(_run(db_url, [("DELETE FROM asset_mappings", {}), ("DELETE FROM assets", {})]))
+        asyncio.run(
+            _run(
+                db_url,
+                [
+                    ("DELETE FROM observation_rollups", {}),
+                    ("DELETE FROM observations", {}),
+                    ("DELETE FROM listings", {}),
+                    ("DELETE FROM asset_mappings", {}),
+                    ("UPDATE assets SET alias_of = NULL", {}),
+                    ("DELETE FROM assets", {}),
+                ],
+            )
+        )
         upgrade(db_url)

@@ -52,24 +52,29 @@ async def _load_market(
     never advances the latest observation (a backfill is older than the market snapshot),
     and moves each coin's watermark with the data it covers."""
     records = [r for b in group for r in b.records]
+    pages = [b.page.number for b in group for _ in b.records]
     new_ids: list[str] = []
-    asset_ids = (
-        # Under the namespace, the upstream whose ids the records carry (a backfill's points
-        # are CoinGecko's coins, not "coingecko_history"'s): the mapping of the listing the
-        # rows go to, which readers of an asset's rows follow (store.asset_rows).
-        await resolve_assets(
+    # Each record's coin is mapped under the record's own source, the listing its row goes
+    # to (a backfill's points are CoinGecko's coins, not "coingecko_history"'s): readers of
+    # an asset's rows find them through that mapping (store.asset_rows).
+    by_source: dict[str, list[int]] = {}
+    for i, rec in enumerate(records):
+        by_source.setdefault(rec.source, []).append(i)
+    asset_ids: dict[tuple[str, str], int] = {}
+    for of_source, picked in by_source.items():
+        resolved = await resolve_assets(
             conn,
-            source.namespace,
-            records,
+            of_source,
+            [records[i] for i in picked],
             run_id,
-            pages=[b.page.number for b in group for _ in b.records],
+            pages=[pages[i] for i in picked],
             new_ids=new_ids,
         )
-        if records
-        else {}
-    )
+        asset_ids.update(((of_source, sid), asset) for sid, asset in resolved.items())
     failpoints.crash("after_assets", source.name, sorted({b.page.number for b in group}))
-    rows = [observation_row(r, asset_ids[r.source_asset_id], run_id, now) for r in records]
+    rows = [
+        observation_row(r, asset_ids[(r.source, r.source_asset_id)], run_id, now) for r in records
+    ]
     history = isinstance(source, HistorySource)
     loaded = await insert_observations(conn, rows, advance_latest=not history)
     result.new_ids += len(new_ids)

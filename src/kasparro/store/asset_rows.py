@@ -9,9 +9,12 @@ listings from ``asset_mappings`` (by ``ix_asset_mappings_asset``), then each lis
 A page is the top rows of each listing's range, merged (``LATERAL``); an aggregate reads the
 ranges. SQLite keeps the index (an embedded, smaller store; and it has no ``LATERAL``).
 
-Rows keep ``asset_id`` (outputs and the latest pointers carry it), and readers filter on it
-beside the listing: the mapping and the rows' asset move together in a relink's transaction,
-so the listings found are exactly the ones whose rows carry the asset.
+This rests on an invariant: every row carries the asset its listing's mapping names. The
+loader maps each record under the record's own source, the listing's (``runs.commit``), a
+relink moves a mapping and its listing's rows in one transaction (``identity.reconcile``),
+and migration 0020 repaired the rows backfills had mapped under a history source's name.
+Rows keep ``asset_id`` (outputs, rollups and the latest pointers carry it) and readers
+filter on it beside the listing (on a distributed PostgreSQL it routes the query).
 """
 
 from __future__ import annotations
