@@ -1,5 +1,5 @@
 """The store's upkeep: a batch's months before it commits; after each run, partitions ahead,
-then retention per tier, then one closed month's index packed (``store.compaction``).
+then retention per tier.
 
 Each step runs in its own short transaction and never fails the run: a failure (a lock not
 granted within the partitions' ``lock_timeout``, the database gone) is logged and the step is
@@ -20,7 +20,6 @@ from kasparro.lake.retention import check_lake, retire, retire_months
 from kasparro.runs.result import one_line_error
 from kasparro.settings import Settings
 from kasparro.store import partitions
-from kasparro.store.compaction import compact_next
 
 # Retention renews the export's lease before each commit: the TTL bounds one transaction
 # (a backlog's delete can take minutes) and how long an export elsewhere waits if this
@@ -60,33 +59,6 @@ async def maintain_store(
     now: datetime | None = None,
 ) -> None:
     now = now or datetime.now(UTC)
-    await _partitions(engine, bound, now)
-    await _retention(engine, settings, bound, now)
-    # Last: a month retention drops is not worth packing.
-    await _compaction(engine, bound, now)
-
-
-async def _compaction(engine: AsyncEngine, bound: Any, now: datetime) -> None:
-    try:
-        done = await compact_next(engine, now)
-    except Exception as exc:
-        orig = getattr(exc, "orig", exc)
-        if "55P03" in (getattr(orig, "sqlstate", None), getattr(orig, "pgcode", None)):
-            # lock_not_available: busy (a long transaction, a lock), retried next pass.
-            bound.warning("index_compaction_deferred", error=one_line_error(exc))
-        else:
-            bound.error("index_compaction_failed", error=one_line_error(exc))
-        return
-    if done is not None and (done.index or done.leftovers_dropped):
-        bound.info(
-            "index_compacted",
-            index=done.index,
-            month=done.month.isoformat()[:7] if done.month else None,
-            leftovers_dropped=done.leftovers_dropped,
-        )
-
-
-async def _partitions(engine: AsyncEngine, bound: Any, now: datetime) -> None:
     try:
         async with engine.begin() as conn:
             made = await partitions.maintain(conn, now)
@@ -99,9 +71,6 @@ async def _partitions(engine: AsyncEngine, bound: Any, now: datetime) -> None:
                 months=[m.isoformat()[:7] for m in made.created],
                 rows_moved_from_default=made.moved_from_default,
             )
-
-
-async def _retention(engine: AsyncEngine, settings: Settings, bound: Any, now: datetime) -> None:
     days = settings.observation_retention_days
     hourly = settings.hourly_rollup_retention_days
     if not days and not hourly:
