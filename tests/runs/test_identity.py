@@ -16,9 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kasparro.emulator import EmulatorConfig
 from kasparro.emulator.universe import Universe
 from kasparro.identity.service import IdentityService
-from kasparro.load.rollups import COLUMNS, Fold, fold
+from kasparro.load.rollups import COLUMNS, FOLDED, Fold, fold
 from kasparro.store.rollup_schema import observation_rollups
-from kasparro.store.schema import observations
 from tests.fixtures.emulator import EmulatorFactory
 from tests.fixtures.etl import count, rows, run_etl
 from tests.fixtures.settings import builtin_registry
@@ -161,19 +160,8 @@ async def _stored_rollups(engine: AsyncEngine) -> dict[Any, Fold]:
 
 
 async def _rollups_of_raw_rows(engine: AsyncEngine) -> dict[Any, Fold]:
-    o = observations.c
     async with engine.connect() as conn:
-        rows = await conn.execute(
-            select(
-                o.id,
-                o.asset_id,
-                o.source,
-                o.observed_at,
-                o.price_usd,
-                o.market_cap_usd,
-                o.volume_24h_usd,
-            )
-        )
+        rows = await conn.execute(select(*FOLDED))
         return fold(rows.all())
 
 

@@ -79,21 +79,12 @@ async def insert_observations(
         sql = _insert_sql(columns, advance_latest)
         inserted = int(await driver.fetchval(sql, rows_json(rows)))
         return LoadResult(loaded=inserted, unchanged=len(rows) - inserted)
-    o = observations.c
     returned = await insert_rows(
         conn,
         observations,
         rows,
         conflict=("listing_id", "observed_at"),
-        returning=(
-            o.id,
-            o.asset_id,
-            o.source,
-            o.observed_at,
-            o.price_usd,
-            o.market_cap_usd,
-            o.volume_24h_usd,
-        ),
+        returning=rollups.FOLDED,
     )
     if advance_latest:
         await _advance_latest(conn, [row[:4] for row in returned])

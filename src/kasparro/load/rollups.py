@@ -74,10 +74,23 @@ class Fold:
 
 Key = tuple[int, int, int, str]  # asset_id, bucket_seconds, bucket, source
 
+# The observation columns ``fold`` reads, in its order (what the loader's insert returns and
+# a rebuild selects).
+_o = observations.c
+FOLDED: Final = (
+    _o.id,
+    _o.asset_id,
+    _o.source,
+    _o.observed_at,
+    _o.price_usd,
+    _o.market_cap_usd,
+    _o.volume_24h_usd,
+)
+
 
 def fold(rows: Iterable[Sequence[Any]]) -> dict[Key, Fold]:
-    """Rows of ``(id, asset_id, source, observed_at, price_usd, market_cap_usd,
-    volume_24h_usd)`` folded per key; unpriced rows are not counted (as in raw candles)."""
+    """Rows of ``FOLDED`` (id, asset_id, source, observed_at, price_usd, market_cap_usd,
+    volume_24h_usd) folded per key; unpriced rows are not counted (as in raw candles)."""
     out: dict[Key, Fold] = {}
     for obs_id, asset_id, source, observed_at, price, cap, volume in rows:
         if price is None:
@@ -96,7 +109,8 @@ def fold(rows: Iterable[Sequence[Any]]) -> dict[Key, Fold]:
     return out
 
 
-def _row(key: Key, f: Fold) -> dict[str, Any]:
+def rollup_row(key: Key, f: Fold) -> dict[str, Any]:
+    """The ``observation_rollups`` row of one fold."""
     return {
         **dict(zip(KEY, key, strict=True)),
         "open_price": f.open_price,
@@ -153,7 +167,7 @@ async def merge_folds(conn: AsyncConnection, folds: dict[Key, Fold]) -> None:
         index_elements=list(KEY),
         set_={c: ins.excluded[c] for c in COLUMNS if c not in KEY},
     )
-    await conn.execute(stmt, [_row(k, folds[k]) for k in keys])
+    await conn.execute(stmt, [rollup_row(k, folds[k]) for k in keys])
 
 
 _SQLITE_UPSERT: Final = (
@@ -228,15 +242,7 @@ async def rebuild_moved(conn: AsyncConnection, moves: Sequence[tuple[str, str, i
                 r.asset_id.in_(assets), r.source == source, r.bucket >= lo, r.bucket < hi
             )
         )
-        query = select(
-            o.id,
-            o.asset_id,
-            o.source,
-            o.observed_at,
-            o.price_usd,
-            o.market_cap_usd,
-            o.volume_24h_usd,
-        ).where(
+        query = select(*FOLDED).where(
             o.asset_id.in_(assets),
             o.source == source,
             o.observed_at >= datetime.fromtimestamp(lo, UTC),
@@ -327,6 +333,7 @@ def pg_rollup_ctes(inserted: str) -> str:
 
 
 __all__ = [
+    "FOLDED",
     "PG_BACKFILL",
     "ROLLUP_SECONDS",
     "Fold",
@@ -335,6 +342,7 @@ __all__ = [
     "merge_folds",
     "pg_rollup_ctes",
     "rebuild_moved",
+    "rollup_row",
 ]
 
 

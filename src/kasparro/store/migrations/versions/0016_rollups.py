@@ -59,7 +59,7 @@ def upgrade() -> None:
 
 def _sqlite_backfill(bind: sa.engine.Connection, rollups: sa.Table) -> None:
     # The loader's own fold (the same rules as every later load).
-    from kasparro.load.rollups import COLUMNS, fold
+    from kasparro.load.rollups import fold, rollup_row
 
     obs = sa.table(
         "observations",
@@ -88,10 +88,7 @@ def _sqlite_backfill(bind: sa.engine.Connection, rollups: sa.Table) -> None:
         if folds:
             bind.execute(
                 rollups.insert(),
-                [
-                    dict(zip(COLUMNS, (*key, *(getattr(f, c) for c in COLUMNS[4:])), strict=True))
-                    for key, f in folds.items()
-                ],
+                [rollup_row(key, f) for key, f in folds.items()],
             )
 
 

@@ -71,13 +71,13 @@ def _repair_history_mappings(bind: sa.engine.Connection) -> None:
 
     listed = {s for (s,) in rows("SELECT DISTINCT source FROM listings")}
     strays = [
-        (str(s), str(i), int(a))
-        for s, i, a in rows("SELECT source, source_asset_id, asset_id FROM asset_mappings")
+        (str(s), str(i))
+        for s, i in rows("SELECT source, source_asset_id FROM asset_mappings")
         if str(s).endswith(_SUFFIX) and s not in listed
     ]
     moved: dict[str, set[int]] = {}  # upstream -> assets whose rollups change
     emptied: dict[int, int] = {}  # asset whose rows left -> where they went
-    for history, sid, _ in strays:
+    for history, sid in strays:
         upstream = history[: -len(_SUFFIX)]
         found = rows(
             "SELECT asset_id FROM asset_mappings WHERE source = :u AND source_asset_id = :i",
@@ -141,7 +141,7 @@ def _repair_history_mappings(bind: sa.engine.Connection) -> None:
 def _rebuild_rollups(bind: sa.engine.Connection, source: str, assets: list[int]) -> None:
     """The assets' rollups of ``source`` folded again from the raw rows (the loader's own
     fold), after the retention boundary: before it only the lake holds the rows."""
-    from kasparro.load.rollups import COLUMNS, fold
+    from kasparro.load.rollups import fold, rollup_row
     from kasparro.store.rollup_schema import RETIRED_KEY, observation_rollups
 
     obs = sa.table(
@@ -169,8 +169,5 @@ def _rebuild_rollups(bind: sa.engine.Connection, source: str, assets: list[int])
     if folds:
         bind.execute(
             observation_rollups.insert(),
-            [
-                dict(zip(COLUMNS, (*key, *(getattr(f, c) for c in COLUMNS[4:])), strict=True))
-                for key, f in folds.items()
-            ],
+            [rollup_row(key, f) for key, f in folds.items()],
         )
