@@ -10,7 +10,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import insert, inspect, select
+from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.store.migrate import alembic_config
@@ -109,6 +109,8 @@ async def test_the_asset_history_index_is_sqlite_only(engine: AsyncEngine) -> No
     async with engine.connect() as conn:
         indexes = await conn.run_sync(lambda c: inspect(c).get_indexes("observations"))
         dialect = conn.dialect.name
+        version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+    assert version is not None and version >= "0020"
     by_name = {ix["name"]: ix for ix in indexes}
     if dialect == "postgresql":
         assert "ix_observations_asset_observed_id" not in by_name
