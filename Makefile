@@ -60,6 +60,6 @@ bench-quick: install ## Quick benchmarks (under 2 minutes)
 	$(BIN)/python -m bench.run --quick
 
 clean: ## Remove the venv, caches and the demo database (never ./kasparro.db: live data)
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache kasparro-demo.db kasparro-demo.db-*
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache kasparro-demo.db kasparro-demo.db-* kasparro-demo.env
 
 .PHONY: help install install-runtime demo run serve test lint format bench bench-quick clean

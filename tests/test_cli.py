@@ -81,8 +81,10 @@ def test_migrate_creates_the_schema(tmp_path: Path) -> None:
 def test_demo_runs_every_source_offline_on_emulated_data(tmp_path: Path) -> None:
     proc = run_cli(["demo", "--no-serve", "--coins", "600"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.startswith("Dashboard: http://127.0.0.1:8000/dashboard")
-    assert "EMULATED DATA" in proc.stdout
+    # Nothing is served with --no-serve: no dashboard URL promised, no file pointing at an
+    # emulator that is gone.
+    assert "Dashboard:" not in proc.stdout and "EMULATED DATA" in proc.stdout
+    assert not (tmp_path / "kasparro-demo.env").exists()
     for source in ("coingecko", "coinpaprika", "csv", "coingecko_history", "coinpaprika_history"):
         assert source in proc.stdout
     assert "failed" not in proc.stdout
@@ -143,6 +145,30 @@ def test_demo_serves_with_its_token_in_the_final_panel(tmp_path: Path) -> None:
                 headers={"Authorization": f"Bearer {token}"},
             )
             assert triggered.status_code in (202, 409), triggered.text
+        # What the scheduler does, as configured (not "every source each minute": reference
+        # data is checked hourly).
+        assert "market, venue sources every 60 s" in panel
+        assert "reference sources every 3600 s" in panel
+        # The file the panel names points another command at this demo: its database and
+        # its emulator (a port picked at start), not ./kasparro.db and the live APIs.
+        assert "kasparro-demo.env" in panel
+        pointed = dict(
+            line.split("=", 1)
+            for line in (tmp_path / "kasparro-demo.env").read_text().splitlines()
+            if line and not line.startswith("#")
+        )
+        assert pointed["KASPARRO_DATABASE_URL"].endswith("/kasparro-demo.db")
+        assert pointed["KASPARRO_COINGECKO_BASE_URL"].startswith("http://127.0.0.1:")
+        backfill = subprocess.run(
+            [*KASPARRO, "backfill", "--source", "coingecko", "--top", "1", "--since", "2d"],
+            cwd=tmp_path,
+            env={**env, **pointed},
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert backfill.returncode == 0, backfill.stderr[-2000:]
+        assert "coingecko_history" in backfill.stdout and "success" in backfill.stdout
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -151,6 +177,7 @@ def test_demo_serves_with_its_token_in_the_final_panel(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
     assert not (tmp_path / "cli.db").exists()
+    assert not (tmp_path / "kasparro-demo.env").exists()  # it named a stopped emulator
 
 
 def test_identity_commands_against_the_emulator(tmp_path: Path, emulator: Any) -> None:

@@ -72,7 +72,13 @@ def test_the_dev_install_serves_the_demo_too(checkout: Path) -> None:
 
 def test_clean_removes_the_demo_database_and_keeps_live_data(checkout: Path) -> None:
     fake_venv(checkout, ".installed-runtime")
-    names = ["kasparro-demo.db", "kasparro-demo.db-wal", "kasparro.db", "kasparro.db-wal"]
+    names = [
+        "kasparro-demo.db",
+        "kasparro-demo.db-wal",
+        "kasparro-demo.env",
+        "kasparro.db",
+        "kasparro.db-wal",
+    ]
     for name in names:
         (checkout / name).write_text("x")
     (checkout / ".pytest_cache").mkdir()
@@ -80,6 +86,7 @@ def test_clean_removes_the_demo_database_and_keeps_live_data(checkout: Path) -> 
     assert not (checkout / ".venv").exists() and not (checkout / ".pytest_cache").exists()
     assert not (checkout / "kasparro-demo.db").exists()
     assert not (checkout / "kasparro-demo.db-wal").exists()
+    assert not (checkout / "kasparro-demo.env").exists()
     # `make run`'s live database is never deleted by clean.
     assert (checkout / "kasparro.db").read_text() == "x"
     assert (checkout / "kasparro.db-wal").exists()

@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import secrets
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from pydantic import SecretStr
 from rich.console import Console
 from rich.panel import Panel
+from sqlalchemy.engine import make_url
 
 from kasparro.emulator.venues import VENUES as EMULATED_VENUES
 from kasparro.logs import configure_logging
@@ -26,6 +28,9 @@ from kasparro.sources.history import BackfillSpec
 from kasparro.status import NOT_FAILED
 
 console = Console()
+
+# Beside the demo's database: what points other commands at the running demo.
+ENV_FILE = "kasparro-demo.env"
 
 
 def demo_runtime(
@@ -88,8 +93,9 @@ def run_demo(
     if not own_token:
         runtime = runtime.with_settings(api_token=SecretStr(secrets.token_urlsafe(24)))
         settings = runtime.settings
-    dashboard = f"http://{host}:{api_port}/dashboard"
-    console.print(f"[bold]Dashboard: {dashboard}[/bold]  (served once the ETL is in)")
+    if sock is not None:
+        dashboard = f"http://{host}:{api_port}/dashboard"
+        console.print(f"[bold]Dashboard: {dashboard}[/bold]  (served once the ETL is in)")
     console.print(
         Panel.fit(
             "[bold yellow]EMULATED DATA[/bold yellow] — offline demo.\n"
@@ -139,10 +145,14 @@ def run_demo(
                 f"API:     {base}/api/v1/data?limit=5\n"
                 f"Docs:    {base}/docs\n"
                 f"Stats:   {base}/api/v1/stats\n"
-                f"Health:  {base}/health   Metrics: {base}/metrics\n"
-                f"Token:   {token}\n"
+                f"Health:  {base}/health\n"
+                f"Metrics: {base}/metrics\n"
+                f"CLI:     set -a; . ./{ENV_FILE}; set +a  (other commands, README)\n"
+                + schedule_line(rt)
+                # The token last, with what follows it kept short: it stays in view.
+                + f"\nToken:   {token}\n"
                 + (logs if quiet else "")
-                + "The scheduler runs every source each minute. Ctrl+C to stop.",
+                + "Ctrl+C to stop.",
                 title="Serving EMULATED data (API + scheduler)",
             ),
             highlight=False,
@@ -157,8 +167,54 @@ def run_demo(
         )
         from kasparro.api.server import serve
 
-        serve(rt, with_scheduler=True, sock=sock)
+        env_file = Path(ENV_FILE)
+        write_env_file(env_file, rt, emu.base_url)
+        try:
+            serve(rt, with_scheduler=True, sock=sock)
+        finally:  # it names this process's emulator: stale once the demo stops
+            env_file.unlink(missing_ok=True)
     return 0 if ok else 1
+
+
+def schedule_line(runtime: Runtime) -> str:
+    """What the scheduler does, from the registry: each kind of source and its interval."""
+    catalog = runtime.catalog
+    by_kind: dict[str, set[float]] = {}
+    for name, seconds in catalog.scheduled().items():
+        by_kind.setdefault(catalog.kind(name).value, set()).add(seconds)
+    # One line per interval ("market, venue sources every 60 s"): the panel fits 80 columns.
+    by_times: dict[str, list[str]] = {}
+    for kind, times in sorted(by_kind.items()):
+        by_times.setdefault("/".join(f"{t:g}" for t in sorted(times)), []).append(kind)
+    lines = [
+        f"{'Scheduler:' if not i else '':11}{', '.join(kinds)} sources every {times} s"
+        for i, (times, kinds) in enumerate(
+            sorted(by_times.items(), key=lambda kv: float(kv[0].split("/")[0]))
+        )
+    ]
+    refresh = runtime.settings.reference_refresh_seconds
+    lines.append(f"           (reference data is fetched again once {refresh:g} s old).")
+    return "\n".join(lines)
+
+
+def write_env_file(path: Path, runtime: Runtime, emulator_base: str) -> None:
+    """The variables that point another command (``kasparro backfill``, ``identity``,
+    ``export``...) at this demo: its database and its emulator, whose port is picked at
+    start. Without them such a command would use ``./kasparro.db`` and the live APIs. No
+    token: a secret is never written to a file by Kasparro."""
+    url = make_url(runtime.settings.database_url)
+    lines = [
+        "# Written by `kasparro demo`: point other kasparro commands at the running demo.",
+        "# Use: set -a; . ./" + path.name + "; set +a",
+    ]
+    if url.password is not None:
+        lines.append("# The URL's password is not written here: set KASPARRO_DATABASE_PASSWORD.")
+    lines.append(f"KASPARRO_DATABASE_URL={url.set(password=None).render_as_string(False)}")
+    for name in (p.name for p in runtime.registry.providers):
+        base = getattr(runtime.catalog.config(name), "base_url", None)
+        if isinstance(base, str) and base.startswith(emulator_base):
+            lines.append(f"KASPARRO_{name.upper()}_BASE_URL={base}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _token_text(settings: Settings, own: bool) -> str:

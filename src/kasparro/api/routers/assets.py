@@ -45,8 +45,9 @@ HISTORY_SPEC = QuerySpec(
         "enum",
         "OHLC buckets instead of observations: open/high/low/close of the price per source "
         "and bucket, with the close's market cap and volume and the number of observations. "
-        "`limit` then counts buckets (a page is a time window, so it costs the same on any "
-        "table size).",
+        "`limit` then counts buckets, each with a row per source (`limit=3` over two "
+        "sources: up to 6 rows); a page is a time window, so it costs the same on any "
+        "table size.",
         choices=tuple(BUCKETS),
     ),
 )
