@@ -5,8 +5,9 @@ single ``INSERT ... SELECT ... ON CONFLICT``: one round trip whatever the row co
 staging table. (A COPY into a temporary staging table, used first, cost four round trips per
 insert plus a TRUNCATE of the staging table at every commit; typed arrays per column cost
 5x the client CPU of JSON, see :func:`recordset_select`.)
-SQLite: SQLAlchemy's executemany / insertmanyvalues inside the caller's transaction (there is no
-COPY, and an in-process executemany is already the fastest path).
+SQLite: the driver's executemany inside the caller's transaction (there is no COPY, and an
+in-process executemany is already the fastest path), the values through the columns' own
+bind processors (:func:`_sqlite_executemany`).
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ async def insert_rows(
             stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
         if returning:
             return (await conn.execute(stmt.returning(*returning), rows)).all()
-        await conn.execute(stmt, rows)
+        await conn.exec_driver_sql(*_sqlite_executemany(conn, table, stmt, rows))
         return []
     columns = tuple(rows[0])
     sql = (
@@ -115,6 +116,23 @@ async def insert_rows(
         return list(await driver.fetch(sql, rows_json(rows)))
     await driver.execute(sql, rows_json(rows))
     return []
+
+
+def _sqlite_executemany(
+    conn: AsyncConnection, table: Table, stmt: Any, rows: list[dict[str, Any]]
+) -> tuple[str, list[tuple[Any, ...]]]:
+    """The statement compiled once and every row's values through its column types' bind
+    processors, for the driver's executemany. What SQLAlchemy's executemany does, without
+    its per-row parameter bookkeeping: ~30 µs a row, the larger part of storing a large
+    universe's reference rates on SQLite (profiled: 7.5 s of a 58,000-coin run's 33 s)."""
+    dialect = conn.dialect
+    compiled = stmt.compile(dialect=dialect, column_keys=list(rows[0]))
+    names = compiled.positiontup
+    assert names is not None  # SQLite's paramstyle is positional
+    processors = [table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
+    pairs = list(zip(names, processors, strict=True))
+    params = [tuple(p(row[n]) if p else row[n] for n, p in pairs) for row in rows]
+    return compiled.string, params
 
 
 async def update_rows(

@@ -74,6 +74,15 @@ class Window:
             by_id[(o.source, o.source_asset_id, o.asset_id)].append(o)
         self._obs = {k: sorted(v, key=lambda o: o.observed_at) for k, v in by_id.items()}
         self._obs_times = {k: [o.observed_at for o in v] for k, v in self._obs.items()}
+        # An asset's aggregator series, and every observation by time: a partition finds the
+        # assets observed in it by one range of the latter, then reads those assets' series
+        # only (a large universe's newest rows are mostly of assets not observed in it).
+        self._asset_keys: dict[int, list[tuple[str, str, int]]] = defaultdict(list)
+        for series in self._obs:
+            self._asset_keys[series[2]].append(series)
+        by_time = sorted((o.observed_at, o.asset_id) for v in self._obs.values() for o in v)
+        self._seen_times = [t for t, _ in by_time]
+        self._seen_assets = [a for _, a in by_time]
 
     def observed_times(self) -> list[datetime]:
         """Every moment something was observed (the buckets with data)."""
@@ -96,38 +105,41 @@ class Window:
         self, start: datetime, at: datetime, lookback: timedelta
     ) -> dict[int, list[Candidate]]:
         """As of ``at``, the candidates of every asset with something observed in
-        ``[start, at)``."""
+        ``[start, at)`` (and within the lookback)."""
         newest = self.newest(at, lookback)
         quotes = [q for q, _ in newest]
         aliases = frozenset((q.venue, q.alias) for q in quotes if q.alias)
         rates = measure_rates(quotes, excluded=aliases)
-        observed: set[int] = set()
-        out: dict[int, list[Candidate]] = defaultdict(list)
         currency_asset = _currency_assets(quotes)
+        observed: set[int] = set()
         moved_quotes: set[str] = set()
-        for q, since in newest:
+        for q, _ in newest:
             if q.observed_at >= start:
                 moved_quotes.add(q.quote)
                 if q.asset_id is not None:
                     observed.add(q.asset_id)
-            if q.asset_id is not None:
-                out[q.asset_id].append(_venue_candidate(q, since, rates, aliases))
         for currency in moved_quotes:
             if currency in currency_asset:
                 observed.add(currency_asset[currency])
+        # An aggregator's newest row before ``at`` is in [start, at) iff one of its rows is.
+        lo = bisect.bisect_left(self._seen_times, max(start, at - lookback))
+        hi = bisect.bisect_left(self._seen_times, at)
+        observed.update(self._seen_assets[lo:hi])
+        out: dict[int, list[Candidate]] = defaultdict(list)
+        for q, since in newest:
+            if q.asset_id in observed:
+                out[q.asset_id].append(_venue_candidate(q, since, rates, aliases))
         by_market = {(q.venue, q.market_id): (q, since) for q, since in newest}
         for currency, asset_id in currency_asset.items():
             rate = rates.get(currency)
-            if rate is not None:
+            if rate is not None and asset_id in observed:
                 out[asset_id] += _cross_candidates(rate, by_market)
-        for key, times in self._obs_times.items():
-            i = bisect.bisect_left(times, at) - 1
-            if i < 0 or times[i] < at - lookback:
-                continue
-            o = self._obs[key][i]
-            if o.observed_at >= start:
-                observed.add(o.asset_id)
-            out[o.asset_id].append(_aggregator_candidate(o))
+        for asset_id in observed:
+            for key in self._asset_keys.get(asset_id, ()):
+                times = self._obs_times[key]
+                i = bisect.bisect_left(times, at) - 1
+                if i >= 0 and times[i] >= at - lookback:
+                    out[asset_id].append(_aggregator_candidate(self._obs[key][i]))
         return {a: out[a] for a in sorted(observed) if out.get(a)}
 
 
