@@ -231,33 +231,37 @@ async def save_bucket(
                     table.c.asset_id.in_(chunk),
                 )
             )
-    rate_rows = []
-    input_rows = []
-    for asset_id, r in sorted(values.items()):
-        key = {
-            "asset_id": asset_id,
-            "interval": interval,
-            "method_version": version,
-            "bucket_start": bucket,
-        }
-        rate_rows.append(
-            {
-                **key,
-                "value": r.value,
-                "low": r.low,
-                "high": r.high,
-                "n_inputs": r.n_inputs,
-                "n_partitions": r.n_partitions,
-                "fallback": r.fallback,
-                "depeg": r.depeg,
-                "computed_at": computed_at,
+    ordered = sorted(values.items())
+    # A few thousand assets' rows at a time: a large universe's bucket is ~33,000 values and
+    # ~140,000 inputs, whose rows (dicts) built at once were the ETL's peak memory.
+    for start in range(0, len(ordered), 2000):
+        rate_rows = []
+        input_rows = []
+        for asset_id, r in ordered[start : start + 2000]:
+            key = {
+                "asset_id": asset_id,
+                "interval": interval,
+                "method_version": version,
+                "bucket_start": bucket,
             }
+            rate_rows.append(
+                {
+                    **key,
+                    "value": r.value,
+                    "low": r.low,
+                    "high": r.high,
+                    "n_inputs": r.n_inputs,
+                    "n_partitions": r.n_partitions,
+                    "fallback": r.fallback,
+                    "depeg": r.depeg,
+                    "computed_at": computed_at,
+                }
+            )
+            input_rows += [_input_row(key, i) for i in r.inputs]
+        await insert_rows(conn, rates, rate_rows, conflict=[c.name for c in rates.primary_key])
+        await insert_rows(
+            conn, rate_inputs, input_rows, conflict=[c.name for c in rate_inputs.primary_key]
         )
-        input_rows += [_input_row(key, i) for i in r.inputs]
-    await insert_rows(conn, rates, rate_rows, conflict=[c.name for c in rates.primary_key])
-    await insert_rows(
-        conn, rate_inputs, input_rows, conflict=[c.name for c in rate_inputs.primary_key]
-    )
     return changed
 
 
