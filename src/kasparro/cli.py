@@ -334,5 +334,6 @@ def main() -> None:
         problem = exc if isinstance(exc, UserError) else database_failure(exc)
         if problem is None:
             raise
-        err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+        # Not markup nor emoji codes: a problem may echo what the user typed (a coin id).
+        err.print(str(problem), markup=False, emoji=False, highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -7,9 +7,11 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from kasparro.cli_common import command_runtime, err, out, with_engine
-from kasparro.identity.service import IdentityService
+from kasparro.identity.queries import ReviewStatus
+from kasparro.identity.service import IdentityService, UnknownCoins
 from kasparro.preflight import UserError
 
 T = TypeVar("T")
@@ -57,9 +59,7 @@ def identity_relink() -> None:
 
 @identity_app.command("review")
 def identity_review(
-    status: Annotated[
-        str, typer.Option(help="pending | accepted | rejected | obsolete")
-    ] = "pending",
+    status: Annotated[ReviewStatus, typer.Option(help="Which items.")] = ReviewStatus.PENDING,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
 ) -> None:
     """List pairings waiting for a decision (or decided ones)."""
@@ -67,21 +67,22 @@ def identity_review(
 
     async def work(service: IdentityService, engine: Any) -> Any:
         async with engine.connect() as conn:
-            return await review_queue(conn, status, limit=limit, after_id=None)
+            return await review_queue(conn, status.value, limit=limit, after_id=None)
 
     page = _with_identity(work)
-    table = Table(title=f"identity review: {status}")
+    table = Table(title=f"identity review: {status.value}")
     for col in ("id", "reason", "score", "coin", "coin"):
         table.add_column(col)
     for item in page.items:
         first, second = item["coins"]
         score = item["score"]
+        # Text cells: ids and names are the sources' (or a user's) text, never rich markup.
         table.add_row(
             str(item["id"]),
-            item["reason"],
+            Text(item["reason"]),
             "-" if score is None else f"{score:g}",
-            _coin_line(first),
-            _coin_line(second),
+            Text(_coin_line(first)),
+            Text(_coin_line(second)),
         )
     out.print(table)
 
@@ -105,13 +106,22 @@ def _coin(text: str, default_source: str) -> tuple[str, str]:
     return (source, sid)
 
 
+def _say(line: str) -> None:
+    """Print ``line`` as it is: coin ids are a user's text (``:x:`` is no emoji, ``[b]`` no
+    markup)."""
+    out.print(line, markup=False, emoji=False, highlight=False)
+
+
 def _decide(a: tuple[str, str], b: tuple[str, str], *, accept: bool, note: str | None) -> None:
     async def work(service: IdentityService, engine: Any) -> Any:
         return await service.decide(a, b, accept=accept, decided_by="cli", note=note)
 
-    result = _with_identity(work)
+    try:
+        result = _with_identity(work)
+    except UnknownCoins as exc:
+        raise UserError(f"error: {exc.describe(hint='; run kasparro etl run first?')}") from None
     verdict = "accepted" if accept else "rejected"
-    out.print(
+    _say(
         f"{result.a[0]}:{result.a[1]} + {result.b[0]}:{result.b[1]}: {verdict}; "
         f"relink {result.relink.status}"
     )
@@ -125,7 +135,7 @@ def _review(review_id: int, *, accept: bool, note: str | None) -> None:
     if result is None:
         raise UserError(f"error: review item {review_id} does not exist")
     verdict = "accepted" if accept else "rejected"
-    out.print(f"review {review_id}: {verdict}; relink {result.relink.status}")
+    _say(f"review {review_id}: {verdict}; relink {result.relink.status}")
 
 
 NoteOpt = Annotated[str | None, typer.Option("--note", help="Why (kept with the decision).")]
@@ -147,7 +157,8 @@ def identity_reject(review_id: int, note: NoteOpt = None) -> None:
 @identity_app.command("link")
 def identity_link(first: CoinArg, second: CoinArg, note: NoteOpt = None) -> None:
     """Pair two coins of any two sources by hand (sticky): `link coingecko:x coinpaprika:y`
-    (bare ids: a CoinGecko id, then a CoinPaprika id)."""
+    (bare ids: a CoinGecko id, then a CoinPaprika id). Both coins must be in their source's
+    coin list or market data."""
     _decide(_coin(first, "coingecko"), _coin(second, "coinpaprika"), accept=True, note=note)
 
 

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.emulator import EmulatorConfig
-from tests.fixtures.api import AUTH, make_settings, running_app, walk
+from tests.fixtures.api import AUTH, make_settings, rec, running_app, seed_reference, seed_run, walk
 from tests.fixtures.emulator import EmulatorFactory
 from tests.fixtures.etl import rows, run_etl
 from tests.runs.test_pipeline_http import emu_settings
@@ -260,10 +261,14 @@ async def _idle(client: httpx.AsyncClient) -> None:
     raise AssertionError("runs still active after 60 s")
 
 
-async def test_a_coin_mapped_to_no_asset_has_no_asset_id(api_client: httpx.AsyncClient) -> None:
-    # A decision may name coins no market run has seen: they map to no asset. Their review
-    # entry said `"asset_id": null`, and a client (the schemathesis link that follows asset
-    # ids) asked for /api/v1/assets/None.
+async def test_a_coin_mapped_to_no_asset_has_no_asset_id(
+    api_client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    # A decision may name coins no market run has seen (only in their coin lists): they map
+    # to no asset. Their review entry said `"asset_id": null`, and a client (the schemathesis
+    # link that follows asset ids) asked for /api/v1/assets/None.
+    await seed_reference(engine, "coingecko", ["never-seen"])
+    await seed_reference(engine, "coinpaprika", ["nvr-never-seen"])
     decided = await api_client.post(
         "/api/v1/identity/decisions",
         json={
@@ -283,3 +288,69 @@ async def test_a_coin_mapped_to_no_asset_has_no_asset_id(api_client: httpx.Async
     coin = spec["components"]["schemas"]["CoinOut"]
     assert coin["properties"]["asset_id"]["type"] == "integer"
     assert "asset_id" not in coin["required"]
+
+
+UNKNOWN = {"source": "coingecko", "id": "doesnotexist2"}
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        (
+            {
+                "a": UNKNOWN,
+                "b": {"source": "coinpaprika", "id": "btc-bitcoin"},
+                "decision": "accept",
+            },
+            "body.a.id",
+        ),
+        (
+            {
+                "a": {"source": "coinpaprika", "id": "btc-bitcoin"},
+                "b": UNKNOWN,
+                "decision": "reject",
+            },
+            "body.b.id",
+        ),
+        (
+            {
+                "coingecko_id": "doesnotexist2",
+                "coinpaprika_id": "btc-bitcoin",
+                "decision": "accept",
+            },
+            "body.coingecko_id",
+        ),
+    ],
+    ids=["accept", "reject", "older-form"],
+)
+async def test_a_decision_on_an_unknown_coin_is_a_422_and_stores_nothing(
+    api_client: httpx.AsyncClient, engine: AsyncEngine, body: dict[str, Any], loc: str
+) -> None:
+    # It was accepted (200), stored as a sticky decision that never applied, and counted.
+    await seed_reference(engine, "coingecko", ["bitcoin"])
+    await seed_run(engine, "coinpaprika", [rec("btc-bitcoin", source="coinpaprika")])
+    resp = await api_client.post("/api/v1/identity/decisions", json=body, headers=AUTH)
+    assert resp.status_code == 422, resp.text
+    error = resp.json()["error"]
+    reason = "not in coingecko's coin list or market data"
+    assert error["code"] == "validation_error"
+    assert error["message"] == f"unknown coin coingecko:doesnotexist2 ({reason})"
+    assert error["details"] == [
+        {"loc": loc, "message": reason, "type": "unknown_coin", "input": "doesnotexist2"}
+    ]
+    summary = (await api_client.get("/api/v1/identity")).json()["data"]
+    assert set(summary["review"].values()) == {0}
+    # The same coins, known, as before.
+    known = {"coingecko_id": "bitcoin", "coinpaprika_id": "btc-bitcoin", "decision": "accept"}
+    resp = await api_client.post("/api/v1/identity/decisions", json=known, headers=AUTH)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["data"]["status"] == "accepted"
+
+
+async def test_an_unknown_review_status_names_the_statuses(api_client: httpx.AsyncClient) -> None:
+    resp = await api_client.get("/api/v1/identity/review", params={"status": "bogus"})
+    assert resp.status_code == 422
+    message = resp.json()["error"]["message"]
+    assert message.startswith("query parameter 'status': ")
+    for status in ("pending", "accepted", "rejected", "obsolete"):
+        assert f"'{status}'" in message

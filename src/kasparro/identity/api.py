@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from kasparro.api import params as p
 from kasparro.api.deps import State, TriggerAllowed
-from kasparro.api.errors import NotFound
+from kasparro.api.errors import InvalidParameter, NotFound
 from kasparro.api.render import envelope, page_envelope
 from kasparro.api.schemas import error_responses
 from kasparro.identity import queries as q
@@ -22,7 +22,7 @@ from kasparro.identity.schemas import (
     PairDecisionIn,
     ReviewResponse,
 )
-from kasparro.identity.service import DecisionResult
+from kasparro.identity.service import DecisionResult, UnknownCoins
 from kasparro.query.cursor import Position, scope_digest
 from kasparro.query.quarantine import ID_SORT_KEY
 
@@ -63,16 +63,16 @@ async def identity_summary(request: Request, state: State) -> Response:
 async def review_queue(
     request: Request,
     state: State,
-    status: Annotated[
-        str, Query(pattern="^(pending|accepted|rejected|obsolete)$", description="Item status.")
-    ] = "pending",
+    status: Annotated[q.ReviewStatus, Query(description="Item status.")] = q.ReviewStatus.PENDING,
     limit: p.LimitParam = 50,
     cursor: p.CursorParam = None,
 ) -> Response:
-    scope = scope_digest("identity-review", status)
+    scope = scope_digest("identity-review", status.value)
     after = p.decode_cursor(cursor, scope=scope, key=ID_SORT_KEY)
     async with state.reads.connect() as conn:
-        page = await q.review_queue(conn, status, limit=limit, after_id=after.id if after else None)
+        page = await q.review_queue(
+            conn, status.value, limit=limit, after_id=after.id if after else None
+        )
     nxt = p.encode_cursor(scope, Position(page.next_id, page.next_id)) if page.next_id else None
     return page_envelope(
         request, page.items, limit=limit, next_cursor=nxt, sort="id", descending=False
@@ -158,6 +158,8 @@ async def decide_review(
     summary="Pair (or keep apart) any two coins by hand (authenticated)",
     description="For pairings the linker never proposed: `accept` links two coins of any two "
     "sources (`a`, `b`: `{source, id}`) into one asset, `reject` keeps them apart forever. "
+    "Both coins must be known, in their source's coin list or market data: an unknown one is "
+    "a 422 naming it (type `unknown_coin`), and nothing is stored. "
     "Same effect and authentication as a review decision.",
 )
 async def decide_pair(
@@ -167,7 +169,22 @@ async def decide_pair(
     body: PairDecisionIn | LegacyPairDecisionIn,
 ) -> Response:
     a, b = body.coins()
-    result = await state.identity.decide(
-        a, b, accept=body.decision == "accept", decided_by=_client(request), note=body.note
-    )
+    try:
+        result = await state.identity.decide(
+            a, b, accept=body.decision == "accept", decided_by=_client(request), note=body.note
+        )
+    except UnknownCoins as exc:
+        where = dict(zip((a, b), body.locs(), strict=True))
+        raise InvalidParameter(
+            str(exc),
+            details=[
+                {
+                    "loc": where[c],
+                    "message": exc.reason(c),
+                    "type": "unknown_coin",
+                    "input": c[1][:100],  # cut as a validation error's input is
+                }
+                for c in exc.coins
+            ],
+        ) from None
     return _decision(request, result)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -23,7 +24,18 @@ from kasparro.store.identity_schema import (
 )
 from kasparro.store.schema import asset_mappings, runs
 
-REVIEW_STATUSES = ("pending", "accepted", "rejected", "obsolete")
+
+class ReviewStatus(StrEnum):
+    """A review item's status: the choices of ``kasparro identity review --status`` and of
+    ``GET /api/v1/identity/review?status=``."""
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    OBSOLETE = "obsolete"
+
+
+REVIEW_STATUSES = tuple(s.value for s in ReviewStatus)
 
 
 def _json(text: str | None) -> Any:

@@ -367,6 +367,21 @@ async def _sync_review(conn: AsyncConnection, plan: LinkPlan, now: datetime) -> 
     return {"pending": len(proposed), "new": len(new_rows), "obsolete": len(obsolete)}
 
 
+async def known_coins(conn: AsyncConnection, coins: Sequence[CoinRef]) -> set[CoinRef]:
+    """Those of ``coins`` that their source lists: in its coin list (reference data, the
+    last snapshot) or with market data (a listing: never deleted once loaded)."""
+    found: set[CoinRef] = set()
+    for table in (reference_coins, listings):
+        c = table.c
+        for source in sorted({s for s, _ in coins}):
+            ids = sorted({i for s, i in coins if s == source})
+            listed = await conn.execute(
+                select(c.source_asset_id).where(c.source == source, c.source_asset_id.in_(ids))
+            )
+            found.update((source, sid) for (sid,) in listed)
+    return found
+
+
 async def decide(
     conn: AsyncConnection,
     a: CoinRef,

@@ -67,6 +67,10 @@ class PairDecisionIn(DecisionIn):
     def coins(self) -> tuple[tuple[str, str], tuple[str, str]]:
         return (self.a.source, self.a.id), (self.b.source, self.b.id)
 
+    def locs(self) -> tuple[str, str]:
+        """Where each coin's id is in the body (a 422's ``loc``)."""
+        return "body.a.id", "body.b.id"
+
 
 class LegacyPairDecisionIn(DecisionIn):
     """The older form: a CoinGecko id and a CoinPaprika id."""
@@ -76,6 +80,9 @@ class LegacyPairDecisionIn(DecisionIn):
 
     def coins(self) -> tuple[tuple[str, str], tuple[str, str]]:
         return ("coingecko", self.coingecko_id), ("coinpaprika", self.coinpaprika_id)
+
+    def locs(self) -> tuple[str, str]:
+        return "body.coingecko_id", "body.coinpaprika_id"
 
 
 class CoinRefOut(BaseModel):

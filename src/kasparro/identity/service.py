@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,7 @@ from kasparro.identity.repository import (
     finish_relink,
     identity_lock,
     incomplete_references,
+    known_coins,
     read_inputs,
     review_item,
     save_plan,
@@ -58,6 +59,8 @@ class IdentityScope:
     reference_sources: Mapping[str, tuple[str, ...]]
     # providers in registry order: an asset's key comes from the first that lists it
     source_order: tuple[str, ...]
+    # what a coin's source can be: the reference namespaces and the market sources
+    coin_sources: tuple[str, ...]
 
     @classmethod
     def from_registry(cls, registry: Registry) -> IdentityScope:
@@ -73,6 +76,7 @@ class IdentityScope:
         return cls(
             {k: tuple(v) for k, v in reference.items()},
             tuple(p for p in registry.provider_names() if p not in venues),
+            tuple(dict.fromkeys([*reference, *registry.names(SourceKind.MARKET)])),
         )
 
     @property
@@ -90,6 +94,28 @@ class RelinkResult:
     relink_id: int | None = None
     reason: str | None = None
     stats: dict[str, Any] = field(default_factory=dict)
+
+
+class UnknownCoins(ValueError):
+    """A decision named coins that no source identity links lists: refused, nothing stored.
+    Stored, a typo would be a sticky decision that never applies."""
+
+    def __init__(self, coins: Sequence[CoinRef], coin_sources: Sequence[str]) -> None:
+        self.coins = tuple(coins)
+        self.coin_sources = tuple(coin_sources)
+        super().__init__(self.describe())
+
+    def reason(self, coin: CoinRef, hint: str = "") -> str:
+        """Why ``coin`` is unknown; ``hint`` (what to do) follows a coin a run could list."""
+        source = coin[0]
+        if source not in self.coin_sources:
+            return f"{source} is not one of identity's sources: {', '.join(self.coin_sources)}"
+        return f"not in {source}'s coin list or market data{hint}"
+
+    def describe(self, hint: str = "") -> str:
+        return "; ".join(
+            f"unknown coin {s}:{i} ({self.reason((s, i), hint)})" for s, i in self.coins
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,14 +209,13 @@ class IdentityService:
         self, a: CoinRef, b: CoinRef, *, accept: bool, decided_by: str, note: str | None
     ) -> DecisionResult:
         """Record a human's verdict on two coins (sticky) and relink at once, so an accepted
-        pair shares one asset and a rejected one never does, observations included."""
-        async with self.engine.begin() as conn:
-            review_id = await decide(
-                conn, a, b, accept=accept, decided_by=decided_by, note=note, now=utcnow()
-            )
-        result = await self.relink(trigger=f"decision {review_id}")
-        first, second = sorted((a, b))
-        return DecisionResult(review_id, first, second, accept, result)
+        pair shares one asset and a rejected one never does, observations included.
+
+        Raises :class:`UnknownCoins` (nothing stored) unless a source identity links lists
+        both coins: in its coin list or with market data."""
+        return await self._decide(
+            a, b, accept=accept, decided_by=decided_by, note=note, known_only=True
+        )
 
     async def decide_review(
         self, review_id: int, *, accept: bool, decided_by: str, note: str | None
@@ -200,4 +225,32 @@ class IdentityService:
             pair = await review_item(conn, review_id)
         if pair is None:
             return None
-        return await self.decide(*pair, accept=accept, decided_by=decided_by, note=note)
+        # Not checked: the item is stored already, and one whose coin has since left its
+        # source's list (or that was stored before decisions were checked) stays decidable.
+        return await self._decide(
+            *pair, accept=accept, decided_by=decided_by, note=note, known_only=False
+        )
+
+    async def _decide(
+        self,
+        a: CoinRef,
+        b: CoinRef,
+        *,
+        accept: bool,
+        decided_by: str,
+        note: str | None,
+        known_only: bool,
+    ) -> DecisionResult:
+        async with self.engine.begin() as conn:
+            if known_only:
+                wanted = [c for c in dict.fromkeys((a, b)) if c[0] in self.scope.coin_sources]
+                known = await known_coins(conn, wanted)
+                unknown = [c for c in dict.fromkeys((a, b)) if c not in known]
+                if unknown:
+                    raise UnknownCoins(unknown, self.scope.coin_sources)
+            review_id = await decide(
+                conn, a, b, accept=accept, decided_by=decided_by, note=note, now=utcnow()
+            )
+        result = await self.relink(trigger=f"decision {review_id}")
+        first, second = sorted((a, b))
+        return DecisionResult(review_id, first, second, accept, result)
