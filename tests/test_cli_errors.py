@@ -75,6 +75,67 @@ def test_several_bad_settings_are_all_named(tmp_path: Path) -> None:
     assert "KASPARRO_API_PORT='http'" in lines[0]
 
 
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        # A typo in a provider's key used to be ignored (1000 coins fetched instead of 5).
+        (
+            {"KASPARRO_SOURCES": '{"coingecko": {"max_coin": 5}}'},
+            "error: invalid setting KASPARRO_SOURCES: coingecko has no setting 'max_coin' "
+            "(its settings: ",
+        ),
+        # An unknown level used to behave as INFO.
+        (
+            {"KASPARRO_LOG_LEVEL": "LOUD"},
+            "error: invalid setting KASPARRO_LOG_LEVEL='LOUD': "
+            "Input should be 'DEBUG', 'INFO', 'WARNING' or 'ERROR'",
+        ),
+        # JSON that does not parse used to name neither the variable nor JSON ...
+        (
+            {"KASPARRO_SOURCES": "{bad"},
+            "error: invalid setting KASPARRO_SOURCES: not valid JSON (Expecting property name "
+            "enclosed in double quotes: line 1 column 2)",
+        ),
+        # ... or, in a provider's setting, was a traceback.
+        (
+            {"KASPARRO_BINANCE_CCXT_OPTIONS": '{"timeout": }'},
+            "error: invalid setting KASPARRO_BINANCE_CCXT_OPTIONS: not valid JSON "
+            "(Expecting value: line 1 column 13)",
+        ),
+    ],
+    ids=["unknown-key", "log-level", "json", "provider-json"],
+)
+def test_settings_that_passed_silently_are_named(
+    env: dict[str, str], expected: str, tmp_path: Path
+) -> None:
+    proc = run_cli(["etl", "run", "--source", "coingecko"], tmp_path, **env)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    lines = lines_of(proc)
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(expected), lines
+    assert lines[1].startswith("hint: ")
+    assert not (tmp_path / "cli.db").exists()  # nothing ran
+
+
+def test_the_valid_keys_of_a_provider_are_listed(tmp_path: Path) -> None:
+    proc = run_cli(["sources"], tmp_path, KASPARRO_SOURCES='{"csv": {"path": "m.csv"}}')
+    assert proc.returncode == 2
+    assert lines_of(proc)[0] == (
+        "error: invalid setting KASPARRO_SOURCES: csv has no setting 'path' "
+        "(its settings: schedule_seconds, paths, batch_rows)"
+    )
+
+
+def test_json_in_dotenv_and_other_mistakes_are_named_together(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("KASPARRO_KRAKEN_RETRY_STATUSES=[429,\n")
+    proc = run_cli(["sources"], tmp_path, KASPARRO_COINGECKO_PER_PAGE="300")
+    assert proc.returncode == 2
+    first = lines_of(proc)[0]
+    assert first.startswith("error: invalid settings "), first
+    assert "KASPARRO_COINGECKO_PER_PAGE='300'" in first
+    assert "KASPARRO_KRAKEN_RETRY_STATUSES (in .env): not valid JSON (" in first
+
+
 def _demo_db(command: list[str], url: str) -> list[str]:
     """The demo's database is its own option, not KASPARRO_DATABASE_URL."""
     return [*command, "--database-url", url] if command[0] == "demo" else command

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from kasparro.settings import Settings
 from kasparro.sources.catalog import Catalog, SourceSettingsError
@@ -81,3 +82,70 @@ def test_coingecko_key_header_matches_host(base: str, header: str) -> None:
     s = CoinGeckoSettings(_env_file=None, base_url=base, api_key="k-123")  # type: ignore[call-arg]
     assert s.key_header() == {header: "k-123"}
     assert "k-123" not in repr(s)  # secrets never show up in reprs or logs
+
+
+def test_an_unknown_key_in_kasparro_sources_is_refused_with_the_valid_ones() -> None:
+    # A typo used to be ignored: `max_coin` left CoinGecko at its default of 1000 coins.
+    s = Settings(_env_file=None, sources={"coingecko": {"max_coin": 5}})  # type: ignore[call-arg]
+    with pytest.raises(SourceSettingsError) as caught:
+        _catalog(s)
+    message = str(caught.value)
+    assert message.startswith("KASPARRO_SOURCES: coingecko has no setting 'max_coin'"), message
+    assert "max_coins" in message and "per_page" in message  # what it could have been
+
+
+def test_unknown_keys_are_named_with_every_other_mistake() -> None:
+    s = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        sources={"coingecko": {"max_coin": 5, "per_page": 300}, "csv": {"path": "m.csv"}},
+    )
+    with pytest.raises(SourceSettingsError) as caught:
+        _catalog(s)
+    message = str(caught.value)
+    assert "coingecko has no setting 'max_coin'" in message
+    assert "csv has no setting 'path'" in message and "paths" in message
+    assert "KASPARRO_COINGECKO_PER_PAGE" in message  # the known key is still validated
+
+
+def test_unrelated_kasparro_variables_are_not_mistakes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Only what a user writes for a provider is checked: other programs' and tests'
+    KASPARRO_* variables, and those of a plugin that is not installed, are none of its
+    business, in the environment as in .env."""
+    monkeypatch.setenv("KASPARRO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1/x")
+    monkeypatch.setenv("KASPARRO_EXAMPLE_PATH", "tickers.json")
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "POSTGRES_USER=kasparro\nKASPARRO_REQUIRE_POSTGRES=1\nKASPARRO_EXAMPLE_SCHEDULE_SECONDS=5\n"
+        "KASPARRO_COINGECKO_MAX_COINS=5\nKASPARRO_LOG_LEVEL=debug\n"
+    )
+    s = Settings(_env_file=env_file)  # type: ignore[call-arg]
+    assert s.log_level == "DEBUG"
+    catalog = Catalog.build(s, builtin_registry(), env_file=str(env_file))
+    assert catalog.config("coingecko").max_coins == 5  # type: ignore[attr-defined]
+
+
+def test_the_log_level_is_one_of_the_levels() -> None:
+    assert Settings(_env_file=None, log_level="warning").log_level == "WARNING"  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="'DEBUG', 'INFO', 'WARNING' or 'ERROR'"):
+        Settings(_env_file=None, log_level="LOUD")  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("KASPARRO_BINANCE_CCXT_OPTIONS", "{bad"),
+        ("KASPARRO_KRAKEN_RETRY_STATUSES", "[429,"),
+    ],
+)
+def test_a_provider_value_that_is_not_json_names_its_variable(
+    variable: str, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, value)
+    monkeypatch.setenv("KASPARRO_COINGECKO_PER_PAGE", "300")
+    with pytest.raises(SourceSettingsError) as caught:
+        _catalog()
+    message = str(caught.value)
+    assert f"{variable}: not valid JSON (" in message, message
+    assert "KASPARRO_COINGECKO_PER_PAGE" in message  # and the other providers are still read

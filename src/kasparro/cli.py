@@ -7,10 +7,12 @@ two lines naming what to change, with exit status 2 (see ``kasparro.preflight``)
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from kasparro.cli_common import (
     command_runtime,
@@ -29,7 +31,35 @@ from kasparro.logs import configure_logging
 from kasparro.preflight import UserError, bind_port, database_failure
 from kasparro.status import NOT_FAILED, OK
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+HELP = """Kasparro: crypto market data from the upstream APIs into your database, served by a
+REST API.
+
+Try it offline with `kasparro demo` (the bundled emulator), or fetch live data with
+`kasparro etl run`. A mistake (a bad setting, an unreachable database, a busy port) is
+answered in one or two lines saying what to change, with exit status 2."""
+
+
+class _WholeParagraphs(TyperGroup):
+    """Help texts with each paragraph on one line, for every command below this group.
+
+    typer's rich help prints a docstring's line breaks as they are (only a command's first
+    paragraph, on its own page, is joined), so a docstring wrapped at the source's line
+    length printed broken mid-sentence, and wrapped again at the terminal's width."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        _join_paragraphs(self)
+
+
+def _join_paragraphs(command: Any) -> None:
+    if command.help:
+        paragraphs = re.split(r"\n\s*\n", command.help.strip())
+        command.help = "\n\n".join(" ".join(p.split()) for p in paragraphs)
+    for sub in getattr(command, "commands", {}).values():
+        _join_paragraphs(sub)
+
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=HELP, cls=_WholeParagraphs)
 etl_app = typer.Typer(no_args_is_help=True, help="Run the ETL.")
 app.add_typer(etl_app, name="etl")
 app.add_typer(identity_app, name="identity")
@@ -43,8 +73,9 @@ DEMO_DATABASE_URL = "sqlite+aiosqlite:///./kasparro-demo.db"
 
 @app.command()
 def migrate() -> None:
-    """Create or upgrade the database schema (Alembic) at KASPARRO_DATABASE_URL. Safe to run
-    from several processes at once: they take turns."""
+    """Create or upgrade the database schema (Alembic) at KASPARRO_DATABASE_URL.
+
+    Safe to run from several processes at once: they take turns."""
     from kasparro.store.migrate import upgrade
 
     settings = command_runtime().settings
@@ -293,8 +324,10 @@ def backfill(
     ] = True,
 ) -> None:
     """Load price history (CoinGecko market charts, CoinPaprika historical tickers) for the
-    given assets or the top N (default 100) into the observations. Resumable: per-coin
-    watermarks are committed with the data, so a rerun fetches only what is missing.
+    given assets or the top N (default 100) into the observations.
+
+    Resumable: per-coin watermarks are committed with the data, so a rerun fetches only what
+    is missing.
 
     Its requests share each API's budget in this process; a `kasparro up` running
     elsewhere has its own, so prefer `POST /api/v1/backfills` there (scheduled runs then

@@ -43,8 +43,10 @@ def export(
     ] = 60.0,
 ) -> None:
     """Write observations (by day and source), assets and mappings to Parquet files with
-    exact decimals. Incremental and resumable: rows already in the lake are not written
-    again, and an interrupted export resumes its range without duplicating a row."""
+    exact decimals.
+
+    Incremental and resumable: rows already in the lake are not written again, and an
+    interrupted export resumes its range without duplicating a row."""
     try:
         import pyarrow  # noqa: F401
     except ImportError:

@@ -16,7 +16,10 @@ def register(app: typer.Typer) -> None:
 
 
 def sources() -> None:
-    """The registered sources: built in and from plugins (the kasparro.sources entry points)."""
+    """The registered sources, built in and from installed plugins.
+
+    Each with its kind, schedule and request budget; plugins that failed to load are
+    reported."""
     runtime = command_runtime(database=False)
     catalog = runtime.catalog
     budgets = catalog.budgets()
@@ -42,9 +45,11 @@ def sources() -> None:
 
 
 def settings() -> None:
-    """Every setting (core and per provider) with its default and meaning, as Markdown."""
+    """Every setting (core and per provider) with its default and meaning, as Markdown.
+
+    The table of README.md, with those of installed plugins."""
     from kasparro.settings_doc import settings_table
 
-    out.print(
-        settings_table(command_runtime(database=False).registry), markup=False, highlight=False
-    )
+    # Written as is, not through the console: rich wraps long lines at its width (140
+    # columns when redirected), and a table row split over two lines is no row.
+    typer.echo(settings_table(command_runtime(database=False).registry), nl=False)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from kasparro.settings import Settings
+from kasparro.settings import Settings, undecodable_setting
 
 if TYPE_CHECKING:
     from kasparro.runtime import Runtime
@@ -43,7 +43,7 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         raise settings_error([("KASPARRO_", exc)]) from None
     except SettingsError as exc:  # a value pydantic-settings could not even decode
-        raise UserError(f"error: invalid setting: {_first_line(exc)}\n{_SETTINGS_HINT}") from None
+        raise settings_error([], [undecodable_setting(exc, "KASPARRO_")]) from None
 
 
 _SETTINGS_HINT = "hint: fix it in the environment or in ./.env (see Configuration in README.md)"
@@ -56,27 +56,32 @@ def load_runtime() -> Runtime:
     from kasparro.sources.catalog import SourceSettingsError
 
     errors: list[tuple[str, ValidationError]] = []
+    problems: list[str] = []
+    # Either way, still check the providers': name every mistake at once.
     try:
         settings = Settings()
-    except ValidationError as exc:  # still check the providers': name every mistake at once
+    except ValidationError as exc:
         errors.append(("KASPARRO_", exc))
         settings = Settings.model_construct()
     except SettingsError as exc:  # a value pydantic-settings could not even decode
-        raise UserError(f"error: invalid setting: {_first_line(exc)}\n{_SETTINGS_HINT}") from None
+        problems.append(undecodable_setting(exc, "KASPARRO_"))
+        settings = Settings.model_construct()
     try:
         runtime = Runtime.build(settings)
     except SourceSettingsError as exc:
-        if not exc.errors:
-            raise UserError(f"error: {exc}\n{_SETTINGS_HINT}") from None
         errors += exc.errors
-    if errors:
-        raise settings_error(errors)
+        problems += exc.problems
+    if errors or problems:
+        raise settings_error(errors, problems)
     return runtime
 
 
-def settings_error(errors: Sequence[tuple[str, ValidationError]]) -> UserError:
+def settings_error(
+    errors: Sequence[tuple[str, ValidationError]], problems: Sequence[str] = ()
+) -> UserError:
     """One line naming every invalid setting: (variable prefix, validation error) pairs of
-    the core settings and of providers' (``KASPARRO_COINGECKO_``...)."""
+    the core settings and of providers' (``KASPARRO_COINGECKO_``...), and ``problems``
+    found before validation, each already naming its variable."""
     by_field: dict[str, tuple[object, list[str]]] = {}
     for prefix, exc in errors:
         for e in exc.errors():
@@ -93,6 +98,7 @@ def settings_error(errors: Sequence[tuple[str, ValidationError]]) -> UserError:
         name = field
         shown = "" if any(s in field.lower() for s in _SECRET_FIELDS) else f"={_short(value)}"
         parts.append(f"{name}{shown}: {' or '.join(msgs)}")
+    parts += problems
     noun = "setting" if len(parts) == 1 else "settings"
     return UserError(f"error: invalid {noun} {'; '.join(parts)}\n{_SETTINGS_HINT}")
 

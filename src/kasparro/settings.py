@@ -9,10 +9,12 @@ Nothing here performs I/O at import time.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 
 class Settings(BaseSettings):
@@ -161,7 +163,8 @@ class Settings(BaseSettings):
     sources: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description='provider settings as JSON (`{"coingecko": {"max_coins": 250}}`); '
-        "they win over KASPARRO_<PROVIDER>_* variables",
+        "they win over KASPARRO_<PROVIDER>_* variables; a key the provider does not have is "
+        "an error",
     )
 
     fail_at: str | None = Field(
@@ -174,7 +177,9 @@ class Settings(BaseSettings):
         description="crash-test hook: SIGKILL at `phase:source:page` (runs/failpoints.py)",
     )
 
-    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="DEBUG, INFO, WARNING, ERROR"
+    )
     log_json: bool | None = Field(
         default=None, description="JSON log lines; unset: JSON when stderr is not a terminal"
     )
@@ -191,6 +196,11 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_flag_is_false(cls, v: object) -> object:
         return False if isinstance(v, str) and not v.strip() else v
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, v: object) -> object:
+        return v.strip().upper() if isinstance(v, str) else v
 
     @field_validator("schedule_enabled_sources", "read_database_url", mode="before")
     @classmethod
@@ -240,3 +250,23 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+_UNDECODED = re.compile(r'value for field "(?P<field>\w+)" from source "(?P<source>\w+)"')
+
+
+def undecodable_setting(exc: SettingsError, prefix: str) -> str:
+    """``exc`` as one line naming the variable (``prefix`` + the field): pydantic-settings
+    decodes a list or dict value as JSON before validating anything, and its error names
+    only the field and its own source class; the cause says what is wrong."""
+    found = _UNDECODED.search(str(exc))
+    where = f"{prefix}{found['field'].upper()}" if found else f"a {prefix}* variable"
+    if found and found["source"] == "DotEnvSettingsSource":
+        where += " (in .env)"  # the environment may hold a valid value that hides it
+    cause = exc.__cause__
+    if isinstance(cause, json.JSONDecodeError):
+        why = f"not valid JSON ({cause.msg}: line {cause.lineno} column {cause.colno})"
+    else:
+        lines = str(cause or exc).strip().splitlines()
+        why = lines[0][:200] if lines else type(cause or exc).__name__
+    return f"{where}: {why}"

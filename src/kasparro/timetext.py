@@ -1,5 +1,5 @@
 """The date and time texts a user may write: API query parameters (``since``/``until``),
-backfill bounds (API body and CLI).
+backfill bounds (API body and CLI), the bounds of ``kasparro rates recompute``.
 
 One pattern per use, published in the OpenAPI document and enforced by the parsers before
 anything else, so what is documented is exactly what is parsed. Each accepted text is one
@@ -11,6 +11,7 @@ calendar (2024-02-30) passes a pattern and is then refused by the parser.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 DATE: Final = r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
@@ -28,3 +29,44 @@ WHEN_PATTERN: Final = rf"^(now|{DURATION}|{ISO})$"
 INSTANT: Final = re.compile(INSTANT_PATTERN)
 WHEN: Final = re.compile(WHEN_PATTERN)
 UNIX: Final = re.compile(rf"^{UNIX_SECONDS}$")
+_DURATION: Final = re.compile(r"^(\d+)([dhm])$")
+
+
+class WhenError(ValueError):
+    """A text :func:`parse_when` does not read. ``kind`` names the problem as an API error's
+    details do: ``datetime_parsing`` (not a date, timestamp or duration) or
+    ``datetime_range`` (outside the years 1..9999)."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def parse_when(text: str, *, relative_to: datetime) -> datetime:
+    """``now``, ``365d`` / ``12h`` / ``30m`` (before ``relative_to``), a date (00:00 UTC) or
+    an ISO-8601 timestamp (UTC when it has no offset): what ``WHEN_PATTERN`` documents."""
+    text = text.strip()
+    if not WHEN.fullmatch(text):
+        # Nothing beyond what the API documents (fromisoformat reads more forms).
+        raise WhenError(f"not a date, timestamp or duration: {text[:64]!r}", "datetime_parsing")
+    if text == "now":
+        return relative_to
+    match = _DURATION.match(text)
+    try:
+        if match:
+            amount, unit = int(match.group(1)), match.group(2)
+            delta = {"d": timedelta(days=amount), "h": timedelta(hours=amount)}.get(
+                unit, timedelta(minutes=amount)
+            )
+            return relative_to - delta
+        try:
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise WhenError(
+                f"not a date, timestamp or duration: {text!r}", "datetime_parsing"
+            ) from None
+        value = value if value.tzinfo else value.replace(tzinfo=UTC)
+        value.astimezone(UTC)  # an offset can push the first or last day out of range
+        return value
+    except OverflowError:
+        raise WhenError(f"outside the years 1..9999: {text!r}", "datetime_range") from None

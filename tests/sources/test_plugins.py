@@ -22,6 +22,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.scheduler import Scheduler
+from kasparro.settings import Settings
+from kasparro.sources.catalog import SourceSettingsError
 from kasparro.sources.registry import Registry
 from tests.fixtures.api import make_settings, running_app
 from tests.fixtures.etl import count
@@ -95,6 +97,17 @@ def test_a_broken_plugin_is_reported_and_the_rest_still_loads() -> None:
     assert len(registry.problems) == 2
     assert "ModuleNotFoundError" in registry.problems[0]
     assert "already taken: csv" in registry.problems[1]
+
+
+def test_the_plugins_own_settings_are_its_keys_in_kasparro_sources(
+    with_plugin: Registry, tmp_path: Path
+) -> None:
+    tickers = tmp_path / "tickers.json"
+    settings = Settings(_env_file=None, sources={"example": {"path": str(tickers)}})  # type: ignore[call-arg]
+    assert catalog_for(settings, with_plugin).config("example").path == tickers  # type: ignore[attr-defined]
+    typo = Settings(_env_file=None, sources={"example": {"paht": str(tickers)}})  # type: ignore[call-arg]
+    with pytest.raises(SourceSettingsError, match=r"example has no setting 'paht' \(its .*path"):
+        catalog_for(typo, with_plugin)
 
 
 async def test_etl_api_and_scheduler_run_the_plugin(

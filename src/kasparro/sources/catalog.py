@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
-from kasparro.settings import Settings
+from kasparro.settings import Settings, undecodable_setting
 from kasparro.sources.base import HistorySource, Source, SourceContext, SourceKind
 from kasparro.sources.config import HttpSourceSettings, SourceSettings
 from kasparro.sources.registry import Registry, UnknownSource
@@ -24,14 +25,25 @@ if TYPE_CHECKING:
     from kasparro.sources.history import BackfillSpec
     from kasparro.sources.http import Limiters
 
+# Where a user writes providers' settings as JSON (``Settings.sources``).
+SOURCES_SETTING: Final = "KASPARRO_SOURCES"
+
 
 class SourceSettingsError(ValueError):
     """Providers' settings are invalid: the message names the environment variables;
-    ``errors`` holds each provider's (variable prefix, validation error)."""
+    ``errors`` holds each provider's (variable prefix, validation error), ``problems`` the
+    mistakes found before validation (a key no provider has, a value that is not JSON), one
+    line each, naming its variable."""
 
-    def __init__(self, message: str, errors: Sequence[tuple[str, ValidationError]] = ()) -> None:
+    def __init__(
+        self,
+        message: str,
+        errors: Sequence[tuple[str, ValidationError]] = (),
+        problems: Sequence[str] = (),
+    ) -> None:
         super().__init__(message)
         self.errors = list(errors)
+        self.problems = list(problems)
 
 
 @dataclass(frozen=True)
@@ -52,12 +64,14 @@ class Catalog:
         then ``settings.sources`` overrides, which win)."""
         registry = registry or Registry.discover()
         unknown = sorted(set(settings.sources) - set(registry.provider_names()))
-        if unknown:
-            raise SourceSettingsError(
-                f"KASPARRO_SOURCES names unknown provider(s): {', '.join(unknown)}"
-            )
         configs: dict[str, SourceSettings] = {}
         failed: list[SourceSettingsError] = []
+        if unknown:
+            problem = (
+                f"{SOURCES_SETTING}: unknown provider(s) {', '.join(map(repr, unknown))} "
+                f"(known: {', '.join(registry.provider_names())})"
+            )
+            failed.append(SourceSettingsError(problem, problems=[problem]))
         for p in registry.providers:  # every provider's mistakes, not only the first's
             try:
                 configs[p.name] = provider_settings(
@@ -67,7 +81,9 @@ class Catalog:
                 failed.append(exc)
         if failed:
             raise SourceSettingsError(
-                "; ".join(map(str, failed)), [e for exc in failed for e in exc.errors]
+                "; ".join(map(str, failed)),
+                [e for exc in failed for e in exc.errors],
+                [line for exc in failed for line in exc.problems],
             )
         return cls(settings, registry, configs)
 
@@ -124,15 +140,42 @@ class Catalog:
 def provider_settings(
     provider: Provider, overrides: Mapping[str, Any], *, env_file: str | None = ".env"
 ) -> SourceSettings:
+    """``provider``'s settings: its ``KASPARRO_<PROVIDER>_*`` variables, ``env_file``, then
+    ``overrides`` (its entry of ``KASPARRO_SOURCES``), whose keys must be its fields."""
+    # Checked here rather than with ``extra="forbid"``: pydantic-settings would then refuse
+    # every other line of a .env file (the core settings, other providers', .env.example's
+    # POSTGRES_USER), and name a typo as a KASPARRO_<PROVIDER>_* variable never written.
+    keys = _keys(provider.settings)
+    unknown = [k for k in overrides if k not in keys]
+    problems = [
+        f"{SOURCES_SETTING}: {provider.name} has no setting {k!r} "
+        f"(its settings: {', '.join(provider.settings.model_fields)})"
+        for k in unknown
+    ]
     try:
-        return provider.settings(  # type: ignore[call-arg]  # pydantic-settings init kwargs
+        config = provider.settings(  # type: ignore[call-arg]  # pydantic-settings init kwargs
             _env_prefix=provider.env_prefix,
             _env_file=env_file,
-            **overrides,
+            **{k: v for k, v in overrides.items() if k in keys},
         )
     except ValidationError as exc:
-        problems = "; ".join(
+        found = [
             f"{provider.env_prefix}{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
             for e in exc.errors()
-        )
-        raise SourceSettingsError(problems, [(provider.env_prefix, exc)]) from None
+        ]
+        raise SourceSettingsError(
+            "; ".join([*problems, *found]), [(provider.env_prefix, exc)], problems
+        ) from None
+    except SettingsError as exc:  # a value that could not be decoded (JSON)
+        problems.append(undecodable_setting(exc, provider.env_prefix))
+    if problems:
+        raise SourceSettingsError("; ".join(problems), problems=problems)
+    return config
+
+
+def _keys(model: type[SourceSettings]) -> set[str]:
+    """What a ``KASPARRO_SOURCES`` entry may name: the fields, and their aliases."""
+    keys = set(model.model_fields)
+    for field in model.model_fields.values():
+        keys |= {a for a in (field.alias, field.validation_alias) if isinstance(a, str)}
+    return keys

@@ -17,7 +17,6 @@ counted back from the current time (``BackfillSpec.now``) as the APIs count it, 
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -30,7 +29,6 @@ INTERVALS: Final[dict[str, timedelta]] = {
     "1h": timedelta(hours=1),
     "1d": timedelta(days=1),
 }
-_DURATION: Final = re.compile(r"^(\d+)([dhm])$")
 # What ``parse_when`` reads, as a JSON Schema pattern for the API (calendar validity and
 # the range are checked by parsing).
 WHEN_PATTERN: Final = timetext.WHEN_PATTERN
@@ -88,33 +86,11 @@ class BackfillSpec:
 
 
 def parse_when(text: str, *, relative_to: datetime) -> datetime:
-    """``now``, ``365d`` / ``12h`` / ``30m`` (before ``relative_to``), a date (00:00 UTC) or
-    an ISO-8601 timestamp (UTC when it has no offset)."""
-    text = text.strip()
-    if not timetext.WHEN.fullmatch(text):
-        # Nothing beyond what the API documents (fromisoformat reads more forms).
-        raise BackfillError(f"not a date, timestamp or duration: {text[:64]!r}", "datetime_parsing")
-    if text == "now":
-        return relative_to
-    match = _DURATION.match(text)
+    """:func:`kasparro.timetext.parse_when`, its errors as ``BackfillError``."""
     try:
-        if match:
-            amount, unit = int(match.group(1)), match.group(2)
-            delta = {"d": timedelta(days=amount), "h": timedelta(hours=amount)}.get(
-                unit, timedelta(minutes=amount)
-            )
-            return relative_to - delta
-        try:
-            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise BackfillError(
-                f"not a date, timestamp or duration: {text!r}", "datetime_parsing"
-            ) from None
-        value = value if value.tzinfo else value.replace(tzinfo=UTC)
-        value.astimezone(UTC)  # an offset can push the first or last day out of range
-        return value
-    except OverflowError:
-        raise BackfillError(f"outside the years 1..9999: {text!r}", "datetime_range") from None
+        return timetext.parse_when(text, relative_to=relative_to)
+    except timetext.WhenError as exc:
+        raise BackfillError(str(exc), exc.kind) from None
 
 
 def depth_floor(spec: BackfillSpec, depth: timedelta | None) -> datetime | None:
