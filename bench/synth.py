@@ -161,12 +161,18 @@ def inflate_pg(dsn: str, target: int) -> dict[str, Any]:
 async def _check_latest(dsn: str) -> int:
     conn = await asyncpg.connect(dsn, timeout=10, command_timeout=None)
     try:
-        # Pairs whose latest pointer is not the newest observation of that asset and source.
+        # Pairs whose latest pointer is not the newest observation of that asset and source:
+        # each of the asset's listings of the source (its mappings), and each one's newest row
+        # by the idempotency key. Since 0020 no PostgreSQL index leads with asset_id: by the
+        # column, this walked every row of the source for each pointer (hours at 100 M).
         return int(
             await conn.fetchval(
-                "SELECT count(*) FROM latest_observations l WHERE l.observed_at < "
-                "(SELECT max(o.observed_at) FROM observations o "
-                "WHERE o.asset_id = l.asset_id AND o.source = l.source)"
+                "SELECT count(*) FROM latest_observations l WHERE l.observed_at < ("
+                "SELECT max((SELECT max(o.observed_at) FROM observations o "
+                "WHERE o.listing_id = li.id)) "
+                "FROM asset_mappings m JOIN listings li "
+                "ON li.source = m.source AND li.source_asset_id = m.source_asset_id "
+                "WHERE m.asset_id = l.asset_id AND li.source = l.source)"
             )
         )
     finally:
