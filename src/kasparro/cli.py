@@ -329,14 +329,20 @@ def backfill(
     Resumable: per-coin watermarks are committed with the data, so a rerun fetches only what
     is missing.
 
+    Asset ids that name no asset, or assets that none of the chosen sources lists, are a
+    usage error (exit 2) and no run is recorded; a source that lists none of them is
+    skipped while the others run.
+
     Its requests share each API's budget in this process; a `kasparro up` running
     elsewhere has its own, so prefer `POST /api/v1/backfills` there (scheduled runs then
     keep priority over the backfill)."""
     from kasparro.runs.repository import utcnow
-    from kasparro.sources.history import BackfillError, build_spec
+    from kasparro.runs.service import backfill_scope
+    from kasparro.sources.history import BackfillError, BackfillScope, build_spec
     from kasparro.sources.registry import UnknownSource
 
     runtime = command_runtime(database=False)
+    registry = runtime.registry
     try:
         spec = build_spec(
             interval=interval,
@@ -346,12 +352,24 @@ def backfill(
             top=top,
             now=utcnow(),
         )
-        names = runtime.registry.validate_backfill(source or runtime.registry.backfill_providers())
+        names = registry.validate_backfill(source or registry.backfill_providers())
     except (BackfillError, UnknownSource) as exc:
         raise UserError(f"error: {exc}") from None
     prepare_database(runtime.settings, migrate=migrate_first)
-    results = asyncio.run(run_etl(runtime, names, backfill=spec))
+
+    async def scope_of(engine: Any) -> BackfillScope:
+        return await backfill_scope(engine, spec, names, available=registry.backfill_providers())
+
+    try:
+        scope = with_engine(runtime, scope_of)
+    except BackfillError as exc:
+        raise UserError(f"error: {exc}") from None
+    results = asyncio.run(run_etl(runtime, list(scope.providers), backfill=spec))
     print_summary(results)
+    for name in names:
+        if reason := scope.reason(name):
+            status = "skipped" if name in scope.skipped else "note"
+            err.print(f"[yellow]{name}_history {status}:[/yellow] {reason}", highlight=False)
     failed = [r for r in results if r.status not in OK]
     for r in failed:
         err.print(f"[red]{r.source} {r.status}:[/red] {r.error}")

@@ -271,10 +271,13 @@ def _error_types(response: schemathesis.Response) -> set[str] | None:
 # '-sort' contradicting 'order=asc', a time that leaves years 1..9999 once in UTC, more
 # query parameters in all than the API takes (each list within its `maxItems`), a backfill
 # date that matches its documented pattern but is not on the calendar (2024-02-30), a
-# backfill window that no source's plan serves (plan depth is measured from now), an
-# identity decision on a coin no source lists.
+# backfill window that no source's plan serves (plan depth is measured from now), backfill
+# asset ids that name no asset or assets that no chosen source lists, an identity decision
+# on a coin no source lists.
 SEMANTIC_REJECTIONS = {
     "backfill",
+    "unknown_asset",
+    "not_listed",
     "unknown_coin",
     "cursor",
     "range",

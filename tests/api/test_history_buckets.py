@@ -194,7 +194,7 @@ async def test_a_backfill_started_over_the_api_is_a_run_like_any_other(
         }
         assert (await client.post("/api/v1/backfills", json=body)).status_code == 401
         for since, kind in [
-            ("soon", "string_pattern_mismatch"),  # the documented pattern
+            ("soon", "datetime_parsing"),  # the documented pattern, enforced by the parser
             ("2021-02-30", "datetime_parsing"),
             ("0001-01-01T00:00+01:00", "datetime_range"),  # a year 0 in UTC
             ("2022-02-24", "range"),  # after until

@@ -346,17 +346,19 @@ class BackfillRequest(BaseModel):
     top: Annotated[int, Field(ge=1, le=10_000)] | None = Field(
         default=None, description="With no asset_ids: the top N coins by market cap (100)."
     )
+    # The pattern is published, not enforced here: the parser (``build_spec``) enforces it
+    # first, and answers what the CLI says, where pydantic would answer the pattern itself.
     since: str = Field(
         default="365d",
         max_length=40,
-        pattern=WHEN_PATTERN,
+        json_schema_extra={"pattern": WHEN_PATTERN},
         description="A date, an ISO-8601 timestamp (UTC without an offset) or a duration "
         "before `until` (`365d`, `12h`, `30m`).",
     )
     until: str = Field(
         default="now",
         max_length=40,
-        pattern=WHEN_PATTERN,
+        json_schema_extra={"pattern": WHEN_PATTERN},
         description="`now`, a date, an ISO-8601 timestamp or a duration before now.",
     )
     interval: Literal["5m", "1h", "1d"] = "1d"

@@ -46,6 +46,7 @@ from kasparro.sources.base import (
     SourceError,
     VenueSource,
 )
+from kasparro.sources.history import not_listed
 from kasparro.status import OK, RunStatus
 
 log = structlog.get_logger(__name__)
@@ -315,6 +316,10 @@ class Pipeline:
             found = await backfill_targets(
                 conn, source.namespace, spec.interval, asset_ids=spec.asset_ids, top=spec.top
             )
+        if not found and spec.asset_ids:
+            # Checked before the run (``run_sources``): only a relink moving the coins in
+            # between gets here.
+            raise SourceError(not_listed(spec.asset_ids, [source.namespace]))
         if not found:
             raise SourceError(
                 f"no {source.namespace} coins to backfill: run `kasparro etl run` first (the "

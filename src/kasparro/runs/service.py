@@ -3,24 +3,43 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.identity.service import IdentityService
+from kasparro.query.aliases import listing_sources
 from kasparro.runs.leases import LeaseLedger
 from kasparro.runs.pipeline import AlreadyRunning, Pipeline
 from kasparro.runs.result import ProgressCallback, RunResult
 from kasparro.runs.stop import RunStop
 from kasparro.sources.base import Source, VenueSource
 from kasparro.sources.catalog import Catalog
-from kasparro.sources.history import BackfillError, BackfillSpec
+from kasparro.sources.history import BackfillError, BackfillScope, BackfillSpec, scope_assets
 from kasparro.sources.http import Limiters
 from kasparro.sources.registry import UnknownSource
 from kasparro.status import RunStatus
 
-__all__ = ["UnknownSource", "run_sources"]
+__all__ = ["UnknownSource", "backfill_scope", "run_sources"]
+
+
+async def backfill_scope(
+    engine: AsyncEngine,
+    spec: BackfillSpec,
+    providers: Sequence[str],
+    *,
+    available: Sequence[str] = (),
+) -> BackfillScope:
+    """Which of ``providers`` a backfill of ``spec`` runs on (``scope_assets``): read before
+    any run exists, so that asset ids naming no asset, or assets none of them lists, are
+    refused as the caller's mistake (``BackfillError``) instead of failing runs."""
+    if not spec.asset_ids:
+        return BackfillScope(tuple(providers))
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(kasparro_read_only=True)
+        listed = await listing_sources(conn, spec.asset_ids)
+    return scope_assets(spec.asset_ids, listed, providers, available=available)
 
 
 async def run_sources(
@@ -61,6 +80,9 @@ async def run_sources(
         run_name = f"{name}_history" if backfill is not None else name
         progress = progress_for(name) if progress_for else None
         try:
+            if backfill is not None:
+                # The CLI and the API check first; this covers any other caller.
+                await backfill_scope(engine, backfill, [name])
             source = build(name)
             # A venue's tickers are read with its market list: when both run, the list
             # first (the first run of a fresh store has none yet).

@@ -17,10 +17,10 @@ counted back from the current time (``BackfillSpec.now``) as the APIs count it, 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 from kasparro import timetext
 
@@ -32,6 +32,9 @@ INTERVALS: Final[dict[str, timedelta]] = {
 # What ``parse_when`` reads, as a JSON Schema pattern for the API (calendar validity and
 # the range are checked by parsing).
 WHEN_PATTERN: Final = timetext.WHEN_PATTERN
+# What a text ``parse_when`` refuses is told, by the CLI and the API alike (the pattern is
+# for the schema, not for people).
+NOT_WHEN: Final = "not a date, timestamp or duration (e.g. 7d, 2024-05-01, 2024-05-01T00:00:00Z)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,15 +46,28 @@ class Target:
 
 
 class BackfillError(ValueError):
-    """A backfill that cannot be planned (bad dates, an interval the plan does not serve).
+    """A backfill that cannot be planned (bad dates, an interval the plan does not serve,
+    assets that do not exist or that no chosen source lists): the caller's mistake.
 
     ``kind`` names the problem for an API error's details: ``datetime_parsing`` (not a
     date, timestamp or duration), ``datetime_range`` (outside the years 1..9999),
-    ``range`` (since not before until), ``value`` (anything else)."""
+    ``range`` (since not before until), ``unknown_asset`` (an id that names no asset),
+    ``not_listed`` (no chosen source lists the assets), ``value`` (anything else);
+    ``field`` the request field at fault, if one is; ``detail`` what else the API's error
+    detail carries (the input, the ids)."""
 
-    def __init__(self, message: str, kind: str = "value") -> None:
+    def __init__(
+        self,
+        message: str,
+        kind: str = "value",
+        *,
+        field: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.kind = kind
+        self.field = field
+        self.detail = dict(detail or {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,12 +101,17 @@ class BackfillSpec:
         }
 
 
-def parse_when(text: str, *, relative_to: datetime) -> datetime:
-    """:func:`kasparro.timetext.parse_when`, its errors as ``BackfillError``."""
+def parse_when(text: str, *, relative_to: datetime, name: str | None = None) -> datetime:
+    """:func:`kasparro.timetext.parse_when`, its errors as ``BackfillError``: one sentence,
+    prefixed by ``name`` (the field it is), the input in the error's details."""
     try:
         return timetext.parse_when(text, relative_to=relative_to)
     except timetext.WhenError as exc:
-        raise BackfillError(str(exc), exc.kind) from None
+        prefix = f"{name}: " if name else ""
+        message = NOT_WHEN if exc.kind == "datetime_parsing" else str(exc)
+        raise BackfillError(
+            prefix + message, exc.kind, field=name, detail={"input": text[:100]}
+        ) from None
 
 
 def depth_floor(spec: BackfillSpec, depth: timedelta | None) -> datetime | None:
@@ -136,14 +157,90 @@ def build_spec(
     """What ``kasparro backfill`` and ``POST /api/v1/backfills`` ask for, as one spec:
     ``until`` relative to ``now``, ``since`` relative to ``until``; named assets, else the
     top ``top`` (default 100). Raises ``BackfillError`` naming what is wrong."""
-    end = parse_when(until, relative_to=now)
+    end = parse_when(until, relative_to=now, name="until")
     return BackfillSpec(
         interval=interval,
-        since=parse_when(since, relative_to=end),
+        since=parse_when(since, relative_to=end, name="since"),
         until=end,
         asset_ids=tuple(asset_ids),
         top=None if asset_ids else (top or 100),
         now=now,
+    )
+
+
+def _assets(ids: Sequence[int]) -> str:
+    return f"asset {ids[0]}" if len(ids) == 1 else f"assets {', '.join(map(str, ids))}"
+
+
+def not_listed(asset_ids: Sequence[int], providers: Sequence[str]) -> str:
+    """Why nothing of ``asset_ids`` can be backfilled from ``providers``."""
+    verb = "is" if len(asset_ids) == 1 else "are"
+    return (
+        f"nothing to backfill: {_assets(asset_ids)} {verb} not listed by {' or '.join(providers)}"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillScope:
+    """The providers a backfill runs on (``providers``), those chosen that list none of its
+    assets (``skipped``: no run), and per provider the named assets it does not list."""
+
+    providers: tuple[str, ...]
+    skipped: tuple[str, ...] = ()
+    unlisted: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+
+    def reason(self, provider: str) -> str | None:
+        """What of the backfill ``provider`` leaves out, if anything."""
+        ids = self.unlisted.get(provider)
+        if not ids:
+            return None
+        if provider in self.skipped:
+            return not_listed(ids, [provider])
+        verb = "is" if len(ids) == 1 else "are"
+        return f"{_assets(ids)} {verb} not listed by {provider}: not backfilled from it"
+
+
+def scope_assets(
+    asset_ids: Sequence[int],
+    listed: Mapping[int, frozenset[str]],
+    providers: Sequence[str],
+    *,
+    available: Sequence[str] = (),
+) -> BackfillScope:
+    """Which of ``providers`` have something to backfill of ``asset_ids``, given the sources
+    that list each id naming an asset (``listed``; an id naming none is absent). Raises
+    ``BackfillError`` for ids that name no asset, and when none of ``providers`` lists any
+    of the assets (naming those of ``available``, the providers serving history, that do).
+    """
+    ids = tuple(dict.fromkeys(asset_ids))
+    if not ids:
+        return BackfillScope(tuple(providers))
+    unknown = [i for i in ids if i not in listed]
+    if unknown:
+        verb = "does" if len(unknown) == 1 else "do"
+        raise BackfillError(
+            f"{_assets(unknown)} {verb} not exist",
+            "unknown_asset",
+            field="asset_ids",
+            detail={"asset_ids": unknown},
+        )
+    unlisted = {p: tuple(i for i in ids if p not in listed[i]) for p in providers}
+    running = tuple(p for p in providers if len(unlisted[p]) < len(ids))
+    if not running:
+        elsewhere = [
+            p for p in available if p not in providers and any(p in listed[i] for i in ids)
+        ]
+        hint = f" (listed by {', '.join(elsewhere)})" if elsewhere else ""
+        raise BackfillError(
+            not_listed(ids, providers) + hint,
+            "not_listed",
+            field="asset_ids",
+            detail={"asset_ids": list(ids)},
+        )
+    return BackfillScope(
+        running,
+        skipped=tuple(p for p in providers if p not in running),
+        unlisted={p: u for p, u in unlisted.items() if u},
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
@@ -26,7 +27,8 @@ from kasparro.query import runs as q
 from kasparro.query.compare import RunNotFound, compare_runs
 from kasparro.query.cursor import Position, scope_digest
 from kasparro.runs import repository as repo
-from kasparro.sources.history import BackfillError, BackfillSpec, build_spec
+from kasparro.runs.service import backfill_scope
+from kasparro.sources.history import BackfillError, BackfillScope, BackfillSpec, build_spec
 from kasparro.sources.registry import Registry, UnknownSource
 
 router = APIRouter(prefix="/api/v1", tags=["runs"], dependencies=[Depends(p.strict_query)])
@@ -129,6 +131,24 @@ def _outcome_json(o: Outcome) -> dict[str, Any]:
     }
 
 
+def _backfill_outcomes(
+    names: list[str], outcomes: list[Outcome], scope: BackfillScope
+) -> list[Outcome]:
+    """A backfill's outcomes in the order asked for: a provider that lists none of its
+    assets is skipped (no run), a run says which of them its provider does not list."""
+    by_run = {o.source: o for o in outcomes}
+    shown = []
+    for name in names:
+        reason = scope.reason(name)
+        outcome = by_run.get(f"{name}_history")
+        if outcome is None:
+            outcome = Outcome(f"{name}_history", "skipped", reason=reason)
+        elif reason and outcome.reason is None:
+            outcome = dataclasses.replace(outcome, reason=reason)
+        shown.append(outcome)
+    return shown
+
+
 async def _trigger(
     request: Request, state: AppState, source: str, *, force: bool = False
 ) -> Response:
@@ -142,13 +162,18 @@ async def _start(
     *,
     force: bool = False,
     backfill: BackfillSpec | None = None,
+    scope: BackfillScope | None = None,
 ) -> Response:
+    """Start runs of ``names``; with ``scope``, a backfill's: ``names`` are the providers it
+    chose, of which those listing none of its assets are reported skipped (no run)."""
+    runs = list(scope.providers) if scope is not None else names
     try:
-        outcomes = await state.runs.trigger(names, force=force, backfill=backfill)
+        outcomes = await state.runs.trigger(runs, force=force, backfill=backfill)
     except ShuttingDown:
         raise ServiceUnavailable("the API is shutting down; no new runs") from None
     started = [o for o in outcomes if o.status == "started"]
-    body = [_outcome_json(o) for o in outcomes]
+    shown = outcomes if scope is None else _backfill_outcomes(names, outcomes, scope)
+    body = [_outcome_json(o) for o in shown]
     if not started:
         if all(o.status == "skipped" for o in outcomes):
             raise Conflict(
@@ -214,7 +239,12 @@ async def trigger_run(
     "(listed in `/api/v1/runs`). Resumable and idempotent: per-coin watermarks are "
     "committed with the data, so a repeated backfill fetches only what is missing. Its "
     "requests yield to scheduled runs in each API's budget. Same authentication, rate "
-    "limit and responses as `POST /api/v1/runs`.",
+    "limit and responses as `POST /api/v1/runs`.\n\n"
+    "422, before any run: `since`/`until` not a date, timestamp or duration (the pattern "
+    "published), `asset_ids` that name no asset (`unknown_asset`; a merged asset's id means "
+    "the asset it was merged into), or assets that none of the chosen sources lists "
+    "(`not_listed`). Of several sources, one that lists none of the assets is `skipped` "
+    "with the reason, and no run of it is recorded.",
 )
 async def start_backfill(
     request: Request,
@@ -222,6 +252,8 @@ async def start_backfill(
     _allowed: TriggerAllowed,
     body: Annotated[BackfillRequest, Body()],
 ) -> Response:
+    providers = state.registry.backfill_providers()
+    names: list[str] = providers if body.source == "all" else [body.source]
     try:
         spec = build_spec(
             interval=body.interval,
@@ -231,14 +263,13 @@ async def start_backfill(
             top=body.top,
             now=repo.utcnow(),
         )
+        # On the primary, as the runs will plan: an asset created a moment ago counts.
+        scope = await backfill_scope(state.read_engine, spec, names, available=providers)
     except BackfillError as exc:
-        raise InvalidParameter(
-            str(exc), details=[{"loc": "body", "message": str(exc), "type": exc.kind}]
-        ) from None
-    names: list[str] = (
-        state.registry.backfill_providers() if body.source == "all" else [body.source]
-    )
-    return await _start(request, state, names, backfill=spec)
+        loc = f"body.{exc.field}" if exc.field else "body"
+        detail = {"loc": loc, "message": str(exc), "type": exc.kind, **exc.detail}
+        raise InvalidParameter(str(exc), details=[detail]) from None
+    return await _start(request, state, names, backfill=spec, scope=scope)
 
 
 @router.get(
