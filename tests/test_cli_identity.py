@@ -84,6 +84,15 @@ def test_a_decision_on_an_unknown_coin_is_a_usage_error(
     assert set(_review_counts(known).values()) == {0}  # nothing stored
 
 
+def test_a_decision_naming_one_coin_twice_is_a_usage_error(known: Path) -> None:
+    proc = run_cli(["identity", "link", "coingecko:bitcoin", "coingecko:bitcoin"], known)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.splitlines() == [
+        "error: a decision names two coins: coingecko:bitcoin is named twice"
+    ]
+    assert set(_review_counts(known).values()) == {0}
+
+
 def test_decisions_on_known_coins_print_their_ids_as_typed(known: Path) -> None:
     linked = run_cli(["identity", "link", "coingecko:bitcoin", f"coinpaprika:{ODD}"], known)
     assert linked.returncode == 0, linked.stderr

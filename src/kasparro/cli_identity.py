@@ -11,7 +11,7 @@ from rich.text import Text
 
 from kasparro.cli_common import command_runtime, err, out, with_engine
 from kasparro.identity.queries import ReviewStatus
-from kasparro.identity.service import IdentityService, UnknownCoins
+from kasparro.identity.service import IdentityService, SameCoin, UnknownCoins
 from kasparro.preflight import UserError
 
 T = TypeVar("T")
@@ -120,6 +120,8 @@ def _decide(a: tuple[str, str], b: tuple[str, str], *, accept: bool, note: str |
         result = _with_identity(work)
     except UnknownCoins as exc:
         raise UserError(f"error: {exc.describe(hint='; run kasparro etl run first?')}") from None
+    except SameCoin as exc:
+        raise UserError(f"error: {exc}") from None
     verdict = "accepted" if accept else "rejected"
     _say(
         f"{result.a[0]}:{result.a[1]} + {result.b[0]}:{result.b[1]}: {verdict}; "

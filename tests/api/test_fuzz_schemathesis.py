@@ -273,8 +273,9 @@ def _error_types(response: schemathesis.Response) -> set[str] | None:
 # date that matches its documented pattern but is not on the calendar (2024-02-30), a
 # backfill window that no source's plan serves (plan depth is measured from now), backfill
 # asset ids that name no asset or assets that no chosen source lists, an identity decision
-# on a coin no source lists.
+# on a coin no source lists or on one coin twice.
 SEMANTIC_REJECTIONS = {
+    "same_coin",
     "backfill",
     "unknown_asset",
     "not_listed",

@@ -347,6 +347,21 @@ async def test_a_decision_on_an_unknown_coin_is_a_422_and_stores_nothing(
     assert resp.json()["data"]["status"] == "accepted"
 
 
+async def test_a_decision_naming_one_coin_twice_is_a_422_and_stores_nothing(
+    api_client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    await seed_reference(engine, "coingecko", ["bitcoin"])
+    coin = {"source": "coingecko", "id": "bitcoin"}
+    body = {"a": coin, "b": coin, "decision": "accept"}
+    resp = await api_client.post("/api/v1/identity/decisions", json=body, headers=AUTH)
+    assert resp.status_code == 422, resp.text
+    error = resp.json()["error"]
+    assert error["message"] == "a decision names two coins: coingecko:bitcoin is named twice"
+    assert [(d["loc"], d["type"]) for d in error["details"]] == [("body.b.id", "same_coin")]
+    summary = (await api_client.get("/api/v1/identity")).json()["data"]
+    assert set(summary["review"].values()) == {0}
+
+
 async def test_an_unknown_review_status_names_the_statuses(api_client: httpx.AsyncClient) -> None:
     resp = await api_client.get("/api/v1/identity/review", params={"status": "bogus"})
     assert resp.status_code == 422

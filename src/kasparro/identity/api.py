@@ -22,7 +22,7 @@ from kasparro.identity.schemas import (
     PairDecisionIn,
     ReviewResponse,
 )
-from kasparro.identity.service import DecisionResult, UnknownCoins
+from kasparro.identity.service import DecisionResult, SameCoin, UnknownCoins
 from kasparro.query.cursor import Position, scope_digest
 from kasparro.query.quarantine import ID_SORT_KEY
 
@@ -185,6 +185,18 @@ async def decide_pair(
                     "input": c[1][:100],  # cut as a validation error's input is
                 }
                 for c in exc.coins
+            ],
+        ) from None
+    except SameCoin as exc:
+        raise InvalidParameter(
+            str(exc),
+            details=[
+                {
+                    "loc": body.locs()[1],
+                    "message": str(exc),
+                    "type": "same_coin",
+                    "input": b[1][:100],
+                }
             ],
         ) from None
     return _decision(request, result)

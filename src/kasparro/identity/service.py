@@ -118,6 +118,14 @@ class UnknownCoins(ValueError):
         )
 
 
+class SameCoin(ValueError):
+    """A decision that names one coin twice: it says nothing about two coins, refused."""
+
+    def __init__(self, coin: CoinRef) -> None:
+        self.coin = coin
+        super().__init__(f"a decision names two coins: {coin[0]}:{coin[1]} is named twice")
+
+
 @dataclass(frozen=True, slots=True)
 class DecisionResult:
     review_id: int
@@ -241,6 +249,8 @@ class IdentityService:
         note: str | None,
         known_only: bool,
     ) -> DecisionResult:
+        if a == b:
+            raise SameCoin(a)
         async with self.engine.begin() as conn:
             if known_only:
                 wanted = [c for c in dict.fromkeys((a, b)) if c[0] in self.scope.coin_sources]
