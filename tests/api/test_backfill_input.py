@@ -12,24 +12,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.emulator import EmulatorConfig
 from kasparro.timetext import WHEN_PATTERN
-from tests.fixtures.api import AUTH, make_settings, rec, running_app, seed_run, wait_for_run
+from tests.fixtures.api import (
+    AUTH,
+    make_settings,
+    offline_settings,
+    rec,
+    running_app,
+    seed_run,
+    wait_for_run,
+)
 from tests.fixtures.emulator import EmulatorFactory
-from tests.fixtures.etl import VENUE_NAMES, rows, run_etl
+from tests.fixtures.etl import rows, run_etl
 from tests.runs.test_pipeline_http import emu_settings
 
 WHEN = "not a date, timestamp or duration (e.g. 7d, 2024-05-01, 2024-05-01T00:00:00Z)"
-
-
-def _offline(db_url: str, tmp_path: Path) -> Any:
-    """Upstreams on a closed port: a run started by mistake fails at once (and is seen)."""
-    return make_settings(
-        db_url,
-        tmp_path,
-        coingecko_base_url="http://127.0.0.1:9/api/v3",
-        coinpaprika_base_url="http://127.0.0.1:9/v1",
-        **{f"{v}_base_url": f"http://127.0.0.1:9/{v}" for v in VENUE_NAMES},
-        http_max_attempts=1,
-    )
 
 
 async def _history_runs(engine: AsyncEngine) -> list[tuple[Any, ...]]:
@@ -52,7 +48,7 @@ async def test_unknown_and_unlisted_assets_are_422_and_record_no_run(
     gecko = (await seed_run(engine, "coingecko", [rec("bitcoin", symbol="BTC")])).asset_ids
     mine = (await seed_run(engine, "csv", [rec("my-token", source="csv", symbol="MYT")])).asset_ids
     bitcoin, token = gecko["bitcoin"], mine["my-token"]
-    async with running_app(_offline(db_url, tmp_path)) as client:
+    async with running_app(offline_settings(db_url, tmp_path)) as client:
         error = await _refused(client, {"asset_ids": [999999], "since": "2d"})
         assert error["message"] == "asset 999999 does not exist"
         assert error["details"] == [
@@ -88,7 +84,7 @@ async def test_unknown_and_unlisted_assets_are_422_and_record_no_run(
 async def test_a_time_that_is_not_one_is_the_clis_sentence_not_a_pattern(
     engine: AsyncEngine, db_url: str, tmp_path: Path
 ) -> None:
-    async with running_app(_offline(db_url, tmp_path)) as client:
+    async with running_app(offline_settings(db_url, tmp_path)) as client:
         for field, value in [("since", "yesterday"), ("until", "tomorrow"), ("since", "1y")]:
             error = await _refused(client, {"top": 3, field: value})
             assert error["message"] == f"{field}: {WHEN}", error

@@ -16,7 +16,15 @@ from kasparro.runs import repository as repo
 from kasparro.runs.pipeline import Pipeline
 from kasparro.runs.result import RunResult
 from kasparro.settings import Settings
-from tests.fixtures.api import AUTH, TOKEN, make_settings, running_app, wait_for_run, write_csv
+from tests.fixtures.api import (
+    AUTH,
+    TOKEN,
+    make_settings,
+    offline_settings,
+    running_app,
+    wait_for_run,
+    write_csv,
+)
 from tests.fixtures.etl import VENUE_NAMES
 
 OTHER_OWNER = "another-host:4242:cafebabe"  # a live holder on another machine
@@ -25,19 +33,6 @@ OTHER_OWNER = "another-host:4242:cafebabe"  # a live holder on another machine
 async def _hold_lease(engine: AsyncEngine, source: str) -> None:
     async with engine.begin() as conn:
         assert await repo.try_acquire_lease(conn, f"source:{source}", OTHER_OWNER, 120)
-
-
-def _offline(db_url: str, tmp_path: Path, **extra: object) -> Settings:
-    """Upstream APIs pointed at a closed local port: an accidental real run fails fast."""
-    return make_settings(
-        db_url,
-        tmp_path,
-        coingecko_base_url="http://127.0.0.1:9/api/v3",
-        coinpaprika_base_url="http://127.0.0.1:9/v1",
-        **{f"{v}_base_url": f"http://127.0.0.1:9/{v}" for v in VENUE_NAMES},
-        http_max_attempts=1,
-        **extra,
-    )
 
 
 @pytest.mark.parametrize("method", ["POST", "GET"])
@@ -137,7 +132,7 @@ async def test_invalid_requests_are_422(api_client: httpx.AsyncClient) -> None:
 async def test_409_while_another_process_holds_the_lease(
     engine: AsyncEngine, db_url: str, tmp_path: Path
 ) -> None:
-    async with running_app(_offline(db_url, tmp_path)) as client:
+    async with running_app(offline_settings(db_url, tmp_path)) as client:
         write_csv(tmp_path / "markets.csv", 2)
         await _hold_lease(engine, "csv")
         resp = await client.post("/api/v1/runs", json={"source": "csv"}, headers=AUTH)
