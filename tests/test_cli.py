@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
 import sqlite3
@@ -153,11 +154,12 @@ def test_demo_serves_with_its_token_in_the_final_panel(tmp_path: Path) -> None:
         # its emulator (a port picked at start), not ./kasparro.db and the live APIs.
         assert "kasparro-demo.env" in panel
         pointed = dict(
-            line.split("=", 1)
+            shlex.split(line)[0].split("=", 1)
             for line in (tmp_path / "kasparro-demo.env").read_text().splitlines()
             if line and not line.startswith("#")
         )
-        assert pointed["KASPARRO_DATABASE_URL"].endswith("/kasparro-demo.db")
+        demo_db = (tmp_path / "kasparro-demo.db").resolve()
+        assert pointed["KASPARRO_DATABASE_URL"] == f"sqlite+aiosqlite:///{demo_db}"
         assert pointed["KASPARRO_COINGECKO_BASE_URL"].startswith("http://127.0.0.1:")
         backfill = subprocess.run(
             [*KASPARRO, "backfill", "--source", "coingecko", "--top", "1", "--since", "2d"],

@@ -309,7 +309,8 @@ def backfill(
         ),
     ] = None,
     asset: Annotated[
-        list[int] | None, typer.Option("--asset", help="Canonical asset id (repeatable).")
+        list[int] | None,
+        typer.Option("--asset", min=1, max=2**53 - 1, help="Canonical asset id (repeatable)."),
     ] = None,
     top: Annotated[
         int | None, typer.Option("--top", min=1, max=10_000, help="Top N coins by market cap.")

@@ -41,7 +41,10 @@ def recompute(
         ),
     ],
     until: Annotated[
-        str, typer.Option("--until", help="End: a date, an ISO timestamp (UTC) or 'now'.")
+        str,
+        typer.Option(
+            "--until", help="End: a date, an ISO timestamp (UTC), 'now' or a duration before now."
+        ),
     ],
     interval: Annotated[
         list[str] | None,

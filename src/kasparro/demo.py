@@ -11,14 +11,16 @@ on port 8000. The dashboard's URL is printed first; the trigger token first and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
+import shlex
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pydantic import SecretStr
 from rich.console import Console
 from rich.panel import Panel
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from kasparro.emulator.venues import VENUES as EMULATED_VENUES
 from kasparro.logs import configure_logging
@@ -29,7 +31,7 @@ from kasparro.status import NOT_FAILED
 
 console = Console()
 
-# Beside the demo's database: what points other commands at the running demo.
+# In the working directory, while the demo serves: what points other commands at it.
 ENV_FILE = "kasparro-demo.env"
 
 
@@ -119,7 +121,8 @@ def run_demo(
         upgrade(s.database_url)
         # Marked in the database, so whoever serves this file later labels it as a demo.
         asyncio.run(mark_database_emulated(s.database_url, {"emulator": emu.base_url}))
-        console.print(f"database: {s.database_url} (migrated; the demo's own, emulated data)")
+        shown = make_url(s.database_url).render_as_string(hide_password=True)
+        console.print(f"database: {shown} (migrated; the demo's own, emulated data)")
         results = asyncio.run(run_etl(rt, rt.registry.names()))
         # Some history, so the dashboard's charts have a past: 90 days of the top 20 coins.
         until = datetime.fromtimestamp(emu.state.now_ms() / 1000, UTC)
@@ -167,12 +170,16 @@ def run_demo(
         )
         from kasparro.api.server import serve
 
-        env_file = Path(ENV_FILE)
-        write_env_file(env_file, rt, emu.base_url)
+        env_file, env_text = Path(ENV_FILE), env_file_text(rt, emu.base_url)
+        env_file.write_text(env_text, encoding="utf-8")
         try:
             serve(rt, with_scheduler=True, sock=sock)
-        finally:  # it names this process's emulator: stale once the demo stops
-            env_file.unlink(missing_ok=True)
+        finally:
+            # It names this process's emulator: stale once the demo stops (unless another
+            # demo started here since wrote its own).
+            with contextlib.suppress(OSError):
+                if env_file.read_text(encoding="utf-8") == env_text:
+                    env_file.unlink()
     return 0 if ok else 1
 
 
@@ -197,24 +204,32 @@ def schedule_line(runtime: Runtime) -> str:
     return "\n".join(lines)
 
 
-def write_env_file(path: Path, runtime: Runtime, emulator_base: str) -> None:
+def env_file_text(runtime: Runtime, emulator_base: str) -> str:
     """The variables that point another command (``kasparro backfill``, ``identity``,
     ``export``...) at this demo: its database and its emulator, whose port is picked at
     start. Without them such a command would use ``./kasparro.db`` and the live APIs. No
-    token: a secret is never written to a file by Kasparro."""
+    secret: neither the token nor the URL's password. Values are shell-quoted (the file is
+    sourced) and a SQLite file's path is absolute (sourced from anywhere)."""
     url = make_url(runtime.settings.database_url)
     lines = [
         "# Written by `kasparro demo`: point other kasparro commands at the running demo.",
-        "# Use: set -a; . ./" + path.name + "; set +a",
+        "# Use: set -a; . ./" + ENV_FILE + "; set +a",
     ]
     if url.password is not None:
         lines.append("# The URL's password is not written here: set KASPARRO_DATABASE_PASSWORD.")
-    lines.append(f"KASPARRO_DATABASE_URL={url.set(password=None).render_as_string(False)}")
+    # URL.set ignores None: the password goes by rebuilding the URL without it.
+    bare = URL.create(
+        url.drivername, url.username, None, url.host, url.port, url.database, url.query
+    )
+    if bare.get_backend_name() == "sqlite" and bare.database not in (None, "", ":memory:"):
+        bare = bare.set(database=str(Path(bare.database or "").resolve()))
+    variables = {"KASPARRO_DATABASE_URL": bare.render_as_string(hide_password=False)}
     for name in (p.name for p in runtime.registry.providers):
         base = getattr(runtime.catalog.config(name), "base_url", None)
         if isinstance(base, str) and base.startswith(emulator_base):
-            lines.append(f"KASPARRO_{name.upper()}_BASE_URL={base}")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            variables[f"KASPARRO_{name.upper()}_BASE_URL"] = base
+    lines += [f"{k}={shlex.quote(v)}" for k, v in variables.items()]
+    return "\n".join(lines) + "\n"
 
 
 def _token_text(settings: Settings, own: bool) -> str:

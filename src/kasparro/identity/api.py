@@ -159,7 +159,8 @@ async def decide_review(
     description="For pairings the linker never proposed: `accept` links two coins of any two "
     "sources (`a`, `b`: `{source, id}`) into one asset, `reject` keeps them apart forever. "
     "Both coins must be known, in their source's coin list or market data: an unknown one is "
-    "a 422 naming it (type `unknown_coin`), and nothing is stored. "
+    "a 422 naming it (type `unknown_coin`), as is one coin named twice (`same_coin`); "
+    "nothing is stored. "
     "Same effect and authentication as a review decision.",
 )
 async def decide_pair(

@@ -98,7 +98,11 @@ async def insert_rows(
             stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
         if returning:
             return (await conn.execute(stmt.returning(*returning), rows)).all()
-        await conn.exec_driver_sql(*_sqlite_executemany(conn, table, stmt, rows))
+        prepared = _sqlite_executemany(conn, table, stmt, rows)
+        if prepared is None:
+            await conn.execute(stmt, rows)
+        else:
+            await conn.exec_driver_sql(*prepared)
         return []
     columns = tuple(rows[0])
     sql = (
@@ -120,7 +124,7 @@ async def insert_rows(
 
 def _sqlite_executemany(
     conn: AsyncConnection, table: Table, stmt: Any, rows: list[dict[str, Any]]
-) -> tuple[str, list[tuple[Any, ...]]]:
+) -> tuple[str, list[tuple[Any, ...]]] | None:
     """The statement compiled once and every row's values through its column types' bind
     processors, for the driver's executemany. What SQLAlchemy's executemany does, without
     its per-row parameter bookkeeping: ~30 µs a row, the larger part of storing a large
@@ -128,7 +132,10 @@ def _sqlite_executemany(
     dialect = conn.dialect
     compiled = stmt.compile(dialect=dialect, column_keys=list(rows[0]))
     names = compiled.positiontup
-    assert names is not None  # SQLite's paramstyle is positional
+    if names is None or set(names) != set(rows[0]):
+        # Columns the rows leave to their Python-side defaults (or a non-positional
+        # paramstyle): SQLAlchemy's executemany fills those in.
+        return None
     processors = [table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names]
     pairs = list(zip(names, processors, strict=True))
     params = [tuple(p(row[n]) if p else row[n] for n, p in pairs) for row in rows]
