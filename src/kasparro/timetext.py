@@ -26,6 +26,15 @@ DURATION: Final = r"[0-9]{1,5}[dhm]"
 INSTANT_PATTERN: Final = rf"^({ISO}|{UNIX_SECONDS})$"
 WHEN_PATTERN: Final = rf"^(now|{DURATION}|{ISO})$"
 
+# What a value that is not one of them is told (the API's 422s, whichever route parses it).
+INSTANT_MESSAGE: Final = (
+    "Input should be an ISO 8601 date or date-time (e.g. 2024-05-01T12:00:00Z; no offset "
+    "means UTC) or unix seconds"
+)
+WHEN_MESSAGE: Final = (
+    "not a date, timestamp or duration (e.g. 7d, 2024-05-01, 2024-05-01T00:00:00Z)"
+)
+
 INSTANT: Final = re.compile(INSTANT_PATTERN)
 WHEN: Final = re.compile(WHEN_PATTERN)
 UNIX: Final = re.compile(rf"^{UNIX_SECONDS}$")

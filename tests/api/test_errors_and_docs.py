@@ -11,6 +11,7 @@ import structlog
 
 from kasparro.api.app import create_app
 from kasparro.api.config import ApiConfig
+from kasparro.timetext import INSTANT_MESSAGE, INSTANT_PATTERN
 from tests.fixtures.api import make_settings, running_app
 from tests.fixtures.settings import runtime_for
 
@@ -182,3 +183,30 @@ async def test_docs_pages_load_everything_from_this_host(api_client: httpx.Async
     bundle = (await api_client.get("/docs/assets/swagger-ui-bundle.js")).text
     assert "SwaggerUIBundle" in bundle
     assert (await api_client.get("/docs/assets/nope.js")).json()["error"]["code"] == "not_found"
+
+
+async def test_every_time_parameter_says_what_it_takes_in_words(
+    api_client: httpx.AsyncClient,
+) -> None:
+    """Whichever route parses it (a QuerySpec, FastAPI's pattern check), a time query
+    parameter that is not a documented form is told the same sentence, not the pattern."""
+    schema = (await api_client.get("/openapi.json")).json()
+    checked = []
+    for path, item in schema["paths"].items():
+        get = item.get("get")
+        if get is None:
+            continue
+        for param in get.get("parameters", []):
+            kinds = [param.get("schema", {}), *param.get("schema", {}).get("anyOf", [])]
+            if param["in"] != "query" or INSTANT_PATTERN not in {k.get("pattern") for k in kinds}:
+                continue
+            url = re.sub(r"\{[^}]+\}", "1", path)
+            resp = await api_client.get(url, params={param["name"]: "yesterday"})
+            err = _assert_error(resp, 422, "validation_error")
+            mine = [d for d in err["details"] if d["loc"] == f"query.{param['name']}"]  # type: ignore[attr-defined]
+            assert [(d["message"], d["type"]) for d in mine] == [
+                (INSTANT_MESSAGE, "datetime_parsing")
+            ], (path, param["name"], err)
+            checked.append(path)
+    # /data's own parser and FastAPI's pattern check (the reference-rate routes) both.
+    assert {"/api/v1/data", "/api/v1/rates", "/api/v1/divergences"} <= set(checked)

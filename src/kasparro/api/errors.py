@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
+from kasparro import timetext
 from kasparro.query.fastread import ReadFailed, ReadUnavailable
 
 log = structlog.get_logger(__name__)
@@ -184,6 +185,14 @@ def _json_decode_detail(err: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# A time parameter validated by its documented pattern: said in words, as the routes that
+# parse it themselves say it (queryspec, the backfill), not as the regular expression.
+PATTERN_MESSAGES: Mapping[str, str] = {
+    timetext.INSTANT_PATTERN: timetext.INSTANT_MESSAGE,
+    timetext.WHEN_PATTERN: timetext.WHEN_MESSAGE,
+}
+
+
 def validation_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
     out = []
     for err in errors:
@@ -195,6 +204,9 @@ def validation_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
             "message": err.get("msg", "invalid"),
             "type": err.get("type"),
         }
+        said = PATTERN_MESSAGES.get(str((err.get("ctx") or {}).get("pattern")))
+        if err.get("type") == "string_pattern_mismatch" and said is not None:
+            item.update(message=said, type="datetime_parsing")
         if "input" in err and err.get("type") != "missing":
             item["input"] = _short(err["input"])
         out.append(item)

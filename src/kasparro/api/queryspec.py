@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 from kasparro.api.errors import InvalidParameter
 from kasparro.api.names import MARKER, Names, current_allowed
 from kasparro.api.params import MAX_LIST_VALUES, MAX_QUERY_PARAMS
-from kasparro.timetext import INSTANT, INSTANT_PATTERN, UNIX
+from kasparro.timetext import INSTANT, INSTANT_MESSAGE, INSTANT_PATTERN, UNIX
 
 Kind = Literal["int", "str", "bool", "datetime", "enum", "names"]
 _TRUE = frozenset({"true", "1", "yes", "on"})
@@ -143,11 +143,7 @@ def _parse_datetime(raw: str) -> datetime:
         else:
             value = datetime.fromisoformat(raw)
     except (ValueError, OverflowError, OSError):
-        raise _Bad(
-            "Input should be an ISO 8601 date or date-time (e.g. 2024-05-01T12:00:00Z; no "
-            "offset means UTC) or unix seconds",
-            "datetime_parsing",
-        ) from None
+        raise _Bad(INSTANT_MESSAGE, "datetime_parsing") from None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

@@ -34,7 +34,7 @@ INTERVALS: Final[dict[str, timedelta]] = {
 WHEN_PATTERN: Final = timetext.WHEN_PATTERN
 # What a text ``parse_when`` refuses is told, by the CLI and the API alike (the pattern is
 # for the schema, not for people).
-NOT_WHEN: Final = "not a date, timestamp or duration (e.g. 7d, 2024-05-01, 2024-05-01T00:00:00Z)"
+NOT_WHEN: Final = timetext.WHEN_MESSAGE
 
 
 @dataclass(frozen=True, slots=True)
