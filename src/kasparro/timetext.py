@@ -51,6 +51,27 @@ class WhenError(ValueError):
         self.kind = kind
 
 
+def parse_instant(text: str) -> datetime:
+    """A text of ``INSTANT_PATTERN`` (an ISO 8601 date or time, no offset meaning UTC, or
+    unix seconds) as an aware UTC datetime. ``WhenError``: ``datetime_parsing`` for any other
+    text or a date not on the calendar, ``datetime_range`` for one outside the years
+    1..9999 once in UTC (an offset can push the first or last day out)."""
+    if not INSTANT.fullmatch(text):
+        raise WhenError(INSTANT_MESSAGE, "datetime_parsing")
+    try:
+        if UNIX.fullmatch(text):
+            return datetime.fromtimestamp(float(text), UTC)
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise WhenError(INSTANT_MESSAGE, "datetime_parsing") from None
+    except (OverflowError, OSError):
+        raise WhenError(f"outside the years 1..9999: {text!r}", "datetime_range") from None
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise WhenError(f"outside the years 1..9999: {text!r}", "datetime_range") from None
+
+
 def parse_when(text: str, *, relative_to: datetime) -> datetime:
     """``now``, ``365d`` / ``12h`` / ``30m`` (before ``relative_to``), a date (00:00 UTC) or
     an ISO-8601 timestamp (UTC when it has no offset): what ``WHEN_PATTERN`` documents."""

@@ -207,6 +207,11 @@ async def test_every_time_parameter_says_what_it_takes_in_words(
             assert [(d["message"], d["type"]) for d in mine] == [
                 (INSTANT_MESSAGE, "datetime_parsing")
             ], (path, param["name"], err)
+            # A documented form whose offset leaves the years 1..9999 in UTC: a 422 too, never
+            # a 500 (it was one on /data).
+            resp = await api_client.get(url, params={param["name"]: "0001-01-01T00:00:00+05:00"})
+            err = _assert_error(resp, 422, "validation_error")
+            assert f"query.{param['name']}" in {d["loc"] for d in err["details"]}  # type: ignore[attr-defined]
             checked.append(path)
     # /data's own parser and FastAPI's pattern check (the reference-rate routes) both.
     assert {"/api/v1/data", "/api/v1/rates", "/api/v1/divergences"} <= set(checked)

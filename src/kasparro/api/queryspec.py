@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 from kasparro.api.errors import InvalidParameter
 from kasparro.api.names import MARKER, Names, current_allowed
 from kasparro.api.params import MAX_LIST_VALUES, MAX_QUERY_PARAMS
-from kasparro.timetext import INSTANT, INSTANT_MESSAGE, INSTANT_PATTERN, UNIX
+from kasparro.timetext import INSTANT_PATTERN, WhenError, parse_instant
 
 Kind = Literal["int", "str", "bool", "datetime", "enum", "names"]
 _TRUE = frozenset({"true", "1", "yes", "on"})
@@ -134,17 +134,11 @@ class _Bad(ValueError):
 
 
 def _parse_datetime(raw: str) -> datetime:
-    # Exactly the documented forms (timetext.INSTANT_PATTERN), then the calendar.
+    # Exactly the documented forms (timetext.INSTANT_PATTERN), then the calendar and range.
     try:
-        if not INSTANT.fullmatch(raw):
-            raise ValueError(raw)
-        if UNIX.fullmatch(raw):
-            value = datetime.fromtimestamp(float(raw), UTC)
-        else:
-            value = datetime.fromisoformat(raw)
-    except (ValueError, OverflowError, OSError):
-        raise _Bad(INSTANT_MESSAGE, "datetime_parsing") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return parse_instant(raw)
+    except WhenError as exc:
+        raise _Bad(str(exc), exc.kind) from None
 
 
 class QuerySpec:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -22,7 +22,7 @@ from kasparro.query.cursor import scope_digest
 from kasparro.rates import queries as q
 from kasparro.rates.method import CURRENT
 from kasparro.rates.schemas import DivergencesResponse, RateResponse, RatesResponse
-from kasparro.timetext import INSTANT_PATTERN, UNIX
+from kasparro.timetext import INSTANT_PATTERN, WhenError, parse_instant
 
 router = APIRouter(prefix="/api/v1", tags=["rates"], dependencies=[Depends(p.strict_query)])
 
@@ -55,12 +55,8 @@ def _instant(raw: str | None, name: str) -> datetime | None:
     if raw is None:
         return None
     try:
-        if UNIX.fullmatch(raw):
-            value = datetime.fromtimestamp(float(raw), UTC)
-        else:
-            value = datetime.fromisoformat(raw)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    except (ValueError, OverflowError, OSError):
+        return parse_instant(raw)
+    except WhenError:
         message = "not a date on the calendar, or out of range"
         raise InvalidParameter(
             f"query parameter {name!r}: {message}",
