@@ -190,14 +190,13 @@ def schedule_line(runtime: Runtime) -> str:
     for name, seconds in catalog.scheduled().items():
         by_kind.setdefault(catalog.kind(name).value, set()).add(seconds)
     # One line per interval ("market, venue sources every 60 s"): the panel fits 80 columns.
-    by_times: dict[str, list[str]] = {}
+    by_times: dict[tuple[float, ...], list[str]] = {}
     for kind, times in sorted(by_kind.items()):
-        by_times.setdefault("/".join(f"{t:g}" for t in sorted(times)), []).append(kind)
+        by_times.setdefault(tuple(sorted(times)), []).append(kind)
     lines = [
-        f"{'Scheduler:' if not i else '':11}{', '.join(kinds)} sources every {times} s"
-        for i, (times, kinds) in enumerate(
-            sorted(by_times.items(), key=lambda kv: float(kv[0].split("/")[0]))
-        )
+        f"{'Scheduler:' if not i else '':11}{', '.join(kinds)} sources every "
+        f"{'/'.join(f'{t:g}' for t in times)} s"
+        for i, (times, kinds) in enumerate(sorted(by_times.items()))
     ]
     refresh = runtime.settings.reference_refresh_seconds
     lines.append(f"           (reference data is fetched again once {refresh:g} s old).")
