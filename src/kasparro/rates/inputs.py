@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -50,6 +50,10 @@ class ObservationRow:
     volume_24h_usd: Decimal | None
 
 
+def _observed_at(o: ObservationRow) -> datetime:
+    return o.observed_at
+
+
 def _signature(q: QuoteRow) -> tuple[Decimal | None, ...]:
     return (q.last, q.bid, q.ask, q.base_volume)
 
@@ -69,25 +73,22 @@ class Window:
                 chain.append((q.observed_at, q, chain[-1][2] if same else q.observed_at))
             self._markets[key] = chain
         self._times = {k: [t for t, _, _ in v] for k, v in self._markets.items()}
-        by_id: dict[tuple[str, str, int], list[ObservationRow]] = defaultdict(list)
+        # Each asset's aggregator rows in the order given (the repository's: by time), and
+        # every row by time: a partition finds the assets observed in it by one range of the
+        # latter, then reads those assets' rows only (a large universe's newest rows are
+        # mostly of assets not observed in it). Two lists of references: indexes per series
+        # (a list of rows, one of times, a key) held as much memory as the rows themselves.
+        self._by_asset: dict[int, list[ObservationRow]] = defaultdict(list)
         for o in observations:
-            by_id[(o.source, o.source_asset_id, o.asset_id)].append(o)
-        self._obs = {k: sorted(v, key=lambda o: o.observed_at) for k, v in by_id.items()}
-        self._obs_times = {k: [o.observed_at for o in v] for k, v in self._obs.items()}
-        # An asset's aggregator series, and every observation by time: a partition finds the
-        # assets observed in it by one range of the latter, then reads those assets' series
-        # only (a large universe's newest rows are mostly of assets not observed in it).
-        self._asset_keys: dict[int, list[tuple[str, str, int]]] = defaultdict(list)
-        for series in self._obs:
-            self._asset_keys[series[2]].append(series)
-        by_time = sorted((o.observed_at, o.asset_id) for v in self._obs.values() for o in v)
-        self._seen_times = [t for t, _ in by_time]
-        self._seen_assets = [a for _, a in by_time]
+            self._by_asset[o.asset_id].append(o)
+        self._by_time = sorted(
+            (o for rows in self._by_asset.values() for o in rows), key=_observed_at
+        )
 
     def observed_times(self) -> list[datetime]:
         """Every moment something was observed (the buckets with data)."""
         times = {t for ts in self._times.values() for t in ts}
-        times |= {t for ts in self._obs_times.values() for t in ts}
+        times.update(o.observed_at for o in self._by_time)
         return sorted(times)
 
     def newest(self, at: datetime, lookback: timedelta) -> list[tuple[QuoteRow, datetime]]:
@@ -101,11 +102,32 @@ class Window:
                 out.append((q, since))
         return out
 
+    def aggregator_rows(
+        self, asset_id: int, at: datetime, lookback: timedelta
+    ) -> Iterator[ObservationRow]:
+        """Each of the asset's aggregator series' newest row in ``[at - lookback, at)``."""
+        newest: dict[tuple[str, str], ObservationRow | None] = {}
+        for o in self._by_asset.get(asset_id, ()):
+            key = (o.source, o.source_asset_id)
+            best = newest.setdefault(key, None)  # a series' first row fixes its place
+            if at - lookback <= o.observed_at < at and (
+                best is None or o.observed_at >= best.observed_at
+            ):
+                newest[key] = o
+        yield from (o for o in newest.values() if o is not None)
+
     def candidates(
         self, start: datetime, at: datetime, lookback: timedelta
     ) -> dict[int, list[Candidate]]:
         """As of ``at``, the candidates of every asset with something observed in
         ``[start, at)`` (and within the lookback)."""
+        view = self.partition(start, at, lookback)
+        return view.candidates(view.observed)
+
+    def partition(self, start: datetime, at: datetime, lookback: timedelta) -> PartitionView:
+        """The partition ``[start, at)`` as of ``at``: the markets' newest quotes, the quote
+        currencies' measured rates and the assets observed in it, from which any subset of
+        those assets' candidates is built (a bucket's assets a few thousand at a time)."""
         newest = self.newest(at, lookback)
         quotes = [q for q, _ in newest]
         aliases = frozenset((q.venue, q.alias) for q in quotes if q.alias)
@@ -122,25 +144,39 @@ class Window:
             if currency in currency_asset:
                 observed.add(currency_asset[currency])
         # An aggregator's newest row before ``at`` is in [start, at) iff one of its rows is.
-        lo = bisect.bisect_left(self._seen_times, max(start, at - lookback))
-        hi = bisect.bisect_left(self._seen_times, at)
-        observed.update(self._seen_assets[lo:hi])
+        lo = bisect.bisect_left(self._by_time, max(start, at - lookback), key=_observed_at)
+        hi = bisect.bisect_left(self._by_time, at, key=_observed_at)
+        observed.update(self._by_time[i].asset_id for i in range(lo, hi))
+        return PartitionView(self, at, lookback, newest, rates, currency_asset, aliases, observed)
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionView:
+    window: Window
+    at: datetime
+    lookback: timedelta
+    newest: list[tuple[QuoteRow, datetime]]
+    rates: dict[str, Rate]
+    currency_asset: dict[str, int]
+    aliases: frozenset[tuple[str, str]]
+    observed: set[int]  # the assets with something observed in the partition
+
+    def candidates(self, assets: Iterable[int]) -> dict[int, list[Candidate]]:
+        """The candidates of ``assets`` (those not observed in the partition have none)."""
+        wanted = self.observed.intersection(assets)
         out: dict[int, list[Candidate]] = defaultdict(list)
-        for q, since in newest:
-            if q.asset_id in observed:
-                out[q.asset_id].append(_venue_candidate(q, since, rates, aliases))
-        by_market = {(q.venue, q.market_id): (q, since) for q, since in newest}
-        for currency, asset_id in currency_asset.items():
-            rate = rates.get(currency)
-            if rate is not None and asset_id in observed:
+        for q, since in self.newest:
+            if q.asset_id in wanted:
+                out[q.asset_id].append(_venue_candidate(q, since, self.rates, self.aliases))
+        by_market = {(q.venue, q.market_id): (q, since) for q, since in self.newest}
+        for currency, asset_id in self.currency_asset.items():
+            rate = self.rates.get(currency)
+            if rate is not None and asset_id in wanted:
                 out[asset_id] += _cross_candidates(rate, by_market)
-        for asset_id in observed:
-            for key in self._asset_keys.get(asset_id, ()):
-                times = self._obs_times[key]
-                i = bisect.bisect_left(times, at) - 1
-                if i >= 0 and times[i] >= at - lookback:
-                    out[asset_id].append(_aggregator_candidate(self._obs[key][i]))
-        return {a: out[a] for a in sorted(observed) if out.get(a)}
+        for asset_id in wanted:
+            for row in self.window.aggregator_rows(asset_id, self.at, self.lookback):
+                out[asset_id].append(_aggregator_candidate(row))
+        return {a: out[a] for a in sorted(wanted) if out.get(a)}
 
 
 def _currency_assets(quotes: list[QuoteRow]) -> dict[str, int]:

@@ -85,7 +85,25 @@ async def observations_observed(
         )
         .order_by(observations.c.observed_at, observations.c.id)
     )
-    return [ObservationRow(**r._mapping) for r in await conn.execute(query)]
+    # Streamed, with one object per distinct source name and moment: a large universe's
+    # lookback is ~100,000 rows, and the buffered result beside its copies (each row with
+    # its own string and datetime objects) was a good part of the ETL's peak memory.
+    out: list[ObservationRow] = []
+    shared: dict[object, Any] = {}
+    result = await conn.stream(query)
+    async for part in result.partitions(5000):
+        for asset_id, source, source_asset_id, observed_at, price, volume in part:
+            out.append(
+                ObservationRow(
+                    asset_id,
+                    shared.setdefault(source, source),
+                    source_asset_id,
+                    shared.setdefault(observed_at, observed_at),
+                    price,
+                    volume,
+                )
+            )
+    return out
 
 
 # An arbitrary constant naming the rates lock (PostgreSQL advisory locks take a bigint).

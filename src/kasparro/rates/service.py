@@ -12,6 +12,7 @@ unchanged data).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kasparro.rates import repository as repo
 from kasparro.rates.compute import Candidate, Rate, compute_bucket
-from kasparro.rates.inputs import Window
+from kasparro.rates.inputs import PartitionView, Window
 from kasparro.rates.method import CURRENT, INTERVALS, Method
 
 log = structlog.get_logger(__name__)
@@ -107,38 +108,58 @@ async def _chunk(
     for bucket in buckets:
         # CPU-bound for a large universe (seconds per bucket): off the event loop, so an API
         # served by the same process (`kasparro up`) keeps answering meanwhile.
-        evaluated, values = await asyncio.to_thread(
-            bucket_values, window, interval, bucket, state, symbols, method
-        )
-        for asset_id, rate in values.items():
-            state[asset_id] = rate.out
-        result.restated += await repo.save_bucket(
-            conn, interval, method.version, bucket, evaluated, values, now or datetime.now(UTC)
-        )
+        views = await asyncio.to_thread(bucket_partitions, window, interval, bucket, method)
+        assets = sorted(set().union(*(view.observed for _, view in views)))
+        for i in range(0, len(assets), ASSETS_PER_STEP):
+            evaluated, values = await asyncio.to_thread(
+                asset_values, views, assets[i : i + ASSETS_PER_STEP], state, symbols, method
+            )
+            for asset_id, rate in values.items():
+                state[asset_id] = rate.out
+            result.restated += await repo.save_bucket(
+                conn, interval, method.version, bucket, evaluated, values, now or datetime.now(UTC)
+            )
+            result.values += len(values)
+            result.by_interval[interval] = result.by_interval.get(interval, 0) + len(values)
         result.buckets += 1
         result.first = bucket if result.first is None else min(result.first, bucket)
-        result.values += len(values)
-        result.by_interval[interval] = result.by_interval.get(interval, 0) + len(values)
 
 
-def bucket_values(
-    window: Window,
-    interval: str,
-    bucket: datetime,
+# Assets computed and stored at a time within a bucket: each asset's value depends on its own
+# candidates only, and a large universe's hourly bucket built at once (~62,000 assets' 12
+# partitions of candidates, then ~33,000 values with their ~140,000 published inputs) was the
+# ETL's peak memory (BENCHMARKS.md, benchmark 1).
+ASSETS_PER_STEP: Final = 4000
+
+
+def bucket_partitions(
+    window: Window, interval: str, bucket: datetime, method: Method
+) -> list[tuple[datetime, PartitionView]]:
+    """The bucket's partitions, in time order: each one's end and its view of the window."""
+    length = method.partitions(interval)
+    n = INTERVALS[interval] // length
+    return [
+        (
+            bucket + (k + 1) * length,
+            window.partition(bucket + k * length, bucket + (k + 1) * length, method.lookback),
+        )
+        for k in range(n)
+    ]
+
+
+def asset_values(
+    views: list[tuple[datetime, PartitionView]],
+    assets: Sequence[int],
     state: dict[int, frozenset[str]],
     symbols: dict[int, str],
     method: Method,
 ) -> tuple[list[int], dict[int, Rate]]:
-    """The bucket's partitions with data and every asset's value (the assets evaluated:
-    those with something observed in one of its partitions)."""
-    length = method.partitions(interval)
-    n = INTERVALS[interval] // length
+    """Of ``assets``, those evaluated (observed in one of the bucket's partitions) and the
+    value of each one that gets one."""
     parts: dict[int, list[tuple[int, datetime, list[Candidate]]]] = {}
-    for k in range(n):
-        ps = bucket + k * length
-        pe = ps + length
-        for asset_id, candidates in window.candidates(ps, pe, method.lookback).items():
-            parts.setdefault(asset_id, []).append((k, pe, candidates))
+    for k, (end, view) in enumerate(views):
+        for asset_id, candidates in view.candidates(assets).items():
+            parts.setdefault(asset_id, []).append((k, end, candidates))
     values: dict[int, Rate] = {}
     # A value needs two distinct sources in one partition (venues for a primary value, any
     # for a fallback): an asset seen by fewer across the whole bucket gets none, and leaves
@@ -157,6 +178,21 @@ def bucket_values(
         if rate is not None:
             values[asset_id] = rate
     return sorted(parts), values
+
+
+def bucket_values(
+    window: Window,
+    interval: str,
+    bucket: datetime,
+    state: dict[int, frozenset[str]],
+    symbols: dict[int, str],
+    method: Method,
+) -> tuple[list[int], dict[int, Rate]]:
+    """The bucket's assets evaluated (those with something observed in one of its
+    partitions) and every asset's value, all at once."""
+    views = bucket_partitions(window, interval, bucket, method)
+    assets = sorted(set().union(*(view.observed for _, view in views)))
+    return asset_values(views, assets, state, symbols, method)
 
 
 async def compute_for_run(
