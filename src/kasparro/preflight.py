@@ -9,10 +9,12 @@ port. Everything here is called from entry points only.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import errno
 import os
 import socket
-from collections.abc import Sequence
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -73,7 +75,46 @@ def load_runtime() -> Runtime:
         problems += exc.problems
     if errors or problems:
         raise settings_error(errors, problems)
+    for line in unknown_variables(runtime.catalog.variables(), _given_variables()):
+        print(line, file=sys.stderr)
     return runtime
+
+
+# ``KASPARRO_`` variables of the project's own tooling (the test suite's, the benchmarks'),
+# not settings of Kasparro.
+_TOOLING_PREFIXES = (
+    "KASPARRO_TEST_",
+    "KASPARRO_REQUIRE_",
+    "KASPARRO_BENCH_",
+    "KASPARRO_SCREENSHOTS",
+)
+
+
+def _given_variables() -> dict[str, str]:
+    """The ``KASPARRO_*`` names set, each with where: the environment or ``./.env``."""
+    given = {name: "the environment" for name in os.environ}
+    if Path(".env").is_file():
+        from dotenv import dotenv_values
+
+        given |= {name: "./.env" for name in dotenv_values(".env") if name not in given}
+    return given
+
+
+def unknown_variables(known: set[str], given: Mapping[str, str]) -> list[str]:
+    """A warning per ``KASPARRO_*`` variable that is no setting (a typo is otherwise silently
+    ignored, and the setting it meant keeps its default), with the setting it is closest to.
+    A warning, not an error: a variable of another Kasparro version or plugin is harmless."""
+    out = []
+    for name, where in sorted(given.items()):
+        upper = name.upper()  # settings are read case-insensitively
+        if not upper.startswith("KASPARRO_") or upper in known:
+            continue
+        if upper.startswith(_TOOLING_PREFIXES):
+            continue
+        close = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.8)
+        hint = f"did you mean {close[0]}?" if close else "`kasparro settings` lists them"
+        out.append(f"warning: {name} (in {where}) is not a setting and is ignored; {hint}")
+    return out
 
 
 def settings_error(

@@ -90,6 +90,14 @@ class Catalog:
     def config(self, provider: str) -> SourceSettings:
         return self.configs[provider]
 
+    def variables(self) -> set[str]:
+        """Every environment variable that is a setting: the core ones (``KASPARRO_*``) and
+        each provider's (``KASPARRO_<PROVIDER>_*``)."""
+        names = {f"KASPARRO_{name.upper()}" for name in type(self.settings).model_fields}
+        for p in self.registry.providers:
+            names |= {f"{p.env_prefix}{name.upper()}" for name in p.settings.model_fields}
+        return names
+
     def context(self, provider: str, http: httpx.AsyncClient, limiters: Limiters) -> SourceContext:
         return SourceContext(
             settings=self.settings, config=self.configs[provider], http=http, limiters=limiters
