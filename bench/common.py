@@ -428,6 +428,14 @@ def run_etl(
             for r in bad
         )
         raise EtlFailed(summary, stderr_tail, run)
+    # A failed rate computation never fails the run that triggered it (it is logged and
+    # redone by the next run), so it would go unseen here: a benchmark measured one on
+    # PostgreSQL for weeks (the hourly bucket of a large universe) without noticing.
+    failed_rates = [
+        ln for ln in proc.stderr.decode(errors="replace").splitlines() if "rates_failed" in ln
+    ]
+    if failed_rates:
+        raise EtlFailed(f"the reference rate failed: {failed_rates[0][:500]}", stderr_tail, run)
     return run
 
 

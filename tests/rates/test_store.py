@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kasparro.emulator import EmulatorConfig
 from kasparro.rates.compute import Input, recompute
 from kasparro.rates.method import CURRENT
+from kasparro.rates.repository import save_bucket, stored_values
 from kasparro.rates.service import compute_range
 from kasparro.store.rate_schema import rate_inputs, rates
 from tests.fixtures.etl import VENUE_NAMES, make_settings, run_etl, venue_urls
@@ -203,3 +204,16 @@ async def test_a_runs_span_reads_the_runs_rows_not_the_time_index(
             plan = "\n".join(r[0] for r in await conn.execute(text(f"EXPLAIN {compiled}")))
             assert "InitPlan" not in plan, plan
             await conn.execute(text("RESET enable_bitmapscan"))
+
+
+async def test_a_bucket_of_more_assets_than_a_statement_takes_parameters(
+    engine: AsyncEngine,
+) -> None:
+    """A large universe's hourly bucket evaluates ~62,000 assets: more ids than asyncpg
+    takes parameters in one statement (32,767). Its stored values are read and replaced in
+    lists of a few thousand."""
+    bucket = datetime(2026, 12, 7, tzinfo=UTC)
+    many = list(range(1, 40_001))
+    async with engine.begin() as conn:
+        assert await stored_values(conn, "1h", "1", bucket, many) == {}
+        assert await save_bucket(conn, "1h", "1", bucket, many, {}, bucket) == 0

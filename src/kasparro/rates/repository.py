@@ -191,13 +191,22 @@ async def out_before(
 async def stored_values(
     conn: AsyncConnection, interval: str, version: str, bucket: datetime, asset_ids: Sequence[int]
 ) -> dict[int, Decimal]:
-    query = select(rates.c.asset_id, rates.c.value).where(
-        rates.c.interval == interval,
-        rates.c.method_version == version,
-        rates.c.bucket_start == bucket,
-        rates.c.asset_id.in_(list(asset_ids)),
-    )
-    return {r.asset_id: r.value for r in await conn.execute(query)}
+    out: dict[int, Decimal] = {}
+    for start in range(0, len(asset_ids), IN_LIST):
+        query = select(rates.c.asset_id, rates.c.value).where(
+            rates.c.interval == interval,
+            rates.c.method_version == version,
+            rates.c.bucket_start == bucket,
+            rates.c.asset_id.in_(list(asset_ids[start : start + IN_LIST])),
+        )
+        out.update((r.asset_id, r.value) for r in await conn.execute(query))
+    return out
+
+
+# Ids per IN list: asyncpg refuses a statement of more than 32,767 parameters, and a large
+# universe's hourly bucket evaluates ~62,000 assets (the rates of such a bucket failed on
+# PostgreSQL until a bucket was stored a few thousand assets at a time).
+IN_LIST: Final = 5000
 
 
 def _input_row(key: dict[str, Any], i: Input) -> dict[str, Any]:
@@ -239,8 +248,8 @@ async def save_bucket(
     before = await stored_values(conn, interval, version, bucket, evaluated)
     changed = sum(1 for a, v in before.items() if a not in values or values[a].value != v)
     for table in (rate_inputs, rates):
-        for start in range(0, len(evaluated), 5000):
-            chunk = list(evaluated[start : start + 5000])
+        for start in range(0, len(evaluated), IN_LIST):
+            chunk = list(evaluated[start : start + IN_LIST])
             await conn.execute(
                 delete(table).where(
                     table.c.interval == interval,
