@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kasparro.emulator import EmulatorConfig
 from kasparro.rates.compute import Input, recompute
 from kasparro.rates.method import CURRENT
-from kasparro.rates.repository import save_bucket, stored_values
+from kasparro.rates.repository import plan_each_statement, save_bucket, stored_values
 from kasparro.rates.service import compute_range
 from kasparro.store.rate_schema import rate_inputs, rates
 from tests.fixtures.etl import VENUE_NAMES, make_settings, run_etl, venue_urls
@@ -217,3 +217,19 @@ async def test_a_bucket_of_more_assets_than_a_statement_takes_parameters(
     async with engine.begin() as conn:
         assert await stored_values(conn, "1h", "1", bucket, many) == {}
         assert await save_bucket(conn, "1h", "1", bucket, many, {}, bucket) == 0
+
+
+async def test_a_rates_transaction_plans_each_statement_with_its_values(
+    engine: AsyncEngine,
+) -> None:
+    """PostgreSQL: inside the transaction only (a cached generic plan of the bucket's
+    ``IN`` lists compared every row with every id, benchmark 1); SQLite has no plan cache
+    setting and needs none."""
+    async with engine.begin() as conn:
+        await plan_each_statement(conn)
+        if conn.dialect.name == "postgresql":
+            setting = text("SELECT current_setting('plan_cache_mode')")
+            assert (await conn.execute(setting)).scalar_one() == "force_custom_plan"
+    if engine.dialect.name == "postgresql":
+        async with engine.connect() as conn:
+            assert (await conn.execute(setting)).scalar_one() == "auto"

@@ -118,6 +118,18 @@ async def rates_lock(conn: AsyncConnection) -> None:
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
 
 
+async def plan_each_statement(conn: AsyncConnection) -> None:
+    """PostgreSQL: plan every statement of this transaction with its values, never with a
+    cached generic plan. A bucket's values are read and replaced by ``asset_id IN`` lists of
+    thousands of ids, the same statement text each time; asyncpg prepares it once, and the
+    server's generic plan for it (chosen while ``rates`` was still small, and kept as it
+    grew by tens of thousands of rows in one run) compares every row with every id of the
+    list: 1.8 s a statement, a large universe's ETL waiting minutes on it (benchmark 1).
+    Planned with the ids, the list is hashed or probes the primary key (20-100 ms)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
 async def newest_bucket(conn: AsyncConnection, interval: str, version: str) -> datetime | None:
     query = select(func.max(rates.c.bucket_start)).where(
         rates.c.interval == interval, rates.c.method_version == version

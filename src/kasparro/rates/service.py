@@ -79,6 +79,7 @@ async def compute_range(
             stop = min(start + chunk, end)
             async with engine.begin() as conn:
                 await repo.rates_lock(conn)
+                await repo.plan_each_statement(conn)
                 await _chunk(conn, interval, start, stop, method, now, result)
             start = stop
     return result
