@@ -30,10 +30,13 @@ def test_a_typo_is_named_with_the_setting_it_is_closest_to() -> None:
             "KASPARRO_DATABSE_URL": "./.env",
             "KASPARRO_NOTHING_LIKE_IT": "the environment",
             "KASPARRO_TEST_POSTGRES_URL": "the environment",  # the suite's own, not a setting
+            "KASPARRO_BENCH_ENDPOINT": "the environment",  # a typo of a setting nonetheless
             "PATH": "the environment",
         },
     )
     assert lines == [
+        "warning: KASPARRO_BENCH_ENDPOINT (in the environment) is not a setting and is "
+        "ignored; did you mean KASPARRO_BENCH_ENDPOINTS?",
         "warning: KASPARRO_COINGECKO_MAX_COIN (in the environment) is not a setting and is "
         "ignored; did you mean KASPARRO_COINGECKO_MAX_COINS?",
         "warning: KASPARRO_DATABSE_URL (in ./.env) is not a setting and is ignored; did you "

@@ -109,9 +109,9 @@ def unknown_variables(known: set[str], given: Mapping[str, str]) -> list[str]:
         upper = name.upper()  # settings are read case-insensitively
         if not upper.startswith("KASPARRO_") or upper in known:
             continue
-        if upper.startswith(_TOOLING_PREFIXES):
-            continue
         close = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.8)
+        if upper.startswith(_TOOLING_PREFIXES) and not close:
+            continue
         hint = f"did you mean {close[0]}?" if close else "`kasparro settings` lists them"
         out.append(f"warning: {name} (in {where}) is not a setting and is ignored; {hint}")
     return out

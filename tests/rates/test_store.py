@@ -225,10 +225,10 @@ async def test_a_rates_transaction_plans_each_statement_with_its_values(
     """PostgreSQL: inside the transaction only (a cached generic plan of the bucket's
     ``IN`` lists compared every row with every id, benchmark 1); SQLite has no plan cache
     setting and needs none."""
+    setting = text("SELECT current_setting('plan_cache_mode')")
     async with engine.begin() as conn:
         await plan_each_statement(conn)
         if conn.dialect.name == "postgresql":
-            setting = text("SELECT current_setting('plan_cache_mode')")
             assert (await conn.execute(setting)).scalar_one() == "force_custom_plan"
     if engine.dialect.name == "postgresql":
         async with engine.connect() as conn:

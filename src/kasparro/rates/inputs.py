@@ -73,16 +73,24 @@ class Window:
                 chain.append((q.observed_at, q, chain[-1][2] if same else q.observed_at))
             self._markets[key] = chain
         self._times = {k: [t for t, _, _ in v] for k, v in self._markets.items()}
-        # Each asset's aggregator rows in the order given (the repository's: by time), and
-        # every row by time: a partition finds the assets observed in it by one range of the
-        # latter, then reads those assets' rows only (a large universe's newest rows are
-        # mostly of assets not observed in it). Two lists of references: indexes per series
-        # (a list of rows, one of times, a key) held as much memory as the rows themselves.
-        self._by_asset: dict[int, list[ObservationRow]] = defaultdict(list)
+        # Each asset's aggregator rows by time (its series in the order they first appear),
+        # and every row by time: a partition finds the assets observed in it by one range of
+        # the latter, then reads those assets' rows in range only (a large universe's newest
+        # rows are mostly of assets not observed in it). Lists of references per asset:
+        # indexes per series (a list of rows, one of times, a key) held as much memory as
+        # the rows themselves.
+        by_asset: dict[int, list[ObservationRow]] = defaultdict(list)
         for o in observations:
-            self._by_asset[o.asset_id].append(o)
+            by_asset[o.asset_id].append(o)
+        self._by_asset: dict[int, tuple[list[ObservationRow], tuple[tuple[str, str], ...]]] = {
+            asset_id: (
+                sorted(rows, key=_observed_at),  # stable: ties keep the order given
+                tuple(dict.fromkeys((o.source, o.source_asset_id) for o in rows)),
+            )
+            for asset_id, rows in by_asset.items()
+        }
         self._by_time = sorted(
-            (o for rows in self._by_asset.values() for o in rows), key=_observed_at
+            (o for rows, _ in self._by_asset.values() for o in rows), key=_observed_at
         )
 
     def observed_times(self) -> list[datetime]:
@@ -106,15 +114,21 @@ class Window:
         self, asset_id: int, at: datetime, lookback: timedelta
     ) -> Iterator[ObservationRow]:
         """Each of the asset's aggregator series' newest row in ``[at - lookback, at)``."""
-        newest: dict[tuple[str, str], ObservationRow | None] = {}
-        for o in self._by_asset.get(asset_id, ()):
-            key = (o.source, o.source_asset_id)
-            best = newest.setdefault(key, None)  # a series' first row fixes its place
-            if at - lookback <= o.observed_at < at and (
-                best is None or o.observed_at >= best.observed_at
-            ):
-                newest[key] = o
-        yield from (o for o in newest.values() if o is not None)
+        if asset_id not in self._by_asset:
+            return
+        rows, series = self._by_asset[asset_id]
+        low = at - lookback
+        newest: dict[tuple[str, str], ObservationRow] = {}
+        # Back from the newest row before ``at``: each series' first row met is its newest
+        # (of equal times, the last given), until every series is found or rows get too old.
+        for i in range(bisect.bisect_left(rows, at, key=_observed_at) - 1, -1, -1):
+            o = rows[i]
+            if o.observed_at < low:
+                break
+            newest.setdefault((o.source, o.source_asset_id), o)
+            if len(newest) == len(series):
+                break
+        yield from (newest[key] for key in series if key in newest)
 
     def candidates(
         self, start: datetime, at: datetime, lookback: timedelta

@@ -110,6 +110,7 @@ async def _chunk(
         # CPU-bound for a large universe (seconds per bucket): off the event loop, so an API
         # served by the same process (`kasparro up`) keeps answering meanwhile.
         views = await asyncio.to_thread(bucket_partitions, window, interval, bucket, method)
+        result.by_interval.setdefault(interval, 0)
         assets = sorted(set().union(*(view.observed for _, view in views)))
         for i in range(0, len(assets), ASSETS_PER_STEP):
             evaluated, values = await asyncio.to_thread(

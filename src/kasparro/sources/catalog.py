@@ -96,6 +96,8 @@ class Catalog:
         names = {f"KASPARRO_{name.upper()}" for name in type(self.settings).model_fields}
         for p in self.registry.providers:
             names |= {f"{p.env_prefix}{name.upper()}" for name in p.settings.model_fields}
+            # A field's alias is read as it is, without the prefix (pydantic-settings).
+            names |= {key.upper() for key in _keys(p.settings) - set(p.settings.model_fields)}
         return names
 
     def context(self, provider: str, http: httpx.AsyncClient, limiters: Limiters) -> SourceContext:
