@@ -5,25 +5,19 @@ plainly, on generated observations (the window finds them by a time index instea
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from kasparro.rates.inputs import ObservationRow, Window
+from tests.fixtures.rates import T0, observations
 
-T0 = datetime(2026, 12, 7, tzinfo=UTC)
 LOOKBACK = timedelta(minutes=30)
 
-observation = st.builds(
-    ObservationRow,
-    asset_id=st.integers(1, 6),
-    source=st.sampled_from(["coingecko", "coinpaprika", "csv"]),
-    source_asset_id=st.sampled_from(["a", "b"]),
-    observed_at=st.integers(0, 90).map(lambda m: T0 + timedelta(minutes=m)),
-    price_usd=st.integers(1, 10**6).map(lambda n: Decimal(n) / 100),
-    volume_24h_usd=st.none() | st.integers(0, 10**9).map(Decimal),
+observation = observations(
+    assets=6, minutes=(0, 90), prices=st.integers(1, 10**6).map(lambda n: Decimal(n) / 100)
 )
 
 

@@ -4,7 +4,7 @@ depends on its own candidates and state only."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from hypothesis import given, settings
@@ -13,18 +13,10 @@ from hypothesis import strategies as st
 from kasparro.rates.inputs import ObservationRow, Window
 from kasparro.rates.method import CURRENT
 from kasparro.rates.service import asset_values, bucket_partitions, bucket_values
+from tests.fixtures.rates import T0, observations
 
-T0 = datetime(2026, 12, 7, tzinfo=UTC)
-
-observation = st.builds(
-    ObservationRow,
-    asset_id=st.integers(1, 4),
-    source=st.sampled_from(["coingecko", "coinpaprika", "csv"]),
-    source_asset_id=st.sampled_from(["a", "b"]),
-    observed_at=st.integers(50, 62).map(lambda m: T0 + timedelta(minutes=m)),
-    price_usd=st.integers(90, 110).map(Decimal),  # some out of the 2 % band
-    volume_24h_usd=st.none() | st.integers(0, 10**9).map(Decimal),
-)
+# Dense enough that assets often get values, some inputs out of the 2 % band.
+observation = observations(assets=4, minutes=(50, 62), prices=st.integers(90, 110).map(Decimal))
 
 
 @settings(max_examples=60, deadline=None)
@@ -61,6 +53,6 @@ def test_a_bucket_in_steps_of_assets_is_the_bucket_at_once(
         stepped.update(values)
     assert stepped_assets == whole_assets
     assert stepped == whole
-    # The steps cover every asset observed in the bucket, no other.
+    # No asset is evaluated without a row in the bucket or its lookback.
     observed = {o.asset_id for o in rows if bucket - CURRENT.lookback <= o.observed_at}
     assert set(whole_assets) <= observed
