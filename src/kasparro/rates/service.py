@@ -111,7 +111,7 @@ async def _chunk(
         # served by the same process (`kasparro up`) keeps answering meanwhile.
         views = await asyncio.to_thread(bucket_partitions, window, interval, bucket, method)
         result.by_interval.setdefault(interval, 0)
-        assets = sorted(set().union(*(view.observed for _, view in views)))
+        assets = observed_assets(views)
         for i in range(0, len(assets), ASSETS_PER_STEP):
             evaluated, values = await asyncio.to_thread(
                 asset_values, views, assets[i : i + ASSETS_PER_STEP], state, symbols, method
@@ -122,7 +122,7 @@ async def _chunk(
                 conn, interval, method.version, bucket, evaluated, values, now or datetime.now(UTC)
             )
             result.values += len(values)
-            result.by_interval[interval] = result.by_interval.get(interval, 0) + len(values)
+            result.by_interval[interval] += len(values)
         result.buckets += 1
         result.first = bucket if result.first is None else min(result.first, bucket)
 
@@ -147,6 +147,11 @@ def bucket_partitions(
         )
         for k in range(n)
     ]
+
+
+def observed_assets(views: list[tuple[datetime, PartitionView]]) -> list[int]:
+    """Every asset observed in one of the bucket's partitions, in id order."""
+    return sorted(set().union(*(view.observed for _, view in views)))
 
 
 def asset_values(
@@ -193,8 +198,7 @@ def bucket_values(
     """The bucket's assets evaluated (those with something observed in one of its
     partitions) and every asset's value, all at once."""
     views = bucket_partitions(window, interval, bucket, method)
-    assets = sorted(set().union(*(view.observed for _, view in views)))
-    return asset_values(views, assets, state, symbols, method)
+    return asset_values(views, observed_assets(views), state, symbols, method)
 
 
 async def compute_for_run(
